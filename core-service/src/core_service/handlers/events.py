@@ -1,0 +1,13 @@
+"""Events from social-service that core-service follows."""
+
+from __future__ import annotations
+
+from shared_lib.contracts.messages import StoryDeleted
+from shared_lib.messaging.consumer import MessageContext
+from sqlalchemy import delete
+
+from core_service.models import StoryRecord
+
+
+async def on_story_deleted(ctx: MessageContext, event: StoryDeleted) -> None:
+    await ctx.session.execute(delete(StoryRecord).where(StoryRecord.story_id == event.story_id))

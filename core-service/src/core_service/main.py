@@ -1,0 +1,51 @@
+"""core-service application factory: ``uvicorn core_service.main:create_app --factory``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from shared_lib.contracts import CORE
+from shared_lib.ops import build_ops_router
+from shared_lib.runtime import ServiceRuntime
+from shared_lib.security import PasswordHasher, TokenIssuer, TokenVerifier
+from shared_lib.web import install_common
+
+from core_service.api import auth, posts, users
+from core_service.handlers import handler_registry
+from core_service.sagas import all_sagas
+from core_service.settings import CoreSettings
+
+
+def create_app(settings: CoreSettings | None = None) -> FastAPI:
+    settings = settings or CoreSettings()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    runtime = ServiceRuntime(service=CORE, settings=settings, sagas=all_sagas(),
+                             handlers=handler_registry())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="core-service", version="0.1.0", lifespan=lifespan,
+                  description="Auth, users, posts, comments, likes, follows, feed")
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.hasher = PasswordHasher(rounds=settings.bcrypt_rounds)
+    app.state.issuer = TokenIssuer(settings.private_key_pem, settings.jwt_algorithm,
+                                   timedelta(minutes=settings.access_token_minutes))
+    app.state.verifier = TokenVerifier(settings.public_key_pem, settings.jwt_algorithm)
+    install_common(app, settings.max_body_bytes)
+    app.include_router(build_ops_router())
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    app.include_router(posts.router)
+    return app

@@ -1,0 +1,13 @@
+"""Apply core-service's migrations: ``python -m core_service.migrate``."""
+
+from shared_lib.migrations import upgrade
+
+from core_service.settings import CoreSettings
+
+
+def main() -> None:
+    upgrade("core_service:migrations", CoreSettings().database_url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""core-service's tables (SQLAlchemy ORM). API schemas live in schemas.py and
+message contracts in shared_lib.contracts: the three are kept apart."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PostStatus(StrEnum):
+    pending = "pending"
+    published = "published"
+    rejected = "rejected"
+    deleting = "deleting"
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        Index("uq_users_username_lower", func.lower(text("username")), unique=True),
+        Index("uq_users_email_lower", func.lower(text("email")), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    username: Mapped[str] = mapped_column(String(30))
+    email: Mapped[str] = mapped_column(String(320))
+    hashed_password: Mapped[str] = mapped_column(String(200))
+    full_name: Mapped[str | None] = mapped_column(String(100))
+    bio: Mapped[str | None] = mapped_column(String(500))
+    profile_image_url: Mapped[str | None] = mapped_column(String(2048))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    post_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    follower_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    following_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    #: grows with every change that is announced in an event (ordering key)
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (
+        Index("ix_posts_author_created", "author_id", "created_at", "id"),
+        Index("ix_posts_published_created", "created_at", "id",
+              postgresql_where=text("status = 'published'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    content: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(String(2048))
+    hashtags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=PostStatus.pending.value)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    like_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    comment_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    author: Mapped[User] = relationship(lazy="raise")
+
+
+class StoryRecord(Base):
+    """An active story of a user, recorded by the create_story saga (social owns
+    the story itself); ``has_active_story`` is true while one has not expired."""
+
+    __tablename__ = "story_records"
+    __table_args__ = (Index("ix_story_records_author_expires", "author_id", "expires_at"),)
+
+    story_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

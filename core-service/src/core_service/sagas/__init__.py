@@ -1,0 +1,12 @@
+"""Every saga core-service runs, one module each."""
+
+from shared_lib.saga import SagaDefinition
+
+from .create_post import create_post_saga
+
+
+def all_sagas() -> list[SagaDefinition]:
+    return [create_post_saga()]
+
+
+__all__ = ["all_sagas", "create_post_saga"]

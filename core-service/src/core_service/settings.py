@@ -1,0 +1,31 @@
+"""core-service settings (environment variables, see README)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from shared_lib.settings import DEV_PRIVATE_KEY_FILE, Environment, ServiceSettings, read_pem
+
+
+class CoreSettings(ServiceSettings):
+    service_name: str = "core"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/core"
+    jwt_private_key: str | None = None
+    jwt_private_key_file: Path | None = None
+    access_token_minutes: int = Field(default=60 * 24, ge=1, le=60 * 24 * 30)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+
+    @cached_property
+    def private_key_pem(self) -> str:
+        pem = read_pem(self.jwt_private_key, self.jwt_private_key_file)
+        return pem if pem is not None else read_pem(None, DEV_PRIVATE_KEY_FILE)  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _refuse_dev_private_key(self) -> CoreSettings:
+        if (self.environment == Environment.production
+                and self.private_key_pem == read_pem(None, DEV_PRIVATE_KEY_FILE)):
+            raise ValueError("ENVIRONMENT=production with the development JWT private key:"
+                             " set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE")
+        return self

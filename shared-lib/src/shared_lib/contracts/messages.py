@@ -1,0 +1,260 @@
+"""Every command, reply and event exchanged by the services (SPEC 5 and 6).
+
+A contract is a frozen pydantic model with its type name and version. A
+breaking change adds a new class with ``VERSION = 2`` next to the old one;
+consumers keep handling both until no producer sends the old one.
+
+Events carry ``seq``: a number that grows with every change of the aggregate
+the event is about (the user for user events, the post for post events, the
+follower/followee pair for follow events), so consumers can drop stale and
+duplicate events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from .base import Command, ContractRegistry, Event, MessageKind, Payload
+
+CORE = "core"
+SOCIAL = "social"
+
+registry = ContractRegistry()
+register = registry.register
+
+
+# --------------------------------------------------------------------- replies
+class ReplyOutcome(StrEnum):
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+@register
+class SagaReply(Payload):
+    """The answer of a saga participant to one command (or compensation)."""
+
+    TYPE = "saga.reply"
+    KIND = MessageKind.reply
+
+    outcome: ReplyOutcome
+    reason: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+# ------------------------------------------------------- commands to social
+@register
+class IndexPostHashtags(Command):
+    TYPE = "index_post_hashtags"
+    HANDLER = SOCIAL
+
+    post_id: int
+    author_id: int
+    author_username: str
+    content: str | None = None
+    image_url: str | None = None
+    hashtags: list[str]
+    created_at: datetime
+
+
+@register
+class UnindexPostHashtags(Command):
+    TYPE = "unindex_post_hashtags"
+    HANDLER = SOCIAL
+
+    post_id: int
+
+
+@register
+class PurgePost(Command):
+    TYPE = "purge_post"
+    HANDLER = SOCIAL
+
+    post_id: int
+
+
+@register
+class PurgeUser(Command):
+    TYPE = "purge_user"
+    HANDLER = SOCIAL
+
+    user_id: int
+
+
+# --------------------------------------------------------- commands to core
+@register
+class AuthorizeMessage(Command):
+    TYPE = "authorize_message"
+    HANDLER = CORE
+
+    message_id: int
+    sender_id: int
+    receiver_id: int
+
+
+@register
+class RecordStory(Command):
+    TYPE = "record_story"
+    HANDLER = CORE
+
+    story_id: int
+    author_id: int
+    expires_at: datetime
+
+
+@register
+class UnrecordStory(Command):
+    TYPE = "unrecord_story"
+    HANDLER = CORE
+
+    story_id: int
+    author_id: int
+
+
+# ----------------------------------------------------------- core's events
+class CoreEvent(Event):
+    PUBLISHER = CORE
+    seq: int = Field(ge=0)
+
+
+class UserEventBase(CoreEvent):
+    user_id: int
+    username: str
+    full_name: str | None = None
+    bio: str | None = None
+    profile_image_url: str | None = None
+    is_active: bool = True
+
+
+@register
+class UserRegistered(UserEventBase):
+    TYPE = "user.registered"
+
+
+@register
+class UserUpdated(UserEventBase):
+    TYPE = "user.updated"
+
+
+@register
+class UserDeleted(CoreEvent):
+    TYPE = "user.deleted"
+
+    user_id: int
+
+
+@register
+class PostPublished(CoreEvent):
+    TYPE = "post.published"
+
+    post_id: int
+    author_id: int
+    author_username: str
+    content: str | None = None
+    image_url: str | None = None
+    hashtags: list[str] = Field(default_factory=list)
+    like_count: int = 0
+    comment_count: int = 0
+    created_at: datetime
+
+
+@register
+class PostDeleted(CoreEvent):
+    TYPE = "post.deleted"
+
+    post_id: int
+    author_id: int
+
+
+class LikeEventBase(CoreEvent):
+    post_id: int
+    post_author_id: int
+    user_id: int
+    username: str
+    like_count: int
+
+
+@register
+class PostLiked(LikeEventBase):
+    TYPE = "post.liked"
+
+
+@register
+class PostUnliked(LikeEventBase):
+    TYPE = "post.unliked"
+
+
+@register
+class CommentAdded(CoreEvent):
+    TYPE = "comment.added"
+
+    comment_id: int
+    post_id: int
+    post_author_id: int
+    author_id: int
+    author_username: str
+    content: str
+    comment_count: int
+    created_at: datetime
+
+
+@register
+class CommentDeleted(CoreEvent):
+    TYPE = "comment.deleted"
+
+    comment_id: int
+    post_id: int
+    post_author_id: int
+    author_id: int
+    comment_count: int
+
+
+class FollowEventBase(CoreEvent):
+    follower_id: int
+    follower_username: str
+    followee_id: int
+
+
+@register
+class UserFollowed(FollowEventBase):
+    TYPE = "user.followed"
+
+
+@register
+class UserUnfollowed(FollowEventBase):
+    TYPE = "user.unfollowed"
+
+
+# --------------------------------------------------------- social's events
+class SocialEvent(Event):
+    PUBLISHER = SOCIAL
+
+
+@register
+class MessageSent(SocialEvent):
+    TYPE = "message.sent"
+
+    message_id: int
+    sender_id: int
+    receiver_id: int
+    created_at: datetime
+
+
+@register
+class StoryCreated(SocialEvent):
+    TYPE = "story.created"
+
+    story_id: int
+    author_id: int
+    expires_at: datetime
+
+
+@register
+class StoryDeleted(SocialEvent):
+    TYPE = "story.deleted"
+
+    story_id: int
+    author_id: int

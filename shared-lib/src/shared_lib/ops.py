@@ -1,0 +1,123 @@
+"""Health, readiness and saga inspection endpoints (not exposed by the gateway)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import select, text
+
+from shared_lib.saga import SagaStatus, SqlSagaStore, UnknownSaga
+from shared_lib.tables import saga_steps, sagas
+
+
+class StepLogOut(BaseModel):
+    step: str
+    action: str
+    detail: str | None
+    compensation: bool
+    at: datetime
+
+
+class SagaOut(BaseModel):
+    id: uuid.UUID
+    type: str
+    status: str
+    step: str | None
+    step_index: int
+    attempts: int
+    reason: str | None
+    deadline: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    data: dict[str, Any]
+    steps: list[StepLogOut] | None = None
+
+
+def _runtime(request: Request) -> Any:
+    return request.app.state.runtime
+
+
+def _saga_out(runtime: Any, row: Any, steps: list[Any] | None = None) -> SagaOut:
+    definition = runtime.orchestrator.definitions.get(row.type)
+    step = None
+    if definition is not None and 0 <= row.step_index < len(definition.steps):
+        step = definition.steps[row.step_index].name
+    return SagaOut(
+        id=row.id, type=row.type, status=row.status, step=step, step_index=row.step_index,
+        attempts=row.attempts, reason=row.reason, deadline=row.deadline,
+        created_at=row.created_at, updated_at=row.updated_at, data=row.data,
+        steps=[StepLogOut(step=s.step, action=s.action, detail=s.detail,
+                          compensation=s.compensation, at=s.at) for s in steps]
+        if steps is not None else None,
+    )
+
+
+def build_ops_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health", tags=["ops"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready", tags=["ops"])
+    async def ready(request: Request) -> JSONResponse:
+        runtime = _runtime(request)
+        checks = {"database": False, "broker": False}
+        try:
+            async with runtime.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception:
+            checks["database"] = False
+        checks["broker"] = runtime.broker is not None and runtime.broker.is_connected
+        ok = all(checks.values())
+        return JSONResponse({"status": "ready" if ok else "not ready", **checks},
+                            status_code=200 if ok else 503)
+
+    @router.get("/ops/sagas", response_model=list[SagaOut], tags=["ops"])
+    async def list_sagas(
+        request: Request,
+        status: SagaStatus | None = None,
+        type: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> list[SagaOut]:
+        runtime = _runtime(request)
+        q = select(sagas).order_by(sagas.c.created_at.desc()).limit(limit)
+        if status is not None:
+            q = q.where(sagas.c.status == status.value)
+        if type is not None:
+            q = q.where(sagas.c.type == type)
+        async with runtime.sessions() as session:
+            rows = (await session.execute(q)).all()
+        return [_saga_out(runtime, r) for r in rows]
+
+    @router.get("/ops/sagas/{saga_id}", response_model=SagaOut, tags=["ops"])
+    async def get_saga(request: Request, saga_id: uuid.UUID) -> SagaOut:
+        runtime = _runtime(request)
+        async with runtime.sessions() as session:
+            row = (await session.execute(select(sagas).where(sagas.c.id == saga_id))).first()
+            if row is None:
+                raise HTTPException(404, "Saga not found")
+            steps = (await session.execute(
+                select(saga_steps).where(saga_steps.c.saga_id == saga_id)
+                .order_by(saga_steps.c.id))).all()
+        return _saga_out(runtime, row, list(steps))
+
+    @router.post("/ops/sagas/{saga_id}/retry", response_model=SagaOut, tags=["ops"])
+    async def retry_saga(request: Request, saga_id: uuid.UUID) -> SagaOut:
+        runtime = _runtime(request)
+        try:
+            async with runtime.sessions() as session, session.begin():
+                await runtime.orchestrator.retry(SqlSagaStore(session), saga_id)
+        except UnknownSaga:
+            raise HTTPException(404, "Saga not found") from None
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return await get_saga(request, saga_id)
+
+    return router

@@ -1,0 +1,136 @@
+"""Everything a service runs besides its HTTP routes, started in its lifespan.
+
+A :class:`ServiceRuntime` owns the database engine, the broker connection,
+the outbox relay, the saga orchestrator with its deadline scanner, the saga
+waiter and one consumer per queue the service owns. It is created by the
+service's app factory (never at import time) and kept on ``app.state``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared_lib.contracts import SagaReply
+from shared_lib.db import make_engine, wait_for_database
+from shared_lib.messaging.broker import Broker
+from shared_lib.messaging.consumer import Handler, MessageConsumer, MessageContext
+from shared_lib.messaging.topology import Topology, build_topology
+from shared_lib.outbox import OUTBOX_NOTIFIER, OutboxRelay
+from shared_lib.saga import SagaDefinition, SagaOrchestrator, SagaWaiter, SqlSagaStore
+from shared_lib.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        *,
+        service: str,
+        settings: ServiceSettings,
+        sagas: Sequence[SagaDefinition] = (),
+        handlers: Mapping[str, Mapping[str, Handler]] | None = None,
+        topology: Topology | None = None,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.topology = topology or build_topology()
+        self.handlers = dict(handlers or {})
+        self.orchestrator = SagaOrchestrator(
+            service=service,
+            definitions=sagas,
+            step_timeout=settings.saga_step_timeout_seconds,
+            max_attempts=settings.saga_step_max_attempts,
+            compensation_max_attempts=settings.saga_compensation_max_attempts,
+        )
+        self.engine: AsyncEngine | None = None
+        self.sessions: async_sessionmaker[AsyncSession] | None = None
+        self.broker: Broker | None = None
+        self.relay: OutboxRelay | None = None
+        self.waiter = SagaWaiter(settings.sync_database_url)
+        self.consumers: dict[str, MessageConsumer] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def replies_queue(self) -> str:
+        return f"{self.service}.replies"
+
+    async def start(self) -> None:
+        s = self.settings
+        self.engine = make_engine(s.database_url, s.db_pool_size)
+        await wait_for_database(self.engine, s.startup_retry_seconds)
+        self.broker = Broker(s.amqp_url, self.service, self.topology, s.message_delivery_limit)
+        await self.broker.connect(s.startup_retry_seconds)
+        self.relay = OutboxRelay(self.engine, self.broker, batch_size=s.outbox_batch_size,
+                                 poll_seconds=s.outbox_poll_seconds)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, autoflush=False,
+            info={OUTBOX_NOTIFIER: self.relay.wake},
+        )
+        await self.waiter.start()
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._tasks.append(asyncio.create_task(self._scan_deadlines(), name="saga-deadlines"))
+
+        queues = dict(self.handlers)
+        if self.orchestrator.definitions:
+            queues[self.replies_queue] = {SagaReply.TYPE: self._on_reply}
+        for queue, handlers in queues.items():
+            consumer = MessageConsumer(queue=queue, service=self.service, handlers=handlers,
+                                       session_factory=self.sessions)
+            self.consumers[queue] = consumer
+            await self.broker.consume(queue, consumer.on_message, s.consumer_prefetch)
+        log.info("%s runtime started: consuming %s", self.service, ", ".join(queues))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.waiter.stop()
+        if self.broker is not None:
+            with contextlib.suppress(Exception):
+                await self.broker.close()
+        if self.engine is not None:
+            await self.engine.dispose()
+
+    async def _on_reply(self, ctx: MessageContext, reply: SagaReply) -> None:
+        await self.orchestrator.handle_reply(SqlSagaStore(ctx.session), ctx.envelope, reply)
+
+    async def process_due_sagas(self, limit: int = 100) -> int:
+        """Handle sagas past their step deadline, one transaction each."""
+        assert self.sessions is not None
+        handled = 0
+        while handled < limit:
+            async with self.sessions() as session, session.begin():
+                store = SqlSagaStore(session)
+                due = await store.claim_due(datetime.now(UTC), 1)
+                if not due:
+                    break
+                st = due[0]
+                try:
+                    async with session.begin_nested():
+                        await self.orchestrator.handle_due(store, st)
+                except Exception as exc:
+                    log.exception("saga %s (%s) failed while handling its deadline", st.id,
+                                  st.type)
+                    await self.orchestrator.fail(store, st.id, f"error: {exc!r}")
+            handled += 1
+        return handled
+
+    async def _scan_deadlines(self) -> None:
+        while True:
+            try:
+                await self.process_due_sagas()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("saga deadline scan failed")
+            await asyncio.sleep(self.settings.saga_scan_interval_seconds)

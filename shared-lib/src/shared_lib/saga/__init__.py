@@ -1,0 +1,33 @@
+"""The saga engine: definitions, orchestrator, persistence and waiting."""
+
+from .definition import (
+    FINAL_STATUSES,
+    LocalStep,
+    RemoteStep,
+    SagaContext,
+    SagaDefinition,
+    SagaStatus,
+    StepAction,
+    StepRejected,
+)
+from .engine import SagaOrchestrator, UnknownSaga
+from .store import LogEntry, SagaState, SagaStore, SqlSagaStore
+from .waiter import SagaWaiter
+
+__all__ = [
+    "FINAL_STATUSES",
+    "LocalStep",
+    "LogEntry",
+    "RemoteStep",
+    "SagaContext",
+    "SagaDefinition",
+    "SagaOrchestrator",
+    "SagaState",
+    "SagaStatus",
+    "SagaStore",
+    "SagaWaiter",
+    "SqlSagaStore",
+    "StepAction",
+    "StepRejected",
+    "UnknownSaga",
+]

@@ -1,0 +1,107 @@
+"""How a saga is described: an ordered list of local and remote steps.
+
+A saga definition is plain data; :mod:`shared_lib.saga.engine` runs it. A
+local step runs in the initiator's own transaction; a remote step sends a
+command to a participant and waits for its reply. Compensations run in
+reverse order when a step is rejected or times out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared_lib.contracts import Command, Envelope, Payload, SagaReply
+from shared_lib.outbox import publish_event
+
+
+class SagaStatus(StrEnum):
+    running = "running"
+    compensating = "compensating"
+    completed = "completed"
+    compensated = "compensated"
+    failed = "failed"
+
+
+FINAL_STATUSES = frozenset({SagaStatus.completed, SagaStatus.compensated, SagaStatus.failed})
+
+
+class StepAction(StrEnum):
+    started = "started"
+    completed = "completed"
+    rejected = "rejected"
+    retried = "retried"
+    compensating = "compensating"
+    compensated = "compensated"
+    failed = "failed"
+    ignored = "ignored"
+
+
+class StepRejected(Exception):
+    """A local step refuses to go on: the saga compensates what was done."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class SagaContext:
+    session: AsyncSession
+    saga_id: uuid.UUID
+    saga_type: str
+    data: dict[str, Any]
+    service: str
+    #: why the saga is compensating (set before compensations run)
+    reason: str | None = None
+    causation_id: uuid.UUID | None = None
+
+    async def publish(self, payload: Payload) -> Envelope:
+        """Write an event to the outbox, correlated with this saga."""
+        return await publish_event(self.session, payload, source=self.service,
+                                   correlation_id=self.saga_id,
+                                   causation_id=self.causation_id)
+
+
+LocalAction = Callable[[SagaContext], Awaitable[None]]
+CommandBuilder = Callable[[dict[str, Any]], Command]
+ReplyHandler = Callable[[SagaContext, SagaReply], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class LocalStep:
+    name: str
+    action: LocalAction
+    compensation: LocalAction | None = None
+
+
+@dataclass(frozen=True)
+class RemoteStep:
+    name: str
+    command: CommandBuilder
+    compensation: CommandBuilder | None = None
+    on_reply: ReplyHandler | None = None
+
+
+Step = LocalStep | RemoteStep
+
+
+@dataclass(frozen=True)
+class SagaDefinition:
+    type: str
+    steps: tuple[Step, ...]
+    description: str = ""
+    step_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(s.name for s in self.steps)
+        if len(set(names)) != len(names):
+            raise ValueError(f"saga {self.type}: step names must be unique")
+        if not self.steps:
+            raise ValueError(f"saga {self.type}: no steps")
+        object.__setattr__(self, "step_names", names)

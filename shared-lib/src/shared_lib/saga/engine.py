@@ -1,0 +1,300 @@
+"""The saga orchestrator: runs :class:`SagaDefinition` s on persisted state.
+
+Every transition happens inside one database transaction of the initiator
+that also holds the saga row lock (``SELECT ... FOR UPDATE``), the step log
+and the outgoing commands (outbox). So:
+
+* two replies for one saga never both advance it (the second waits for the
+  lock, then finds the saga moved on and is ignored);
+* a crash at any point leaves either the old state or the new one, and the
+  outbox relay and the deadline scanner carry on from there on any replica.
+
+Commands for a step keep one message id on every re-send
+(:func:`saga_message_id`), so the participant's inbox recognises them, and a
+reply is matched to the command it answers by its ``causation_id``: a late
+or duplicate reply is recorded in the step log and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared_lib.contracts import Envelope, ReplyOutcome, SagaReply
+from shared_lib.messaging.consumer import saga_message_id
+from shared_lib.messaging.topology import replies_exchange
+from shared_lib.outbox import default_exchange, envelope_for
+
+from .definition import (
+    FINAL_STATUSES,
+    LocalStep,
+    RemoteStep,
+    SagaContext,
+    SagaDefinition,
+    SagaStatus,
+    StepAction,
+    StepRejected,
+)
+from .store import LogEntry, SagaState, SagaStore
+
+log = logging.getLogger(__name__)
+
+RETRY_ROUND_KEY = "_retry_round"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UnknownSaga(KeyError):
+    pass
+
+
+class SagaOrchestrator:
+    def __init__(
+        self,
+        *,
+        service: str,
+        definitions: Sequence[SagaDefinition],
+        step_timeout: float,
+        max_attempts: int,
+        compensation_max_attempts: int,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.service = service
+        self.definitions = {d.type: d for d in definitions}
+        self.step_timeout = timedelta(seconds=step_timeout)
+        self.max_attempts = max_attempts
+        self.compensation_max_attempts = compensation_max_attempts
+        self.clock = clock
+        self.on_final: Callable[[SagaState], None] | None = None
+
+    # ------------------------------------------------------------------ api
+    async def start(
+        self, store: SagaStore, saga_type: str, data: dict[str, Any],
+        saga_id: uuid.UUID | None = None,
+    ) -> SagaState:
+        """Start a saga in the caller's transaction: run its first local steps
+        and send its first command. Returns the state after that."""
+        definition = self._definition(saga_type)
+        st = SagaState(id=saga_id or uuid.uuid4(), type=definition.type,
+                       status=SagaStatus.running, step_index=0, data=dict(data), is_new=True)
+        entries: list[LogEntry] = []
+        await self._advance(store, st, 0, entries, causation=None)
+        await store.insert(st)
+        await store.add_log(entries)
+        if st.status in FINAL_STATUSES:
+            await store.notify_finished(st.id)
+        return st
+
+    async def handle_reply(self, store: SagaStore, envelope: Envelope, reply: SagaReply) -> None:
+        """Apply a participant's reply (called by the replies consumer)."""
+        saga_id = envelope.correlation_id
+        if saga_id is None:
+            log.warning("reply %s without correlation id ignored", envelope.message_id)
+            return
+        st = await store.load_for_update(saga_id)
+        if st is None:
+            log.warning("reply %s for unknown saga %s ignored", envelope.message_id, saga_id)
+            return
+        entries: list[LogEntry] = []
+        definition = self._definition(st.type)
+        step_name = envelope.step or "?"
+        if st.status in FINAL_STATUSES:
+            entries.append(LogEntry(st.id, step_name, StepAction.ignored,
+                                    f"late {reply.outcome} reply: saga already {st.status}",
+                                    envelope.compensation))
+            await store.add_log(entries)
+            return
+        compensating = st.status == SagaStatus.compensating
+        step = definition.steps[st.step_index]
+        expected = self._command_id(st, step.name, compensating)
+        if envelope.causation_id != expected:
+            entries.append(LogEntry(st.id, step_name, StepAction.ignored,
+                                    f"stale {reply.outcome} reply (saga at {step.name}, "
+                                    f"{st.status})", envelope.compensation))
+            await store.add_log(entries)
+            return
+        assert isinstance(step, RemoteStep)
+        causation = envelope.message_id
+        if not compensating:
+            if reply.outcome == ReplyOutcome.accepted:
+                if step.on_reply is not None:
+                    await step.on_reply(self._ctx(store, st, causation), reply)
+                entries.append(LogEntry(st.id, step.name, StepAction.completed))
+                await self._advance(store, st, st.step_index + 1, entries, causation)
+            else:
+                st.reason = reply.reason or "rejected"
+                entries.append(LogEntry(st.id, step.name, StepAction.rejected, st.reason))
+                await self._compensate(store, st, st.step_index - 1, entries, causation)
+        elif reply.outcome == ReplyOutcome.accepted:
+            entries.append(LogEntry(st.id, step.name, StepAction.compensated, None, True))
+            await self._compensate(store, st, st.step_index - 1, entries, causation)
+        else:
+            st.status = SagaStatus.failed
+            st.deadline = None
+            entries.append(LogEntry(st.id, step.name, StepAction.failed,
+                                    f"compensation rejected: {reply.reason}", True))
+        await self._persist(store, st, entries)
+
+    async def handle_due(self, store: SagaStore, st: SagaState) -> None:
+        """A remote step passed its deadline: re-send, give up or fail."""
+        entries: list[LogEntry] = []
+        definition = self._definition(st.type)
+        step = definition.steps[st.step_index]
+        assert isinstance(step, RemoteStep)
+        compensating = st.status == SagaStatus.compensating
+        limit = self.compensation_max_attempts if compensating else self.max_attempts
+        if st.attempts < limit:
+            st.attempts += 1
+            st.deadline = self.clock() + self.step_timeout
+            await self._send(store, st, step, compensating, causation=None)
+            entries.append(LogEntry(st.id, step.name, StepAction.retried,
+                                    f"no reply; attempt {st.attempts} of {limit}", compensating))
+        elif not compensating:
+            st.reason = f"no reply from {step.name} after {st.attempts} attempts"
+            entries.append(LogEntry(st.id, step.name, StepAction.rejected, st.reason))
+            # the command may still have run: compensate this step too
+            await self._compensate(store, st, st.step_index, entries, causation=None)
+        else:
+            st.status = SagaStatus.failed
+            st.deadline = None
+            entries.append(LogEntry(st.id, step.name, StepAction.failed,
+                                    f"compensation unanswered after {st.attempts} attempts",
+                                    True))
+        await self._persist(store, st, entries)
+
+    async def fail(self, store: SagaStore, saga_id: uuid.UUID, error: str) -> None:
+        """Mark a saga failed after an error its transitions could not get past."""
+        st = await store.load_for_update(saga_id)
+        if st is None or st.status in FINAL_STATUSES:
+            return
+        step = self._definition(st.type).steps[max(st.step_index, 0)].name
+        st.status = SagaStatus.failed
+        st.deadline = None
+        st.reason = error[:2000]
+        await self._persist(store, st, [LogEntry(st.id, step, StepAction.failed, st.reason)])
+
+    async def retry(self, store: SagaStore, saga_id: uuid.UUID) -> SagaState:
+        """Retry the compensation of a failed saga (operator action)."""
+        st = await store.load_for_update(saga_id)
+        if st is None:
+            raise UnknownSaga(saga_id)
+        if st.status != SagaStatus.failed:
+            raise ValueError(f"saga {saga_id} is {st.status}, only failed sagas can be retried")
+        st.data[RETRY_ROUND_KEY] = int(st.data.get(RETRY_ROUND_KEY, 0)) + 1
+        entries = [LogEntry(st.id, self._definition(st.type).steps[st.step_index].name,
+                            StepAction.retried, "compensation retried by operator", True)]
+        await self._compensate(store, st, st.step_index, entries, causation=None)
+        await self._persist(store, st, entries)
+        return st
+
+    # ------------------------------------------------------------ internals
+    def _definition(self, saga_type: str) -> SagaDefinition:
+        try:
+            return self.definitions[saga_type]
+        except KeyError:
+            raise UnknownSaga(saga_type) from None
+
+    def _ctx(self, store: SagaStore, st: SagaState, causation: uuid.UUID | None) -> SagaContext:
+        return SagaContext(session=store.session, saga_id=st.id, saga_type=st.type,
+                           data=st.data, service=self.service, reason=st.reason,
+                           causation_id=causation)
+
+    def _command_id(self, st: SagaState, step: str, compensation: bool) -> uuid.UUID:
+        rnd = int(st.data.get(RETRY_ROUND_KEY, 0)) if compensation else 0
+        return saga_message_id(st.id, step if rnd == 0 else f"{step}#{rnd}", compensation)
+
+    async def _send(self, store: SagaStore, st: SagaState, step: RemoteStep,
+                    compensation: bool, causation: uuid.UUID | None) -> None:
+        builder = step.compensation if compensation else step.command
+        assert builder is not None
+        command = builder(st.data)
+        env = envelope_for(
+            command, source=self.service, correlation_id=st.id, causation_id=causation,
+            message_id=self._command_id(st, step.name, compensation), step=step.name,
+            reply_to=replies_exchange(self.service), compensation=compensation,
+        )
+        await store.send(env, default_exchange(command))
+
+    async def _advance(self, store: SagaStore, st: SagaState, index: int,
+                       entries: list[LogEntry], causation: uuid.UUID | None) -> None:
+        steps = self._definition(st.type).steps
+        i = index
+        while i < len(steps):
+            step = steps[i]
+            st.step_index = i
+            if isinstance(step, LocalStep):
+                try:
+                    async with _savepoint(store):
+                        await step.action(self._ctx(store, st, causation))
+                except StepRejected as rej:
+                    st.reason = rej.reason
+                    entries.append(LogEntry(st.id, step.name, StepAction.rejected, rej.reason))
+                    await self._compensate(store, st, i - 1, entries, causation)
+                    return
+                entries.append(LogEntry(st.id, step.name, StepAction.completed))
+                i += 1
+                continue
+            st.attempts = 1
+            st.deadline = self.clock() + self.step_timeout
+            await self._send(store, st, step, compensation=False, causation=causation)
+            entries.append(LogEntry(st.id, step.name, StepAction.started))
+            return
+        st.status = SagaStatus.completed
+        st.deadline = None
+        st.attempts = 0
+
+    async def _compensate(self, store: SagaStore, st: SagaState, index: int,
+                          entries: list[LogEntry], causation: uuid.UUID | None) -> None:
+        steps = self._definition(st.type).steps
+        st.status = SagaStatus.compensating
+        j = index
+        while j >= 0:
+            step = steps[j]
+            st.step_index = j
+            if isinstance(step, LocalStep):
+                if step.compensation is not None:
+                    await step.compensation(self._ctx(store, st, causation))
+                    entries.append(LogEntry(st.id, step.name, StepAction.compensated, None,
+                                            True))
+            elif step.compensation is not None:
+                st.attempts = 1
+                st.deadline = self.clock() + self.step_timeout
+                await self._send(store, st, step, compensation=True, causation=causation)
+                entries.append(LogEntry(st.id, step.name, StepAction.compensating, None, True))
+                return
+            j -= 1
+        st.status = SagaStatus.compensated
+        st.step_index = 0
+        st.deadline = None
+        st.attempts = 0
+
+    async def _persist(self, store: SagaStore, st: SagaState, entries: list[LogEntry]) -> None:
+        await store.save(st)
+        await store.add_log(entries)
+        if st.status in FINAL_STATUSES:
+            await store.notify_finished(st.id)
+
+
+class _savepoint:
+    """A SAVEPOINT around a local step, so a rejecting step leaves no writes."""
+
+    def __init__(self, store: SagaStore) -> None:
+        self._session = getattr(store, "session", None)
+        self._nested: Any = None
+
+    async def __aenter__(self) -> None:
+        if self._session is not None and hasattr(self._session, "begin_nested"):
+            self._nested = await self._session.begin_nested()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._nested is None:
+            return
+        if exc_type is None:
+            await self._nested.commit()
+        else:
+            await self._nested.rollback()

@@ -1,0 +1,132 @@
+"""Persistence of saga state for the engine: SQL, and the interface fakes implement."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared_lib.contracts import Envelope
+from shared_lib.outbox import add_to_outbox
+from shared_lib.tables import saga_steps, sagas
+
+from .definition import SagaStatus, StepAction
+
+#: PostgreSQL NOTIFY channel on which a saga's id is announced when it ends
+SAGA_FINISHED_CHANNEL = "saga_finished"
+
+
+@dataclass
+class SagaState:
+    id: uuid.UUID
+    type: str
+    status: SagaStatus
+    step_index: int
+    data: dict[str, Any]
+    deadline: datetime | None = None
+    attempts: int = 0
+    reason: str | None = None
+    version: int = 1
+    is_new: bool = False
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    saga_id: uuid.UUID
+    step: str
+    action: StepAction
+    detail: str | None = None
+    compensation: bool = False
+
+
+class SagaStore(Protocol):
+    session: Any
+
+    async def insert(self, state: SagaState) -> None: ...
+    async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None: ...
+    async def claim_due(self, now: datetime, limit: int) -> list[SagaState]: ...
+    async def save(self, state: SagaState) -> None: ...
+    async def add_log(self, entries: list[LogEntry]) -> None: ...
+    async def send(self, envelope: Envelope, exchange: str) -> None: ...
+    async def notify_finished(self, saga_id: uuid.UUID) -> None: ...
+
+
+def _row_to_state(row: Any) -> SagaState:
+    return SagaState(
+        id=row.id, type=row.type, status=SagaStatus(row.status), step_index=row.step_index,
+        data=dict(row.data), deadline=row.deadline, attempts=row.attempts, reason=row.reason,
+        version=row.version,
+    )
+
+
+class SqlSagaStore:
+    """Saga state in the service's own database, inside the caller's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert(self, state: SagaState) -> None:
+        await self.session.execute(
+            insert(sagas).values(
+                id=state.id, type=state.type, status=state.status.value,
+                step_index=state.step_index, data=state.data, deadline=state.deadline,
+                attempts=state.attempts, reason=state.reason, version=state.version,
+            )
+        )
+
+    async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None:
+        row = (
+            await self.session.execute(select(sagas).where(sagas.c.id == saga_id).with_for_update())
+        ).first()
+        return _row_to_state(row) if row else None
+
+    async def claim_due(self, now: datetime, limit: int) -> list[SagaState]:
+        rows = (
+            await self.session.execute(
+                select(sagas)
+                .where(sagas.c.status.in_([SagaStatus.running.value,
+                                           SagaStatus.compensating.value]))
+                .where(sagas.c.deadline <= now)
+                .order_by(sagas.c.deadline)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        return [_row_to_state(r) for r in rows]
+
+    async def save(self, state: SagaState) -> None:
+        state.version += 1
+        await self.session.execute(
+            update(sagas)
+            .where(sagas.c.id == state.id)
+            .values(
+                status=state.status.value, step_index=state.step_index, data=state.data,
+                deadline=state.deadline, attempts=state.attempts, reason=state.reason,
+                version=state.version, updated_at=text("now()"),
+            )
+        )
+
+    async def add_log(self, entries: list[LogEntry]) -> None:
+        if not entries:
+            return
+        await self.session.execute(
+            insert(saga_steps),
+            [
+                {"saga_id": e.saga_id, "step": e.step, "action": e.action.value,
+                 "detail": e.detail, "compensation": e.compensation}
+                for e in entries
+            ],
+        )
+
+    async def send(self, envelope: Envelope, exchange: str) -> None:
+        await add_to_outbox(self.session, envelope, exchange)
+
+    async def notify_finished(self, saga_id: uuid.UUID) -> None:
+        await self.session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": SAGA_FINISHED_CHANNEL, "payload": str(saga_id)},
+        )

@@ -1,0 +1,92 @@
+"""Tables every service has: outbox, inbox, saga state and saga step log.
+
+They live in each service's own database; each service's Alembic migrations
+create them (``env.py`` includes this metadata in autogenerate).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+messaging_metadata = MetaData()
+
+outbox = Table(
+    "outbox",
+    messaging_metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    # not unique: a re-sent saga command goes out again with the same message id
+    Column("message_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("exchange", String(200), nullable=False),
+    Column("routing_key", String(200), nullable=False),
+    Column("message_type", String(100), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("correlation_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+    Index("ix_outbox_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
+)
+
+inbox = Table(
+    "inbox",
+    messaging_metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("message_id", UUID(as_uuid=True), primary_key=True),
+    Column("message_type", String(100), nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # for commands: the reply that was sent, so a repeated command gets it again
+    Column("reply", JSONB, nullable=True),
+    Index("ix_inbox_processed_at", "processed_at"),
+)
+
+sagas = Table(
+    "sagas",
+    messaging_metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("deadline", DateTime(timezone=True), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("reason", Text, nullable=True),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_sagas_due", "deadline",
+          postgresql_where=text("status IN ('running', 'compensating')")),
+    Index("ix_sagas_status_created", "status", "created_at"),
+)
+
+saga_steps = Table(
+    "saga_steps",
+    messaging_metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("saga_id", UUID(as_uuid=True), nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("detail", Text, nullable=True),
+    Column("compensation", Boolean, nullable=False, server_default=text("false")),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_saga_steps_saga", "saga_id", "id"),
+)
+
+

@@ -1,0 +1,156 @@
+"""HTTP pieces both services use: body size limit, error shapes, ID types,
+bearer-token parsing and waiting for a saga behind a request."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared_lib.saga import FINAL_STATUSES, SagaStatus
+from shared_lib.tables import sagas
+
+log = logging.getLogger(__name__)
+
+PG_BIGINT_MAX = 2**63 - 1
+PG_INT_MAX = 2**31 - 1
+
+#: an integer id in a path; out of range is 422, never a database error
+IdPath = Annotated[int, Path(ge=1, le=PG_BIGINT_MAX)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Offset = Annotated[int, Query(ge=0, le=PG_INT_MAX)]
+
+bearer_scheme = HTTPBearer(auto_error=False)
+
+
+class BodySizeLimit:
+    """Answer 413 to a request body over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await _send_json(send, 413, {"detail": "Request body too large"})
+                    return
+        received = 0
+        limit = self.max_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await _send_json(send, 413, {"detail": "Request body too large"})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    import json
+
+    raw = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(raw)).encode())]})
+    await send({"type": "http.response.body", "body": raw})
+
+
+def install_common(app: FastAPI, max_body_bytes: int) -> None:
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        return None
+    return credentials.credentials
+
+
+def wants_async(request: Request) -> bool:
+    prefer = request.headers.get("prefer", "")
+    return any(p.strip().lower() == "respond-async" for p in prefer.split(","))
+
+
+@dataclass(frozen=True)
+class SagaOutcome:
+    saga_id: uuid.UUID
+    finished: bool
+    status: SagaStatus | None
+    reason: str | None
+    data: dict[str, Any]
+
+
+async def start_and_wait(
+    runtime: Any,
+    saga_type: str,
+    data: dict[str, Any],
+    *,
+    respond_async: bool,
+    before_commit: Callable[[Any, uuid.UUID], Awaitable[None]] | None = None,
+) -> SagaOutcome:
+    """Start a saga in its own transaction, then wait up to SAGA_WAIT_SECONDS."""
+    from shared_lib.saga import SqlSagaStore
+
+    saga_id = uuid.uuid4()
+    fut = runtime.waiter.expect(saga_id)
+    try:
+        async with runtime.sessions() as session, session.begin():
+            if before_commit is not None:
+                await before_commit(session, saga_id)
+            st = await runtime.orchestrator.start(SqlSagaStore(session), saga_type, data,
+                                                  saga_id=saga_id)
+    except BaseException:
+        runtime.waiter.forget(saga_id, fut)
+        raise
+    if st.status in FINAL_STATUSES:
+        runtime.waiter.forget(saga_id, fut)
+        return SagaOutcome(saga_id, True, st.status, st.reason, st.data)
+    wait = runtime.settings.saga_wait_seconds
+    if respond_async or wait <= 0:
+        runtime.waiter.forget(saga_id, fut)
+        return SagaOutcome(saga_id, False, st.status, None, st.data)
+
+    async def read() -> tuple[SagaStatus, str | None]:
+        async with runtime.sessions() as session:
+            row = (await session.execute(
+                select(sagas.c.status, sagas.c.reason).where(sagas.c.id == saga_id))).one()
+        return SagaStatus(row.status), row.reason
+
+    async def is_finished() -> bool:
+        return (await read())[0] in FINAL_STATUSES
+
+    finished = await runtime.waiter.wait(saga_id, fut, wait, is_finished)
+    status, reason = await read()
+    return SagaOutcome(saga_id, finished and status in FINAL_STATUSES, status, reason, st.data)
