@@ -1,0 +1,28 @@
+"""Message handlers of social-service, registered per queue.
+
+``social.commands``: commands of sagas run by core-service.
+``social.events.projections``: core's events that keep the projections.
+Replies to social's own sagas are wired to the orchestrator by the runtime.
+"""
+
+from collections.abc import Mapping
+from functools import partial
+
+from shared_lib.messaging.consumer import Handler
+from social_service.settings import SocialSettings
+
+from . import commands, projections
+
+
+def handler_registry(settings: SocialSettings) -> Mapping[str, Mapping[str, Handler]]:
+    return {
+        "social.commands": {
+            "index_post_hashtags": partial(commands.index_post_hashtags, settings=settings),
+            "unindex_post_hashtags": commands.unindex_post_hashtags,
+        },
+        "social.events.projections": {
+            "user.registered": projections.on_user_changed,
+            "user.updated": projections.on_user_changed,
+            "post.published": projections.on_post_published,
+        },
+    }

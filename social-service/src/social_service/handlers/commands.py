@@ -1,0 +1,54 @@
+"""Commands social-service handles as a saga participant (one transaction
+each, with inbox record and reply; CommandRejected answers ``rejected``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from shared_lib.contracts.messages import IndexPostHashtags, UnindexPostHashtags
+from shared_lib.messaging.consumer import CommandRejected, MessageContext
+from social_service.domain.hashtags import normalise, rejection_reason
+from social_service.models import Hashtag, PostHashtag, PostProjection
+from social_service.settings import SocialSettings
+
+
+async def index_post_hashtags(ctx: MessageContext, cmd: IndexPostHashtags, *,
+                              settings: SocialSettings) -> dict[str, Any]:
+    tags = normalise(cmd.hashtags)
+    reason = rejection_reason(tags, max_count=settings.max_hashtags_per_post,
+                              max_length=settings.max_hashtag_length,
+                              banned=settings.banned_hashtag_set)
+    if reason is not None:
+        raise CommandRejected(reason)
+    session = ctx.session
+    await session.execute(
+        pg_insert(PostProjection)
+        .values(id=cmd.post_id, author_id=cmd.author_id, author_username=cmd.author_username,
+                content=cmd.content, image_url=cmd.image_url, created_at=cmd.created_at,
+                published=False, version=0)
+        .on_conflict_do_nothing()
+    )
+    if tags:
+        await session.execute(
+            pg_insert(Hashtag).values([{"name": t} for t in tags])
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        ids = (await session.execute(select(Hashtag.id).where(Hashtag.name.in_(tags)))).scalars()
+        await session.execute(
+            pg_insert(PostHashtag)
+            .values([{"post_id": cmd.post_id, "hashtag_id": i} for i in ids])
+            .on_conflict_do_nothing()
+        )
+    return {"hashtags": tags}
+
+
+async def unindex_post_hashtags(ctx: MessageContext, cmd: UnindexPostHashtags) -> dict[str, Any]:
+    await ctx.session.execute(delete(PostHashtag).where(PostHashtag.post_id == cmd.post_id))
+    await ctx.session.execute(
+        delete(PostProjection).where(PostProjection.id == cmd.post_id,
+                                     PostProjection.published.is_(False))
+    )
+    return {}
