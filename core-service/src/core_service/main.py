@@ -8,16 +8,16 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from shared_lib.contracts import CORE
-from shared_lib.ops import build_ops_router
-from shared_lib.runtime import ServiceRuntime
-from shared_lib.security import PasswordHasher, TokenIssuer, TokenVerifier
-from shared_lib.web import install_common
 
 from core_service.api import auth, posts, users
 from core_service.handlers import handler_registry
 from core_service.sagas import all_sagas
 from core_service.settings import CoreSettings
+from shared_lib.contracts import CORE
+from shared_lib.ops import build_ops_router
+from shared_lib.runtime import ServiceRuntime
+from shared_lib.security import PasswordHasher, TokenIssuer, TokenVerifier
+from shared_lib.web import install_common
 
 
 def create_app(settings: CoreSettings | None = None) -> FastAPI:

@@ -1,8 +1,7 @@
 """Apply core-service's migrations: ``python -m core_service.migrate``."""
 
-from shared_lib.migrations import upgrade
-
 from core_service.settings import CoreSettings
+from shared_lib.migrations import upgrade
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, model_validator
+
 from shared_lib.settings import DEV_PRIVATE_KEY_FILE, Environment, ServiceSettings, read_pem
 
 

@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
-from shared_lib.runtime import ServiceRuntime
-from shared_lib.security import InvalidToken, PasswordHasher, TokenIssuer, TokenVerifier
-from shared_lib.web import bearer_scheme, bearer_token
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import User
 from core_service.settings import CoreSettings
+from shared_lib.runtime import ServiceRuntime
+from shared_lib.security import InvalidToken, PasswordHasher, TokenIssuer, TokenVerifier
+from shared_lib.web import bearer_scheme, bearer_token
 
 
 def get_runtime(request: Request) -> ServiceRuntime:

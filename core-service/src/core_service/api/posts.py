@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
-from shared_lib.saga import SagaStatus
-from shared_lib.web import IdPath, start_and_wait, wants_async
 from sqlalchemy import select
 
 from core_service.api.deps import CurrentUser, OptionalUser, RuntimeDep, SessionDep
 from core_service.models import Post, PostStatus, User
 from core_service.sagas.create_post import CREATE_POST, create_post_data
 from core_service.schemas import PostIn, PostOut
+from shared_lib.saga import SagaStatus
+from shared_lib.web import IdPath, start_and_wait, wants_async
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from shared_lib.web import IdPath
 from sqlalchemy import exists, func, select
 
 from core_service.api.deps import SessionDep
 from core_service.models import StoryRecord, User
 from core_service.schemas import ProfileOut
+from shared_lib.web import IdPath
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 

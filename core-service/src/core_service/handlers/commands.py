@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared_lib.contracts.messages import AuthorizeMessage, RecordStory, UnrecordStory
-from shared_lib.messaging.consumer import CommandRejected, MessageContext
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core_service.models import StoryRecord, User
+from shared_lib.contracts.messages import AuthorizeMessage, RecordStory, UnrecordStory
+from shared_lib.messaging.consumer import CommandRejected, MessageContext
 
 
 async def _active(ctx: MessageContext, user_id: int) -> bool | None:

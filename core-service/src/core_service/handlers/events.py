@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from shared_lib.contracts.messages import StoryDeleted
-from shared_lib.messaging.consumer import MessageContext
 from sqlalchemy import delete
 
 from core_service.models import StoryRecord
+from shared_lib.contracts.messages import StoryDeleted
+from shared_lib.messaging.consumer import MessageContext
 
 
 async def on_story_deleted(ctx: MessageContext, event: StoryDeleted) -> None:

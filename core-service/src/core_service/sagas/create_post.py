@@ -14,12 +14,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared_lib.contracts.messages import IndexPostHashtags, PostPublished, UnindexPostHashtags
-from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
 from sqlalchemy import select, update
 
 from core_service.domain.posts import extract_hashtags
 from core_service.models import Post, PostStatus, User
+from shared_lib.contracts.messages import IndexPostHashtags, PostPublished, UnindexPostHashtags
+from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
 
 CREATE_POST = "create_post"
 
