@@ -1,0 +1,262 @@
+"""Outbox relay, inbox and consumer against real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aio_pika
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared_lib.contracts import Envelope, SagaReply
+from shared_lib.contracts.messages import PurgePost, UserDeleted
+from shared_lib.db import make_engine
+from shared_lib.messaging import Broker, build_topology
+from shared_lib.messaging.consumer import (
+    CommandRejected,
+    MessageConsumer,
+    MessageContext,
+    saga_message_id,
+)
+from shared_lib.outbox import OutboxRelay, add_to_outbox, envelope_for, publish_event
+from shared_lib.tables import messaging_metadata, outbox
+
+test_metadata = MetaData()
+effects = Table("effects", test_metadata, Column("post_id", Integer, primary_key=True),
+                Column("times", Integer, nullable=False))
+
+
+@dataclass
+class Env:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    broker: Broker
+    amqp_url: str
+
+
+@pytest.fixture
+async def env(new_database, new_vhost) -> AsyncIterator[Env]:  # type: ignore[no-untyped-def]
+    engine = make_engine(new_database(), pool_size=5)
+    async with engine.begin() as conn:
+        await conn.run_sync(messaging_metadata.create_all)
+        await conn.run_sync(test_metadata.create_all)
+    amqp_url = new_vhost()
+    broker = Broker(amqp_url, "social", build_topology(), delivery_limit=3)
+    await broker.connect(10)
+    yield Env(engine, async_sessionmaker(engine, expire_on_commit=False), broker, amqp_url)
+    await broker.close()
+    await engine.dispose()
+
+
+async def _tap(env: Env, exchange: str, key: str = "#") -> aio_pika.abc.AbstractQueue:
+    """A private queue that sees what is published to an exchange."""
+    channel = await env.broker.connection.channel()
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, key)
+    return queue
+
+
+async def _drain(queue: aio_pika.abc.AbstractQueue, n: int, timeout: float = 10
+                 ) -> list[Envelope]:
+    got: list[Envelope] = []
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while len(got) < n and loop.time() < end:
+        msg = await queue.get(fail=False)
+        if msg is None:
+            await asyncio.sleep(0.02)
+            continue
+        await msg.ack()
+        got.append(Envelope.model_validate_json(msg.body))
+    return got
+
+
+async def test_relay_publishes_committed_messages_in_order_and_nothing_rolled_back(env: Env
+                                                                                   ) -> None:
+    tap = await _tap(env, "core.events")
+    committed = []
+    async with env.sessions() as s, s.begin():
+        for uid in (1, 2, 3):
+            committed.append(await publish_event(s, UserDeleted(seq=1, user_id=uid),
+                                                 source="core"))
+    async with env.sessions() as s:
+        await s.begin()
+        await publish_event(s, UserDeleted(seq=1, user_id=99), source="core")
+        await s.rollback()
+    relay = OutboxRelay(env.engine, env.broker)
+    assert await relay.publish_batch() == 3
+    assert await relay.publish_batch() == 0
+    got = await _drain(tap, 3)
+    assert [e.message_id for e in got] == [e.message_id for e in committed]
+    assert await tap.get(fail=False) is None  # nothing from the rolled-back transaction
+    async with env.engine.connect() as conn:
+        unsent = await conn.scalar(select(text("count(*)")).select_from(outbox)
+                                   .where(outbox.c.sent_at.is_(None)))
+    assert unsent == 0
+
+
+async def test_unroutable_message_stays_in_outbox(env: Env) -> None:
+    async with env.sessions() as s, s.begin():
+        env_ = envelope_for(PurgePost(post_id=1), source="core")
+        await add_to_outbox(s, env_, "social.commands", routing_key="x")  # bound with '#'
+        await add_to_outbox(s, envelope_for(PurgePost(post_id=2), source="core"),
+                            "core.replies.nowhere")
+    relay = OutboxRelay(env.engine, env.broker)
+    with pytest.raises(Exception):  # noqa: B017 - a missing exchange closes the channel
+        await relay.publish_batch()
+    async with env.engine.connect() as conn:
+        rows = (await conn.execute(select(outbox.c.exchange, outbox.c.sent_at)
+                                   .order_by(outbox.c.id))).all()
+    assert rows[1].sent_at is None
+
+
+async def test_relay_competes_safely_with_another_replica(env: Env) -> None:
+    tap = await _tap(env, "core.events")
+    async with env.sessions() as s, s.begin():
+        for uid in range(50):
+            await publish_event(s, UserDeleted(seq=1, user_id=uid), source="core")
+    relays = [OutboxRelay(env.engine, env.broker, batch_size=7) for _ in range(2)]
+
+    async def drain(relay: OutboxRelay) -> None:
+        while True:
+            n = await relay.publish_batch()
+            if n == 0:
+                return
+            if n is None:
+                await asyncio.sleep(0.005)
+
+    await asyncio.gather(*(drain(r) for r in relays))
+    got = await _drain(tap, 50)
+    assert [e.payload["user_id"] for e in got] == list(range(50))  # one copy each, in order
+    assert await tap.get(fail=False) is None
+
+
+def _purge_handler(calls: list[int]):  # type: ignore[no-untyped-def]
+    async def handle(ctx: MessageContext, cmd: PurgePost) -> dict[str, int]:
+        calls.append(cmd.post_id)
+        if cmd.post_id < 0:
+            raise CommandRejected("negative")
+        if cmd.post_id == 666:
+            raise RuntimeError("handler bug")
+        await ctx.session.execute(text(
+            "INSERT INTO effects VALUES (:p, 1) ON CONFLICT (post_id)"
+            " DO UPDATE SET times = effects.times + 1"), {"p": cmd.post_id})
+        return {"purged": cmd.post_id}
+    return handle
+
+
+async def _start_consumer(env: Env, calls: list[int]) -> MessageConsumer:
+    consumer = MessageConsumer(queue="social.commands", service="social",
+                               handlers={"purge_post": _purge_handler(calls)},
+                               session_factory=env.sessions, retry_seconds=1)
+    await env.broker.consume("social.commands", consumer.on_message, prefetch=8)
+    return consumer
+
+
+def _command(post_id: int, saga_id: uuid.UUID, compensation: bool = False) -> Envelope:
+    return envelope_for(PurgePost(post_id=post_id), source="core", correlation_id=saga_id,
+                        message_id=saga_message_id(saga_id, "purge", compensation),
+                        step="purge", reply_to="core.replies", compensation=compensation)
+
+
+async def _publish_raw(env: Env, exchange: str, body: bytes, key: str = "purge_post") -> None:
+    channel = await env.broker.connection.channel()
+    ex = await channel.get_exchange(exchange)
+    await ex.publish(aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                     routing_key=key)
+    await channel.close()
+
+
+async def _wait(predicate, timeout: float = 10) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < end, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def _replies(env: Env) -> list[SagaReply]:
+    async with env.engine.connect() as conn:
+        bodies = (await conn.execute(select(outbox.c.body).where(
+            outbox.c.exchange == "core.replies").order_by(outbox.c.id))).scalars().all()
+    return [SagaReply.model_validate(Envelope.model_validate_json(b).payload) for b in bodies]
+
+
+async def test_redelivered_command_changes_nothing_twice_and_gets_same_reply(env: Env) -> None:
+    calls: list[int] = []
+    consumer = await _start_consumer(env, calls)
+    saga = uuid.uuid4()
+    body = _command(7, saga).model_dump_json().encode()
+    for _ in range(3):
+        await _publish_raw(env, "social.commands", body)
+
+    async def three_replies() -> bool:
+        return len(await _replies(env)) == 3
+
+    await _wait(three_replies)
+    replies = await _replies(env)
+    assert {r.model_dump_json() for r in replies} == {
+        SagaReply(outcome="accepted", data={"purged": 7}).model_dump_json()}
+    assert calls == [7]
+    async with env.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT times FROM effects WHERE post_id = 7")) == 1
+    assert consumer.stats["duplicates"] == 2
+
+
+async def test_compensation_overtaking_its_command_makes_the_command_a_no_op(env: Env) -> None:
+    calls: list[int] = []
+    await _start_consumer(env, calls)
+    saga = uuid.uuid4()
+    await _publish_raw(env, "social.commands", _command(8, saga, True).model_dump_json().encode())
+
+    async def one_reply() -> bool:
+        return len(await _replies(env)) == 1
+
+    await _wait(one_reply)
+    await _publish_raw(env, "social.commands", _command(8, saga).model_dump_json().encode())
+
+    async def two_replies() -> bool:
+        return len(await _replies(env)) == 2
+
+    await _wait(two_replies)
+    late = (await _replies(env))[1]
+    assert late.outcome == "rejected" and late.reason == "cancelled by compensation"
+    assert calls == [8]  # only the compensation ran
+
+
+async def test_poison_messages_are_dead_lettered_and_the_queue_keeps_flowing(env: Env) -> None:
+    calls: list[int] = []
+    consumer = await _start_consumer(env, calls)
+    saga = uuid.uuid4()
+    bad_type = _command(1, saga).model_copy(update={"type": "no_such_command"})
+    bad_payload = _command(1, saga).model_copy(update={"payload": {"post_id": "x"}})
+    poison = [b"not json at all", b'{"message_id": 1}',
+              bad_type.model_dump_json().encode(), bad_payload.model_dump_json().encode(),
+              _command(666, uuid.uuid4()).model_dump_json().encode()]
+    for body in poison:
+        await _publish_raw(env, "social.commands", body)
+    await _publish_raw(env, "social.commands", _command(5, saga).model_dump_json().encode())
+
+    async def processed() -> bool:
+        return len(await _replies(env)) == 1
+
+    await _wait(processed)
+    channel = await env.broker.connection.channel()
+    dlq = await channel.get_queue("social.commands.dlq")
+    dead: list[bytes] = []
+
+    async def all_dead() -> bool:
+        msg = await dlq.get(fail=False)
+        if msg is not None:
+            dead.append(msg.body)
+            await msg.ack()
+        return len(dead) == len(poison)
+
+    await _wait(all_dead, timeout=20)
+    assert sorted(dead) == sorted(poison)
+    assert consumer.stats["dead_lettered"] == 4  # the fifth failed until the delivery limit
+    assert calls.count(666) == 1 + 3  # first delivery plus x-delivery-limit redeliveries

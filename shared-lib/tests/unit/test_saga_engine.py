@@ -1,0 +1,288 @@
+"""The saga engine on an in-memory store: every path of SPEC section 5."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared_lib.contracts import Envelope, ReplyOutcome, SagaReply
+from shared_lib.contracts.messages import PurgePost, UnindexPostHashtags
+from shared_lib.messaging.consumer import saga_message_id
+from shared_lib.saga import (
+    LocalStep,
+    RemoteStep,
+    SagaContext,
+    SagaDefinition,
+    SagaOrchestrator,
+    SagaState,
+    SagaStatus,
+    StepAction,
+    StepRejected,
+)
+from shared_lib.saga.engine import RETRY_ROUND_KEY
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.session = None
+        self.sagas: dict[uuid.UUID, SagaState] = {}
+        self.log: list[tuple[str, StepAction, bool]] = []
+        self.sent: list[Envelope] = []
+        self.notified: list[uuid.UUID] = []
+
+    async def insert(self, state: SagaState) -> None:
+        self.sagas[state.id] = copy.deepcopy(state)
+
+    async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None:
+        st = self.sagas.get(saga_id)
+        return copy.deepcopy(st) if st else None
+
+    async def claim_due(self, now: datetime, limit: int) -> list[SagaState]:
+        return [copy.deepcopy(s) for s in self.sagas.values()
+                if s.deadline and s.deadline <= now][:limit]
+
+    async def save(self, state: SagaState) -> None:
+        self.sagas[state.id] = copy.deepcopy(state)
+
+    async def add_log(self, entries) -> None:
+        self.log.extend((e.step, e.action, e.compensation) for e in entries)
+
+    async def send(self, envelope: Envelope, exchange: str) -> None:
+        self.sent.append(envelope)
+
+    async def notify_finished(self, saga_id: uuid.UUID) -> None:
+        self.notified.append(saga_id)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Recorder:
+    """Local actions that record what ran; ``reject`` makes step d refuse."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.reject_d = False
+
+    async def a(self, ctx: SagaContext) -> None:
+        self.calls.append("a")
+        ctx.data["a_done"] = True
+
+    async def undo_a(self, ctx: SagaContext) -> None:
+        self.calls.append(f"undo_a:{ctx.reason}")
+
+    async def d(self, ctx: SagaContext) -> None:
+        if self.reject_d:
+            raise StepRejected("d refuses")
+        self.calls.append("d")
+
+
+@pytest.fixture
+def rec() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def engine(rec: Recorder, clock: Clock) -> SagaOrchestrator:
+    definition = SagaDefinition(
+        type="demo",
+        steps=(
+            LocalStep("a", rec.a, compensation=rec.undo_a),
+            RemoteStep("b", lambda d: UnindexPostHashtags(post_id=1),
+                       compensation=lambda d: PurgePost(post_id=1)),
+            RemoteStep("c", lambda d: UnindexPostHashtags(post_id=2),
+                       compensation=lambda d: PurgePost(post_id=2)),
+            LocalStep("d", rec.d),
+        ),
+    )
+    return SagaOrchestrator(service="core", definitions=[definition], step_timeout=10,
+                            max_attempts=3, compensation_max_attempts=2, clock=clock)
+
+
+def reply(st_id: uuid.UUID, step: str, outcome: ReplyOutcome, *, compensation: bool = False,
+          causation: uuid.UUID | None = None, reason: str | None = None
+          ) -> tuple[Envelope, SagaReply]:
+    payload = SagaReply(outcome=outcome, reason=reason)
+    env = Envelope(type=payload.TYPE, version=1, correlation_id=st_id,
+                   causation_id=causation or saga_message_id(st_id, step, compensation),
+                   source="social", step=step, compensation=compensation,
+                   payload=payload.model_dump(mode="json"))
+    return env, payload
+
+
+OK = ReplyOutcome.accepted
+NO = ReplyOutcome.rejected
+
+
+async def start(engine: SagaOrchestrator, store: FakeStore) -> uuid.UUID:
+    st = await engine.start(store, "demo", {"x": 1})
+    return st.id
+
+
+async def test_success_runs_every_step_in_order(engine, rec) -> None:
+    store = FakeStore()
+    sid = await start(engine, store)
+    assert store.sagas[sid].status == SagaStatus.running
+    assert [e.step for e in store.sent] == ["b"]
+    assert store.sent[0].message_id == saga_message_id(sid, "b", False)
+    assert store.sent[0].reply_to == "core.replies"
+    await engine.handle_reply(store, *reply(sid, "b", OK))
+    assert [e.step for e in store.sent] == ["b", "c"]
+    await engine.handle_reply(store, *reply(sid, "c", OK))
+    st = store.sagas[sid]
+    assert st.status == SagaStatus.completed and st.deadline is None
+    assert rec.calls == ["a", "d"]
+    assert st.data["a_done"] is True
+    assert store.notified == [sid]
+    assert [(s, a) for s, a, _ in store.log] == [
+        ("a", StepAction.completed), ("b", StepAction.started), ("b", StepAction.completed),
+        ("c", StepAction.started), ("c", StepAction.completed), ("d", StepAction.completed)]
+
+
+async def test_rejection_at_first_remote_step_compensates_only_local(engine, rec) -> None:
+    store = FakeStore()
+    sid = await start(engine, store)
+    await engine.handle_reply(store, *reply(sid, "b", NO, reason="nope"))
+    st = store.sagas[sid]
+    assert st.status == SagaStatus.compensated
+    assert st.reason == "nope"
+    assert rec.calls == ["a", "undo_a:nope"]
+    assert [e.step for e in store.sent] == ["b"]  # b was rejected: nothing to undo there
+    assert store.notified == [sid]
+
+
+async def test_rejection_at_second_remote_step_undoes_first_then_local(engine, rec) -> None:
+    store = FakeStore()
+    sid = await start(engine, store)
+    await engine.handle_reply(store, *reply(sid, "b", OK))
+    await engine.handle_reply(store, *reply(sid, "c", NO, reason="c says no"))
+    assert store.sagas[sid].status == SagaStatus.compensating
+    undo = store.sent[-1]
+    assert (undo.step, undo.compensation, undo.type) == ("b", True, "purge_post")
+    assert undo.message_id == saga_message_id(sid, "b", True)
+    assert rec.calls == ["a"]
+    await engine.handle_reply(store, *reply(sid, "b", OK, compensation=True))
+    assert store.sagas[sid].status == SagaStatus.compensated
+    assert rec.calls == ["a", "undo_a:c says no"]
+
+
+async def test_local_last_step_rejection_compensates_in_reverse_order(engine, rec) -> None:
+    rec.reject_d = True
+    store = FakeStore()
+    sid = await start(engine, store)
+    await engine.handle_reply(store, *reply(sid, "b", OK))
+    await engine.handle_reply(store, *reply(sid, "c", OK))
+    assert store.sent[-1].step == "c" and store.sent[-1].compensation
+    await engine.handle_reply(store, *reply(sid, "c", OK, compensation=True))
+    assert store.sent[-1].step == "b" and store.sent[-1].compensation
+    await engine.handle_reply(store, *reply(sid, "b", OK, compensation=True))
+    assert store.sagas[sid].status == SagaStatus.compensated
+    assert store.sagas[sid].reason == "d refuses"
+    comp = [(s, a) for s, a, c in store.log if c]
+    assert comp == [("c", StepAction.compensating), ("c", StepAction.compensated),
+                    ("b", StepAction.compensating), ("b", StepAction.compensated),
+                    ("a", StepAction.compensated)]
+
+
+async def test_timeout_resends_same_command_then_compensates_the_step(engine, rec, clock) -> None:
+    store = FakeStore()
+    sid = await start(engine, store)
+    for attempt in (2, 3):
+        clock.now += timedelta(seconds=11)
+        (due,) = await store.claim_due(clock.now, 10)
+        await engine.handle_due(store, due)
+        assert store.sagas[sid].attempts == attempt
+        assert store.sent[-1].message_id == saga_message_id(sid, "b", False)
+    clock.now += timedelta(seconds=11)
+    (due,) = await store.claim_due(clock.now, 10)
+    await engine.handle_due(store, due)
+    st = store.sagas[sid]
+    # the command may have run late: its compensation is sent
+    assert st.status == SagaStatus.compensating
+    assert store.sent[-1].step == "b" and store.sent[-1].compensation
+    assert "no reply from b" in (st.reason or "")
+    await engine.handle_reply(store, *reply(sid, "b", OK, compensation=True))
+    assert store.sagas[sid].status == SagaStatus.compensated
+    assert rec.calls[-1].startswith("undo_a:no reply from b")
+
+
+async def test_duplicate_and_late_replies_are_ignored(engine, rec) -> None:
+    store = FakeStore()
+    sid = await start(engine, store)
+    env, payload = reply(sid, "b", OK)
+    await engine.handle_reply(store, env, payload)
+    await engine.handle_reply(store, env, payload)  # duplicate: saga already at c
+    assert [e.step for e in store.sent] == ["b", "c"]
+    await engine.handle_reply(store, *reply(sid, "c", OK))
+    await engine.handle_reply(store, *reply(sid, "c", NO))  # late, saga completed
+    assert store.sagas[sid].status == SagaStatus.completed
+    assert rec.calls == ["a", "d"]
+    ignored = [a for _, a, _ in store.log if a == StepAction.ignored]
+    assert len(ignored) == 2
+
+
+async def test_reply_to_the_command_of_another_phase_is_ignored(engine) -> None:
+    store = FakeStore()
+    sid = await start(engine, store)
+    await engine.handle_reply(store, *reply(sid, "b", OK))
+    await engine.handle_reply(store, *reply(sid, "c", NO))
+    # a late "accepted" for the do-command of b must not count as b's compensation
+    await engine.handle_reply(store, *reply(sid, "b", OK, compensation=True,
+                                            causation=saga_message_id(sid, "b", False)))
+    assert store.sagas[sid].status == SagaStatus.compensating
+
+
+async def test_compensation_rejected_fails_and_operator_retry_resumes(engine, rec) -> None:
+    store = FakeStore()
+    sid = await start(engine, store)
+    await engine.handle_reply(store, *reply(sid, "b", OK))
+    await engine.handle_reply(store, *reply(sid, "c", NO))
+    await engine.handle_reply(store, *reply(sid, "b", NO, compensation=True, reason="db down"))
+    assert store.sagas[sid].status == SagaStatus.failed
+    assert store.notified == [sid]
+    st = await engine.retry(store, sid)
+    assert st.status == SagaStatus.compensating and st.data[RETRY_ROUND_KEY] == 1
+    retry_cmd = store.sent[-1]
+    assert retry_cmd.compensation and retry_cmd.message_id != saga_message_id(sid, "b", True)
+    await engine.handle_reply(store, *reply(sid, "b", OK, compensation=True,
+                                            causation=retry_cmd.message_id))
+    assert store.sagas[sid].status == SagaStatus.compensated
+    with pytest.raises(ValueError):
+        await engine.retry(store, sid)
+
+
+async def test_unanswered_compensation_ends_failed(engine, clock) -> None:
+    store = FakeStore()
+    sid = await start(engine, store)
+    await engine.handle_reply(store, *reply(sid, "b", OK))
+    await engine.handle_reply(store, *reply(sid, "c", NO))
+    for _ in range(2):
+        clock.now += timedelta(seconds=11)
+        (due,) = await store.claim_due(clock.now, 10)
+        await engine.handle_due(store, due)
+    assert store.sagas[sid].status == SagaStatus.failed
+    assert store.sagas[sid].deadline is None
+
+
+async def test_reply_for_unknown_saga_is_ignored(engine) -> None:
+    store = FakeStore()
+    await engine.handle_reply(store, *reply(uuid.uuid4(), "b", OK))
+    assert store.sent == [] and store.log == []
+
+
+def test_definition_rejects_duplicate_step_names(rec) -> None:
+    with pytest.raises(ValueError):
+        SagaDefinition(type="x", steps=(LocalStep("a", rec.a), LocalStep("a", rec.a)))
