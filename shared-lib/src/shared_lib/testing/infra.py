@@ -97,7 +97,7 @@ def _docker_reachable() -> bool:
         client = docker.from_env(timeout=3)
         client.ping()
         return True
-    except Exception:  # noqa: BLE001 - no engine is an answer, not an error
+    except Exception:  # no engine is an answer, not an error
         return False
 
 

@@ -34,7 +34,7 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "c
             value = predicate()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+        except Exception as exc:  # retried until the deadline
             last_exc = exc
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}"
