@@ -99,14 +99,15 @@ def render(out_dir: Path, core_upstream: str, social_upstream: str, port: int) -
     """Write ``out_dir/default.conf`` and ``out_dir/nginx.conf``; return nginx.conf."""
     if not 0 < int(port) < 65536:
         raise ValueError(f"invalid port {port!r}")
-    out_dir = Path(out_dir).resolve()
-    (out_dir / "tmp").mkdir(parents=True, exist_ok=True)
-    server_conf = out_dir / "default.conf"
-    server_conf.write_text(render_template(TEMPLATE.read_text(), {
+    server = render_template(TEMPLATE.read_text(), {
         "CORE_UPSTREAM": _check_upstream(core_upstream),
         "SOCIAL_UPSTREAM": _check_upstream(social_upstream),
         "GATEWAY_PORT": str(int(port)),
-    }))
+    })
+    out_dir = Path(out_dir).resolve()
+    (out_dir / "tmp").mkdir(parents=True, exist_ok=True)
+    server_conf = out_dir / "default.conf"
+    server_conf.write_text(server)
     conf = out_dir / "nginx.conf"
     conf.write_text(_main_config(out_dir, server_conf))
     return conf

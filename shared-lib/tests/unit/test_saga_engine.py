@@ -269,10 +269,16 @@ async def test_unanswered_compensation_ends_failed(engine, clock) -> None:
     sid = await start(engine, store)
     await engine.handle_reply(store, *reply(sid, "b", OK))
     await engine.handle_reply(store, *reply(sid, "c", NO))
-    for _ in range(2):
-        clock.now += timedelta(seconds=11)
-        (due,) = await store.claim_due(clock.now, 10)
-        await engine.handle_due(store, due)
+    clock.now += timedelta(seconds=11)
+    (due,) = await store.claim_due(clock.now, 10)
+    await engine.handle_due(store, due)
+    assert store.sent[-1].compensation and store.sagas[sid].attempts == 2
+    # re-sent compensations wait longer and longer (step timeout doubled)
+    clock.now += timedelta(seconds=11)
+    assert await store.claim_due(clock.now, 10) == []
+    clock.now += timedelta(seconds=10)
+    (due,) = await store.claim_due(clock.now, 10)
+    await engine.handle_due(store, due)
     assert store.sagas[sid].status == SagaStatus.failed
     assert store.sagas[sid].deadline is None
 

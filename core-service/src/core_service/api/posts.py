@@ -10,7 +10,6 @@ from core_service.api.deps import CurrentUser, OptionalUser, RuntimeDep, Session
 from core_service.models import Post, PostStatus, User
 from core_service.sagas.create_post import CREATE_POST, create_post_data
 from core_service.schemas import PostIn, PostOut
-from shared_lib.saga import SagaStatus
 from shared_lib.web import IdPath, start_and_wait, wants_async
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
@@ -49,14 +48,15 @@ async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime
     loaded = await load_post(session, outcome.data["post_id"])
     assert loaded is not None
     out = post_out(*loaded)
-    if not outcome.finished:
-        return JSONResponse(out.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED,
-                            headers={"Location": f"/api/posts/{out.id}"})
-    if outcome.status == SagaStatus.completed and out.status == PostStatus.published:
-        return JSONResponse(out.model_dump(mode="json"), status_code=status.HTTP_201_CREATED,
-                            headers={"Location": f"/api/posts/{out.id}"})
-    raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                        out.rejection_reason or outcome.reason or "The post was rejected")
+    body = out.model_dump(mode="json")
+    location = {"Location": f"/api/posts/{out.id}"}
+    if out.status == PostStatus.published:
+        return JSONResponse(body, status_code=status.HTTP_201_CREATED, headers=location)
+    if out.status == PostStatus.rejected:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            out.rejection_reason or "The post was rejected")
+    # still running (or waiting for an operator): the client polls Location
+    return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED, headers=location)
 
 
 @router.get("/{post_id}", response_model=PostOut)

@@ -150,7 +150,7 @@ class SagaOrchestrator:
         limit = self.compensation_max_attempts if compensating else self.max_attempts
         if st.attempts < limit:
             st.attempts += 1
-            st.deadline = self.clock() + self.step_timeout
+            st.deadline = self.clock() + self._backoff(st.attempts, compensating)
             await self._send(store, st, step, compensating, causation=None)
             entries.append(LogEntry(st.id, step.name, StepAction.retried,
                                     f"no reply; attempt {st.attempts} of {limit}", compensating))
@@ -203,6 +203,13 @@ class SagaOrchestrator:
         return SagaContext(session=store.session, saga_id=st.id, saga_type=st.type,
                            data=st.data, service=self.service, reason=st.reason,
                            causation_id=causation)
+
+    def _backoff(self, attempt: int, compensating: bool) -> timedelta:
+        """Time to wait for a reply: the step timeout, doubling for each re-sent
+        compensation (they are retried for long before the saga is failed)."""
+        if not compensating:
+            return self.step_timeout
+        return self.step_timeout * min(2 ** (attempt - 1), 64)
 
     def _command_id(self, st: SagaState, step: str, compensation: bool) -> uuid.UUID:
         rnd = int(st.data.get(RETRY_ROUND_KEY, 0)) if compensation else 0
