@@ -54,3 +54,16 @@ def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     log_dir: Path = tmp_path_factory.mktemp("stack")
     with running_stack(infra, log_dir) as s:
         yield s
+
+
+_LAYERS = {"unit": 0, "integration": 1, "e2e": 2, "faults": 3}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the fast layers first: unit, integration, end to end, faults."""
+
+    def layer(item: pytest.Item) -> int:
+        parts = Path(str(item.path)).parts
+        return next((rank for name, rank in _LAYERS.items() if name in parts), 0)
+
+    items.sort(key=layer)

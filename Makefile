@@ -1,0 +1,35 @@
+# Everything runs through uv; `make install` once, or let the targets do it.
+UV ?= uv
+PYTEST_ARGS ?=
+
+.PHONY: install dev up down test test-fast bench lint migrate
+
+install:
+	$(UV) sync --all-packages --frozen
+
+dev: install
+	$(UV) run python scripts/dev.py
+
+up:
+	docker compose up --build
+
+down:
+	docker compose down
+
+test: install
+	$(UV) run pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(UV) run pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(UV) run python bench/saga_latency.py
+
+lint: install
+	$(UV) run ruff check .
+
+migrate: install
+	DATABASE_URL=$${CORE_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/core} \
+		$(UV) run python -m core_service.migrate
+	DATABASE_URL=$${SOCIAL_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/social} \
+		$(UV) run python -m social_service.migrate

@@ -1,0 +1,108 @@
+"""``make dev``: the whole stack without Docker, in the foreground.
+
+Uses the PostgreSQL and RabbitMQ named by DEV_POSTGRES_URL and DEV_AMQP_URL
+(localhost by default), creates the databases ``core`` and ``social`` if they
+are missing, applies the migrations, then runs core-service on 8001,
+social-service on 8002 and the nginx gateway on 8000 until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_render():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("gateway_render", ROOT / "gateway/render.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _db_url(server: str, name: str) -> str:
+    p = urllib.parse.urlsplit(server)
+    return urllib.parse.urlunsplit(("postgresql+asyncpg", p.netloc, f"/{name}", "", ""))
+
+
+async def _ensure_database(server: str, name: str) -> None:
+    conn = await asyncpg.connect(server)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+            print(f"created database {name}")
+    finally:
+        await conn.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--postgres", default=os.environ.get(
+        "DEV_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--amqp", default=os.environ.get(
+        "DEV_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    args = parser.parse_args()
+
+    render = _load_render()
+    try:
+        render.nginx_command(Path("/nonexistent/nginx.conf"))
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+    services = {"core_service": ("core", 8001), "social_service": ("social", 8002)}
+    for package, (db, _port) in services.items():
+        asyncio.run(_ensure_database(args.postgres, db))
+        env = {**os.environ, "DATABASE_URL": _db_url(args.postgres, db)}
+        subprocess.run([sys.executable, "-m", f"{package}.migrate"], env=env, check=True)
+
+    run_dir = ROOT / ".dev"
+    run_dir.mkdir(exist_ok=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    for package, (db, port) in services.items():
+        env = {"ENVIRONMENT": "development", "DATABASE_URL": _db_url(args.postgres, db),
+               "AMQP_URL": args.amqp, **os.environ}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", f"{package}.main:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port)], env=env))
+    conf = render.render(run_dir, "127.0.0.1:8001", "127.0.0.1:8002", 8000)
+    procs.append(subprocess.Popen(render.nginx_command(conf)))
+    print("gateway on http://127.0.0.1:8000 (core 8001, social 8002); Ctrl-C stops everything")
+
+    def stop(*_: object) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM if p is not procs[-1] else signal.SIGQUIT)
+        deadline = time.monotonic() + 15
+        for p in procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        print("a process exited; stopping the others", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
