@@ -20,7 +20,7 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
-from aiormq.exceptions import DeliveryError
+from aiormq.exceptions import ChannelNotFoundEntity, DeliveryError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from .topology import Topology, declare_topology
@@ -108,7 +108,9 @@ class Broker:
         try:
             await exchange.publish(message, routing_key=msg.routing_key, mandatory=True,
                                    timeout=timeout)
-        except DeliveryError as exc:  # includes PublishError (returned as unroutable)
+        except (DeliveryError, ChannelNotFoundEntity) as exc:
+            # returned (no queue bound), nacked, or no such exchange: this message
+            # cannot be delivered now; the channel itself recovers by itself
             raise Unroutable(f"{msg.exchange}/{msg.routing_key}: {exc!r}") from exc
 
     async def consume(

@@ -1,0 +1,100 @@
+"""Tokens, passwords and settings."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import ValidationError
+
+from shared_lib.security import InvalidToken, PasswordHasher, TokenIssuer, TokenVerifier
+from shared_lib.settings import (
+    DEV_PRIVATE_KEY_FILE,
+    DEV_PUBLIC_KEY_FILE,
+    ServiceSettings,
+    read_pem,
+)
+
+DEV_PRIVATE = read_pem(None, DEV_PRIVATE_KEY_FILE)
+DEV_PUBLIC = read_pem(None, DEV_PUBLIC_KEY_FILE)
+
+
+def _other_keypair() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def test_token_round_trip_carries_the_required_claims() -> None:
+    token = TokenIssuer(DEV_PRIVATE).issue(42)
+    claims = TokenVerifier(DEV_PUBLIC).verify(token)
+    assert claims.user_id == 42
+    assert claims.jti and claims.expires_at > claims.issued_at
+
+
+def test_expired_token_is_refused() -> None:
+    token = TokenIssuer(DEV_PRIVATE, lifetime=timedelta(minutes=1)).issue(
+        1, now=datetime.now(UTC) - timedelta(hours=1))
+    with pytest.raises(InvalidToken):
+        TokenVerifier(DEV_PUBLIC).verify(token)
+
+
+def test_token_signed_with_another_key_is_refused() -> None:
+    private, _ = _other_keypair()
+    with pytest.raises(InvalidToken):
+        TokenVerifier(DEV_PUBLIC).verify(TokenIssuer(private).issue(1))
+
+
+@pytest.mark.parametrize("alg", ["none", "HS256"])
+def test_unsigned_or_symmetric_tokens_are_refused(alg: str) -> None:
+    now = int(datetime.now(UTC).timestamp())
+    body = _b64({"sub": "1", "iat": now, "exp": now + 60, "jti": "x"})
+    forged = f"{_b64({'alg': alg, 'typ': 'JWT'})}.{body}."
+    with pytest.raises(InvalidToken):
+        TokenVerifier(DEV_PUBLIC).verify(forged)
+
+
+@pytest.mark.parametrize("token", ["", "abc", "a.b.c", "Bearer x"])
+def test_garbage_tokens_are_refused(token: str) -> None:
+    with pytest.raises(InvalidToken):
+        TokenVerifier(DEV_PUBLIC).verify(token)
+
+
+def test_symmetric_algorithms_cannot_be_configured() -> None:
+    with pytest.raises(ValueError):
+        TokenVerifier(DEV_PUBLIC, "HS256")
+
+
+def test_password_hashing() -> None:
+    hasher = PasswordHasher(rounds=4)
+    hashed = hasher.hash("correct horse")
+    assert hashed.startswith("$2") and hasher.verify("correct horse", hashed)
+    assert not hasher.verify("wrong horse", hashed)
+    assert not hasher.verify("x", "not a hash")
+
+
+def test_production_refuses_development_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="development JWT keys"):
+        ServiceSettings()
+    _, public = _other_keypair()
+    monkeypatch.setenv("JWT_PUBLIC_KEY", public)
+    assert not ServiceSettings().uses_development_keys
+
+
+def test_database_url_is_normalised_for_asyncpg(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@h:5432/db")
+    s = ServiceSettings()
+    assert s.database_url == "postgresql+asyncpg://u:p@h:5432/db"
+    assert s.sync_database_url == "postgresql://u:p@h:5432/db"
