@@ -50,6 +50,22 @@ def test_31_hashtags_are_rejected_and_nothing_is_indexed(stack: Stack) -> None:
         assert c.get(f"/api/posts/{post_id}").status_code == 404
 
 
+def test_banned_and_overlong_hashtags_are_rejected(stack: Stack) -> None:
+    with stack.client() as c:
+        alice = register_and_login(c)
+        tag = _tag()
+        r = c.post("/api/posts", json={"content": f"#{tag} #Spam"}, headers=alice["headers"])
+        assert r.status_code == 422 and r.json()["detail"] == "Hashtag not allowed: #spam"
+        r = c.post("/api/posts", json={"content": f"#{tag} #{'x' * 101}"},
+                   headers=alice["headers"])
+        assert r.status_code == 422 and "longer than 100" in r.json()["detail"]
+        r = c.post("/api/posts", json={"content": " ".join(f"#{tag}{i}" for i in range(30))},
+                   headers=alice["headers"])
+        assert r.status_code == 201, r.text
+        wait_until(lambda: len(hashtag_counts(c, alice["headers"], tag)) == 30, 10)
+        assert tag not in hashtag_counts(c, alice["headers"], tag)
+
+
 def test_respond_async_answers_202_then_the_post_is_published(stack: Stack) -> None:
     with stack.client() as c:
         alice = register_and_login(c)

@@ -5,27 +5,16 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from shared_lib.testing.http import hashtag_counts, register_and_login, wait_for_post_status
-from shared_lib.testing.infra import Infra, run_sync
+from shared_lib.testing.infra import Infra
 from shared_lib.testing.processes import wait_until
+from shared_lib.testing.sql import scalar
 from shared_lib.testing.stack import running_stack
 
 pytestmark = pytest.mark.slow
-
-
-def _scalar(database_url: str, sql: str) -> object:
-    async def go() -> object:
-        conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-        try:
-            return await conn.fetchval(sql)
-        finally:
-            await conn.close()
-
-    return run_sync(go())
 
 
 def test_core_killed_after_sending_index_command_resumes_the_saga(infra: Infra,
@@ -42,17 +31,17 @@ def test_core_killed_after_sending_index_command_resumes_the_saga(infra: Infra,
         assert r.status_code == 202
         post_id = r.json()["id"]
         # core has published index_post_hashtags (broker confirmed) ...
-        wait_until(lambda: _scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE "
+        wait_until(lambda: scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE "
                                    "message_type = 'index_post_hashtags' AND sent_at IS NOT NULL"
                                    ) == 1, 10, what="command sent")
         # ... and dies before any reply exists
         stack.core.kill()
 
         stack.social.start()  # handles the command; its reply waits for core
-        wait_until(lambda: _scalar(stack.social_db, "SELECT count(*) FROM outbox WHERE "
+        wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM outbox WHERE "
                                    "message_type = 'saga.reply' AND sent_at IS NOT NULL") == 1,
                    20, what="reply sent")
-        assert _scalar(stack.core_db, "SELECT status FROM sagas") == "running"
+        assert scalar(stack.core_db, "SELECT status FROM sagas") == "running"
 
         stack.core.start()
         post = wait_for_post_status(c, alice["headers"], post_id, {"published"}, timeout=30)
@@ -92,5 +81,5 @@ def test_participant_down_past_the_deadline_compensates(infra: Infra, tmp_path: 
                    == "compensated", 20, what="saga compensated")
         with httpx.Client(base_url=stack.social.url, timeout=10) as s:
             assert hashtag_counts(s, alice["headers"], tag) == {}
-        assert _scalar(stack.social_db, "SELECT count(*) FROM posts") == 0
+        assert scalar(stack.social_db, "SELECT count(*) FROM posts") == 0
         c.close()

@@ -52,7 +52,7 @@ def new_vhost(infra: Infra) -> Iterator[Callable[[], str]]:
 def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Core, social and the gateway, shared by the tests of one module."""
     log_dir: Path = tmp_path_factory.mktemp("stack")
-    with running_stack(infra, log_dir) as s:
+    with running_stack(infra, log_dir, env={"BANNED_HASHTAGS": "forbidden,spam"}) as s:
         yield s
 
 
