@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -76,15 +77,16 @@ def main() -> int:
                "AMQP_URL": args.amqp, **os.environ}
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "uvicorn", f"{package}.main:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port)], env=env))
+             "--host", "127.0.0.1", "--port", str(port)], env=env, start_new_session=True))
     conf = render.render(run_dir, "127.0.0.1:8001", "127.0.0.1:8002", 8000)
-    procs.append(subprocess.Popen(render.nginx_command(conf)))
+    # own sessions: Ctrl-C reaches this script only, which stops them in order
+    procs.append(subprocess.Popen(render.nginx_command(conf), start_new_session=True))
     print("gateway on http://127.0.0.1:8000 (core 8001, social 8002); Ctrl-C stops everything")
 
-    def stop(*_: object) -> None:
+    def stop_all() -> None:
         for p in procs:
             if p.poll() is None:
-                p.send_signal(signal.SIGTERM if p is not procs[-1] else signal.SIGQUIT)
+                p.send_signal(signal.SIGQUIT if p is procs[-1] else signal.SIGTERM)
         deadline = time.monotonic() + 15
         for p in procs:
             try:
@@ -92,16 +94,20 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    code = 0
     try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        print("a process exited; stopping the others", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
+        while not stopping.wait(0.5):
+            if any(p.poll() is not None for p in procs):
+                print("a process exited; stopping the others", file=sys.stderr)
+                code = 1
+                break
     finally:
-        stop()
+        print("stopping...", file=sys.stderr)
+        stop_all()
+    return code
 
 
 if __name__ == "__main__":
