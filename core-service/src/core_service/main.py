@@ -9,7 +9,8 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from core_service.api import auth, posts, users
+from core_service.api import auth, feed, follow, posts, users
+from core_service.api.errors import install_error_handlers
 from core_service.handlers import handler_registry
 from core_service.sagas import all_sagas
 from core_service.settings import CoreSettings
@@ -48,4 +49,7 @@ def create_app(settings: CoreSettings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(posts.router)
+    app.include_router(follow.router)
+    app.include_router(feed.router)
+    install_error_handlers(app)
     return app

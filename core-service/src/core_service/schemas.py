@@ -90,3 +90,38 @@ class PostOut(BaseModel):
     status: str
     rejection_reason: str | None
     created_at: datetime
+
+
+class UserUpdateIn(BaseModel):
+    full_name: Annotated[str | None, StringConstraints(max_length=100)] = None
+    bio: Annotated[str | None, StringConstraints(max_length=500)] = None
+    profile_image_url: Url | None = None
+
+
+class CommentIn(BaseModel):
+    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_CHARS)]
+
+    @field_validator("content")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("comment must not be blank")
+        return v
+
+
+class CommentOut(BaseModel):
+    id: int
+    post_id: int
+    author_id: int
+    author_username: str
+    content: str
+    created_at: datetime
+
+
+class LikeOut(BaseModel):
+    liked: bool
+    like_count: int
+
+
+class FollowOut(BaseModel):
+    following: bool

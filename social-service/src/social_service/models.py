@@ -81,3 +81,16 @@ class PostHashtag(Base):
                                          primary_key=True)
     hashtag_id: Mapped[int] = mapped_column(ForeignKey("hashtags.id", ondelete="CASCADE"),
                                             primary_key=True)
+
+
+class FollowEdge(Base):
+    """core's follow graph (for the story feed). An unfollow keeps the row with
+    ``active = false`` so that a late, older follow event cannot revive it."""
+
+    __tablename__ = "follows"
+    __table_args__ = (Index("ix_follows_followee", "followee_id"),)
+
+    follower_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    followee_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    active: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[int] = mapped_column(BigInteger)

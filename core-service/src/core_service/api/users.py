@@ -1,16 +1,29 @@
-"""/api/users: profiles."""
+"""/api/users: profiles, profile changes, a user's posts, followers and following."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 from sqlalchemy import exists, func, select
 
-from core_service.api.deps import SessionDep
-from core_service.models import StoryRecord, User
-from core_service.schemas import ProfileOut
-from shared_lib.web import IdPath
+from core_service.api.deps import CurrentUser, SessionDep
+from core_service.models import Follow, Post, PostStatus, StoryRecord, User
+from core_service.schemas import PostOut, ProfileOut, UserOut, UserSummary, UserUpdateIn
+from core_service.services.posts import post_out
+from core_service.services.users import update_profile
+from shared_lib.web import IdPath, Limit, Offset
 
 router = APIRouter(prefix="/api/users", tags=["users"])
+
+
+@router.put("/me", response_model=UserOut)
+async def update_me(body: UserUpdateIn, user: CurrentUser, session: SessionDep) -> User:
+    async with session.begin():
+        return await update_profile(session, user, body.model_dump(exclude_unset=True))
+
+
+async def _active_user(session: SessionDep, user_id: int) -> None:
+    if not await session.scalar(select(User.is_active).where(User.id == user_id)):
+        raise HTTPException(404, "User not found")
 
 
 @router.get("/{user_id}", response_model=ProfileOut)
@@ -30,3 +43,40 @@ async def get_profile(user_id: IdPath, session: SessionDep) -> ProfileOut:
         follower_count=user.follower_count, following_count=user.following_count,
         has_active_story=bool(has_active_story),
     )
+
+
+@router.get("/{user_id}/posts", response_model=list[PostOut])
+async def user_posts(user_id: IdPath, viewer: CurrentUser, session: SessionDep,
+                     limit: Limit = 20, offset: Offset = 0) -> list[PostOut]:
+    await _active_user(session, user_id)
+    rows = (await session.execute(
+        select(Post, User.username).join(User, User.id == Post.author_id)
+        .where(Post.author_id == user_id, Post.status == PostStatus.published.value)
+        .order_by(Post.created_at.desc(), Post.id.desc()).limit(limit).offset(offset)
+    )).all()
+    return [post_out(p, name) for p, name in rows]
+
+
+async def _people(session: SessionDep, user_id: int, followers: bool, limit: int,
+                  offset: int) -> list[UserSummary]:
+    await _active_user(session, user_id)
+    mine, theirs = ((Follow.followee_id, Follow.follower_id) if followers
+                    else (Follow.follower_id, Follow.followee_id))
+    rows = (await session.execute(
+        select(User).join(Follow, theirs == User.id)
+        .where(mine == user_id, User.is_active)
+        .order_by(Follow.created_at.desc(), User.id).limit(limit).offset(offset)
+    )).scalars()
+    return [UserSummary.model_validate(u) for u in rows]
+
+
+@router.get("/{user_id}/followers", response_model=list[UserSummary])
+async def followers(user_id: IdPath, viewer: CurrentUser, session: SessionDep,
+                    limit: Limit = 20, offset: Offset = 0) -> list[UserSummary]:
+    return await _people(session, user_id, True, limit, offset)
+
+
+@router.get("/{user_id}/following", response_model=list[UserSummary])
+async def following(user_id: IdPath, viewer: CurrentUser, session: SessionDep,
+                    limit: Limit = 20, offset: Offset = 0) -> list[UserSummary]:
+    return await _people(session, user_id, False, limit, offset)

@@ -74,6 +74,9 @@ class PurgePost(Command):
     HANDLER = SOCIAL
 
     post_id: int
+    #: the post's version when its deletion began: a projection that is newer
+    #: (the post was restored since) is left alone
+    seq: int = Field(default=0, ge=0)
 
 
 @register

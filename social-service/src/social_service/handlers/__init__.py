@@ -19,10 +19,19 @@ def handler_registry(settings: SocialSettings) -> Mapping[str, Mapping[str, Hand
         "social.commands": {
             "index_post_hashtags": partial(commands.index_post_hashtags, settings=settings),
             "unindex_post_hashtags": commands.unindex_post_hashtags,
+            "purge_post": commands.purge_post,
         },
         "social.events.projections": {
             "user.registered": projections.on_user_changed,
             "user.updated": projections.on_user_changed,
+            "user.deleted": projections.on_user_deleted,
+            "user.followed": projections.on_follow_changed,
+            "user.unfollowed": projections.on_follow_changed,
             "post.published": projections.on_post_published,
+            "post.deleted": projections.on_post_deleted,
+            "post.liked": projections.on_like_changed,
+            "post.unliked": projections.on_like_changed,
+            "comment.added": projections.on_comment_changed,
+            "comment.deleted": projections.on_comment_changed,
         },
     }

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from shared_lib.contracts.messages import IndexPostHashtags, UnindexPostHashtags
+from shared_lib.contracts.messages import IndexPostHashtags, PurgePost, UnindexPostHashtags
 from shared_lib.messaging.consumer import CommandRejected, MessageContext
 from social_service.domain.hashtags import normalise, rejection_reason
-from social_service.models import Hashtag, PostHashtag, PostProjection
+from social_service.handlers.projections import link_hashtags
+from social_service.models import PostHashtag, PostProjection
 from social_service.settings import SocialSettings
 
 
@@ -31,17 +32,7 @@ async def index_post_hashtags(ctx: MessageContext, cmd: IndexPostHashtags, *,
                 published=False, version=0)
         .on_conflict_do_nothing()
     )
-    if tags:
-        await session.execute(
-            pg_insert(Hashtag).values([{"name": t} for t in tags])
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        ids = (await session.execute(select(Hashtag.id).where(Hashtag.name.in_(tags)))).scalars()
-        await session.execute(
-            pg_insert(PostHashtag)
-            .values([{"post_id": cmd.post_id, "hashtag_id": i} for i in ids])
-            .on_conflict_do_nothing()
-        )
+    await link_hashtags(ctx, cmd.post_id, tags)
     return {"hashtags": tags}
 
 
@@ -52,3 +43,18 @@ async def unindex_post_hashtags(ctx: MessageContext, cmd: UnindexPostHashtags) -
                                      PostProjection.published.is_(False))
     )
     return {}
+
+
+async def purge_post(ctx: MessageContext, cmd: PurgePost) -> dict[str, Any]:
+    """Forget a post being deleted: hide its projection (kept as a tombstone at
+    ``cmd.seq`` so that no older event brings it back) and drop its hashtag
+    links. A projection newer than ``cmd.seq`` belongs to a restored post and
+    is left alone."""
+    purged = await ctx.session.scalar(
+        update(PostProjection)
+        .where(PostProjection.id == cmd.post_id, PostProjection.version <= cmd.seq)
+        .values(published=False, version=cmd.seq)
+        .returning(PostProjection.id))
+    if purged is not None:
+        await ctx.session.execute(delete(PostHashtag).where(PostHashtag.post_id == cmd.post_id))
+    return {"purged": purged is not None}

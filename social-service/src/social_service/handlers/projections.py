@@ -3,15 +3,36 @@
 Each event carries ``seq`` (the version of its aggregate in core); an event
 whose ``seq`` is not newer than what the projection holds is stale or a
 duplicate and changes nothing, so any delivery order ends in the same state.
+A deleted post stays as a tombstone row (``published = false``) with its last
+``seq``, so a late event never brings it back.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from shared_lib.contracts.messages import PostPublished, UserRegistered, UserUpdated
+from shared_lib.contracts.messages import (
+    CommentAdded,
+    CommentDeleted,
+    PostDeleted,
+    PostLiked,
+    PostPublished,
+    PostUnliked,
+    UserDeleted,
+    UserFollowed,
+    UserRegistered,
+    UserUnfollowed,
+    UserUpdated,
+)
 from shared_lib.messaging.consumer import MessageContext
-from social_service.models import PostProjection, UserProjection
+from social_service.models import (
+    FollowEdge,
+    Hashtag,
+    PostHashtag,
+    PostProjection,
+    UserProjection,
+)
 
 
 async def on_user_changed(ctx: MessageContext, event: UserRegistered | UserUpdated) -> None:
@@ -27,6 +48,24 @@ async def on_user_changed(ctx: MessageContext, event: UserRegistered | UserUpdat
     )
 
 
+async def on_user_deleted(ctx: MessageContext, event: UserDeleted) -> None:
+    await ctx.session.execute(
+        update(UserProjection).where(UserProjection.id == event.user_id)
+        .values(is_active=False))
+
+
+async def link_hashtags(ctx: MessageContext, post_id: int, tags: list[str]) -> None:
+    if not tags:
+        return
+    await ctx.session.execute(
+        pg_insert(Hashtag).values([{"name": t} for t in tags])
+        .on_conflict_do_nothing(index_elements=["name"]))
+    ids = (await ctx.session.execute(select(Hashtag.id).where(Hashtag.name.in_(tags)))).scalars()
+    await ctx.session.execute(
+        pg_insert(PostHashtag).values([{"post_id": post_id, "hashtag_id": i} for i in ids])
+        .on_conflict_do_nothing())
+
+
 async def on_post_published(ctx: MessageContext, event: PostPublished) -> None:
     values = {"author_id": event.author_id, "author_username": event.author_username,
               "content": event.content, "image_url": event.image_url,
@@ -34,9 +73,52 @@ async def on_post_published(ctx: MessageContext, event: PostPublished) -> None:
               "like_count": event.like_count, "comment_count": event.comment_count,
               "version": event.seq}
     stmt = pg_insert(PostProjection).values(id=event.post_id, **values)
-    await ctx.session.execute(
+    applied = await ctx.session.scalar(
         stmt.on_conflict_do_update(
             index_elements=[PostProjection.id], set_=values,
             where=PostProjection.version < stmt.excluded.version,
+        ).returning(PostProjection.id)
+    )
+    if applied is not None:
+        # a post restored after a purge gets its hashtag links back
+        await link_hashtags(ctx, event.post_id, event.hashtags)
+
+
+async def on_post_deleted(ctx: MessageContext, event: PostDeleted) -> None:
+    """The row stays as a tombstone at the event's ``seq``: older events about
+    the post find it newer than themselves and change nothing."""
+    deleted = await ctx.session.scalar(
+        update(PostProjection)
+        .where(PostProjection.id == event.post_id, PostProjection.version < event.seq)
+        .values(published=False, version=event.seq)
+        .returning(PostProjection.id))
+    if deleted is not None:
+        await ctx.session.execute(
+            delete(PostHashtag).where(PostHashtag.post_id == event.post_id))
+
+
+async def _counts(ctx: MessageContext, post_id: int, seq: int, **values: int) -> None:
+    await ctx.session.execute(
+        update(PostProjection)
+        .where(PostProjection.id == post_id, PostProjection.version < seq)
+        .values(**values, version=seq))
+
+
+async def on_like_changed(ctx: MessageContext, event: PostLiked | PostUnliked) -> None:
+    await _counts(ctx, event.post_id, event.seq, like_count=event.like_count)
+
+
+async def on_comment_changed(ctx: MessageContext, event: CommentAdded | CommentDeleted) -> None:
+    await _counts(ctx, event.post_id, event.seq, comment_count=event.comment_count)
+
+
+async def on_follow_changed(ctx: MessageContext, event: UserFollowed | UserUnfollowed) -> None:
+    values = {"active": isinstance(event, UserFollowed), "version": event.seq}
+    stmt = pg_insert(FollowEdge).values(follower_id=event.follower_id,
+                                        followee_id=event.followee_id, **values)
+    await ctx.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[FollowEdge.follower_id, FollowEdge.followee_id], set_=values,
+            where=FollowEdge.version < stmt.excluded.version,
         )
     )

@@ -1,0 +1,26 @@
+"""/api/follow: follow and unfollow (both idempotent)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from core_service.api.deps import CurrentUser, SessionDep
+from core_service.schemas import FollowOut
+from core_service.services import follows
+from shared_lib.web import IdPath
+
+router = APIRouter(prefix="/api/follow", tags=["follow"])
+
+
+@router.post("/{user_id}", response_model=FollowOut)
+async def follow(user_id: IdPath, user: CurrentUser, session: SessionDep) -> FollowOut:
+    async with session.begin():
+        await follows.follow(session, user, user_id)
+    return FollowOut(following=True)
+
+
+@router.delete("/{user_id}", response_model=FollowOut)
+async def unfollow(user_id: IdPath, user: CurrentUser, session: SessionDep) -> FollowOut:
+    async with session.begin():
+        await follows.unfollow(session, user, user_id)
+    return FollowOut(following=False)
