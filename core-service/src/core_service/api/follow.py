@@ -14,13 +14,13 @@ router = APIRouter(prefix="/api/follow", tags=["follow"])
 
 @router.post("/{user_id}", response_model=FollowOut)
 async def follow(user_id: IdPath, user: CurrentUser, session: SessionDep) -> FollowOut:
-    async with session.begin():
-        await follows.follow(session, user, user_id)
+    await follows.follow(session, user, user_id)
+    await session.commit()
     return FollowOut(following=True)
 
 
 @router.delete("/{user_id}", response_model=FollowOut)
 async def unfollow(user_id: IdPath, user: CurrentUser, session: SessionDep) -> FollowOut:
-    async with session.begin():
-        await follows.unfollow(session, user, user_id)
+    await follows.unfollow(session, user, user_id)
+    await session.commit()
     return FollowOut(following=False)

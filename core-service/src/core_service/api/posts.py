@@ -49,8 +49,8 @@ async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime
 @router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT,
                tags=["comments"])
 async def delete_comment(comment_id: IdPath, user: CurrentUser, session: SessionDep) -> None:
-    async with session.begin():
-        await svc.delete_comment(session, user, comment_id)
+    await svc.delete_comment(session, user, comment_id)
+    await session.commit()
 
 
 @router.get("/{post_id}", response_model=PostOut)
@@ -69,9 +69,9 @@ async def delete_post(post_id: IdPath, request: Request, user: CurrentUser,
         raise Forbidden("Not allowed to delete this post")
     if post.status == PostStatus.rejected:
         # never published: social holds nothing about it
-        async with session.begin():
-            await session.execute(delete(Post).where(Post.id == post_id,
-                                                     Post.status == PostStatus.rejected.value))
+        await session.execute(delete(Post).where(Post.id == post_id,
+                                                 Post.status == PostStatus.rejected.value))
+        await session.commit()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     if post.status != PostStatus.published:
         raise Conflict(f"The post is {post.status}; try again when that is done")
@@ -90,8 +90,8 @@ async def delete_post(post_id: IdPath, request: Request, user: CurrentUser,
 
 @router.post("/{post_id}/likes", response_model=LikeOut, tags=["likes"])
 async def toggle_like(post_id: IdPath, user: CurrentUser, session: SessionDep) -> LikeOut:
-    async with session.begin():
-        liked, count = await svc.toggle_like(session, user, post_id)
+    liked, count = await svc.toggle_like(session, user, post_id)
+    await session.commit()
     return LikeOut(liked=liked, like_count=count)
 
 
@@ -106,6 +106,7 @@ async def list_comments(post_id: IdPath, user: CurrentUser, session: SessionDep,
              status_code=status.HTTP_201_CREATED, tags=["comments"])
 async def add_comment(post_id: IdPath, body: CommentIn, user: CurrentUser,
                       session: SessionDep) -> CommentOut:
-    async with session.begin():
-        return await svc.add_comment(session, user, post_id, body.content)
+    result = await svc.add_comment(session, user, post_id, body.content)
+    await session.commit()
+    return result
 

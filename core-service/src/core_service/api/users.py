@@ -17,8 +17,9 @@ router = APIRouter(prefix="/api/users", tags=["users"])
 
 @router.put("/me", response_model=UserOut)
 async def update_me(body: UserUpdateIn, user: CurrentUser, session: SessionDep) -> User:
-    async with session.begin():
-        return await update_profile(session, user, body.model_dump(exclude_unset=True))
+    result = await update_profile(session, user, body.model_dump(exclude_unset=True))
+    await session.commit()
+    return result
 
 
 async def _active_user(session: SessionDep, user_id: int) -> None:
