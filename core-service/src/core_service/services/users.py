@@ -14,14 +14,16 @@ from shared_lib.outbox import publish_event
 
 
 async def update_profile(session: AsyncSession, user: User, changes: dict[str, Any]) -> User:
-    if changes:
-        await session.execute(
-            update(User).where(User.id == user.id)
-            .values(**changes, version=User.version + 1, updated_at=func.now())
-        )
-        await session.refresh(user)
-        await publish_event(session, UserUpdated(
-            seq=user.version, user_id=user.id, username=user.username,
-            full_name=user.full_name, bio=user.bio, profile_image_url=user.profile_image_url,
-            is_active=user.is_active), source=CORE)
-    return user
+    if not changes:
+        return user
+    updated = (await session.execute(
+        update(User).where(User.id == user.id)
+        .values(**changes, version=User.version + 1, updated_at=func.now())
+        .returning(User)
+        .execution_options(populate_existing=True)
+    )).scalar_one()
+    await publish_event(session, UserUpdated(
+        seq=updated.version, user_id=updated.id, username=updated.username,
+        full_name=updated.full_name, bio=updated.bio,
+        profile_image_url=updated.profile_image_url, is_active=updated.is_active), source=CORE)
+    return updated
