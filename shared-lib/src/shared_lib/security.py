@@ -48,6 +48,7 @@ class TokenClaims:
     jti: str
     issued_at: datetime
     expires_at: datetime
+    username: str | None = None
 
 
 class TokenVerifier:
@@ -74,6 +75,7 @@ class TokenVerifier:
                 jti=str(claims["jti"]),
                 issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
                 expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+                username=claims.get("username"),
             )
         except InvalidToken:
             raise
@@ -90,12 +92,15 @@ class TokenIssuer:
         self._algorithm = algorithm
         self._lifetime = lifetime
 
-    def issue(self, user_id: int, now: datetime | None = None) -> str:
+    def issue(self, user_id: int, now: datetime | None = None,
+              username: str | None = None) -> str:
         now = now or datetime.now(UTC)
-        claims = {
+        claims: dict[str, object] = {
             "sub": str(user_id),
             "iat": int(now.timestamp()),
             "exp": int((now + self._lifetime).timestamp()),
             "jti": uuid.uuid4().hex,
         }
+        if username is not None:
+            claims["username"] = username  # usernames never change
         return jwt.encode(claims, self._key, algorithm=self._algorithm)

@@ -13,7 +13,7 @@ from shared_lib.ops import build_ops_router
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.security import TokenVerifier
 from shared_lib.web import install_common
-from social_service.api import search
+from social_service.api import messages, notifications, search, stories
 from social_service.handlers import handler_registry
 from social_service.sagas import all_sagas
 from social_service.settings import SocialSettings
@@ -41,5 +41,8 @@ def create_app(settings: SocialSettings | None = None) -> FastAPI:
     app.state.verifier = TokenVerifier(settings.public_key_pem, settings.jwt_algorithm)
     install_common(app, settings.max_body_bytes)
     app.include_router(build_ops_router())
+    app.include_router(messages.router)
+    app.include_router(stories.router)
+    app.include_router(notifications.router)
     app.include_router(search.router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -29,7 +31,11 @@ class UserProjection(Base):
 
     __tablename__ = "users"
     __table_args__ = (
-        Index("ix_users_username_lower", func.lower(text("username")), text("id")),
+        # trigram indexes (extension pg_trgm) for case-insensitive substring search
+        Index("ix_users_username_trgm", text("lower(username) gin_trgm_ops"),
+              postgresql_using="gin"),
+        Index("ix_users_full_name_trgm", text("lower(full_name) gin_trgm_ops"),
+              postgresql_using="gin"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -56,6 +62,7 @@ class PostProjection(Base):
     author_username: Mapped[str] = mapped_column(String(30))
     content: Mapped[str | None] = mapped_column(Text)
     image_url: Mapped[str | None] = mapped_column(String(2048))
+    hashtags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     published: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     like_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     comment_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -94,3 +101,89 @@ class FollowEdge(Base):
     followee_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     active: Mapped[bool] = mapped_column(Boolean)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class MessageStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    rejected = "rejected"
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_sender_receiver", "sender_id", "receiver_id", "created_at"),
+        Index("ix_messages_receiver_sender", "receiver_id", "sender_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    sender_id: Mapped[int] = mapped_column(BigInteger)
+    receiver_id: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[str] = mapped_column(Text)
+    is_read: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    status: Mapped[str] = mapped_column(String(16), server_default=MessageStatus.pending.value)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class StoryStatus(StrEnum):
+    pending = "pending"
+    active = "active"
+    rejected = "rejected"
+
+
+class Story(Base):
+    __tablename__ = "stories"
+    __table_args__ = (Index("ix_stories_author_expires", "author_id", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    author_id: Mapped[int] = mapped_column(BigInteger)
+    author_username: Mapped[str] = mapped_column(String(30))
+    image_url: Mapped[str | None] = mapped_column(String(2048))
+    content: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=StoryStatus.pending.value)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationType(StrEnum):
+    like = "like"
+    comment = "comment"
+    mention = "mention"
+    follow = "follow"
+    message = "message"
+
+
+#: notification types whose ``reference_id`` is a post
+POST_NOTIFICATION_TYPES = (NotificationType.like.value, NotificationType.comment.value,
+                           NotificationType.mention.value)
+
+
+class Notification(Base):
+    """``dedupe_key`` names the fact a notification is about (``like:<post>:<actor>``),
+    so a fact notifies once; ``seq`` and ``hidden`` let an unlike hide a like
+    notification without a late like bringing it back."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_user_created", "user_id", "created_at",
+              postgresql_where=text("NOT hidden")),
+        Index("ix_notifications_reference", "type", "reference_id"),
+        Index("ix_notifications_actor", "actor_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    actor_id: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(16))
+    reference_id: Mapped[int | None] = mapped_column(BigInteger)
+    message: Mapped[str] = mapped_column(Text)
+    is_read: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    hidden: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())

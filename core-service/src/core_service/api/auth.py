@@ -76,14 +76,14 @@ async def _authenticate(session: SessionDep, hasher: HasherDep, login: str,
 async def login(body: LoginIn, session: SessionDep, hasher: HasherDep,
                 issuer: IssuerDep) -> TokenOut:
     user = await _authenticate(session, hasher, body.email, body.password)
-    return TokenOut(access_token=issuer.issue(user.id))
+    return TokenOut(access_token=issuer.issue(user.id, username=user.username))
 
 
 @router.post("/token", response_model=TokenOut)
 async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
                 hasher: HasherDep, issuer: IssuerDep) -> TokenOut:
     user = await _authenticate(session, hasher, form.username[:320], form.password[:200])
-    return TokenOut(access_token=issuer.issue(user.id))
+    return TokenOut(access_token=issuer.issue(user.id, username=user.username))
 
 
 @router.get("/me", response_model=UserOut)

@@ -139,9 +139,8 @@ def build_topology() -> Topology:
             QueueSpec(
                 "social.events.notifications",
                 SOCIAL,
-                _bind(core_events, "post.liked", "post.unliked", "comment.added",
-                      "user.followed")
-                + _bind(social_events, "message.sent"),
+                _bind(core_events, "post.published", "post.liked", "post.unliked",
+                      "comment.added", "user.followed"),
             ),
             QueueSpec("core.events.stories", CORE, _bind(social_events, "story.deleted")),
             # events nobody subscribes to: kept (bounded) for inspection, never lost

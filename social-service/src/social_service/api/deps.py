@@ -45,6 +45,7 @@ class Viewer:
     """The caller, known from a token minted by core-service."""
 
     id: int
+    username: str
 
 
 _UNAUTHORIZED = HTTPException(
@@ -64,11 +65,13 @@ async def current_viewer(request: Request, session: SessionDep, creds: Credentia
         raise _UNAUTHORIZED from None
     # a user core deactivated or deleted is refused here too; a user not yet
     # projected (just registered) is let through: the token is core's word
-    active = await session.scalar(
-        select(UserProjection.is_active).where(UserProjection.id == claims.user_id))
-    if active is False:
+    projected = (await session.execute(
+        select(UserProjection.is_active, UserProjection.username)
+        .where(UserProjection.id == claims.user_id))).first()
+    if projected is not None and not projected.is_active:
         raise _UNAUTHORIZED
-    return Viewer(id=claims.user_id)
+    username = claims.username or (projected.username if projected else "")
+    return Viewer(id=claims.user_id, username=username)
 
 
 CurrentViewer = Annotated[Viewer, Depends(current_viewer)]

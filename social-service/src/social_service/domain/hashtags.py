@@ -29,7 +29,11 @@ def rejection_reason(tags: list[str], *, max_count: int, max_length: int,
     return None
 
 
+def escape_like(q: str) -> str:
+    """``q`` as literal text inside a LIKE pattern whose escape character is '\\'."""
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def like_prefix(q: str) -> str:
-    """A LIKE pattern matching names that start with ``q`` literally (escape is '\\')."""
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+    """A LIKE pattern matching text that starts with ``q`` literally."""
+    return escape_like(q) + "%"

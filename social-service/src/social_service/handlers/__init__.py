@@ -2,6 +2,7 @@
 
 ``social.commands``: commands of sagas run by core-service.
 ``social.events.projections``: core's events that keep the projections.
+``social.events.notifications``: core's events that notify someone.
 Replies to social's own sagas are wired to the orchestrator by the runtime.
 """
 
@@ -11,7 +12,7 @@ from functools import partial
 from shared_lib.messaging.consumer import Handler
 from social_service.settings import SocialSettings
 
-from . import commands, projections
+from . import commands, notifications, projections
 
 
 def handler_registry(settings: SocialSettings) -> Mapping[str, Mapping[str, Handler]]:
@@ -33,5 +34,12 @@ def handler_registry(settings: SocialSettings) -> Mapping[str, Mapping[str, Hand
             "post.unliked": projections.on_like_changed,
             "comment.added": projections.on_comment_changed,
             "comment.deleted": projections.on_comment_changed,
+        },
+        "social.events.notifications": {
+            "post.published": notifications.on_post_published,
+            "post.liked": notifications.on_post_liked,
+            "post.unliked": notifications.on_post_unliked,
+            "comment.added": notifications.on_comment_added,
+            "user.followed": notifications.on_user_followed,
         },
     }

@@ -12,7 +12,12 @@ from shared_lib.contracts.messages import IndexPostHashtags, PurgePost, UnindexP
 from shared_lib.messaging.consumer import CommandRejected, MessageContext
 from social_service.domain.hashtags import normalise, rejection_reason
 from social_service.handlers.projections import link_hashtags
-from social_service.models import PostHashtag, PostProjection
+from social_service.models import (
+    POST_NOTIFICATION_TYPES,
+    Notification,
+    PostHashtag,
+    PostProjection,
+)
 from social_service.settings import SocialSettings
 
 
@@ -29,7 +34,7 @@ async def index_post_hashtags(ctx: MessageContext, cmd: IndexPostHashtags, *,
         pg_insert(PostProjection)
         .values(id=cmd.post_id, author_id=cmd.author_id, author_username=cmd.author_username,
                 content=cmd.content, image_url=cmd.image_url, created_at=cmd.created_at,
-                published=False, version=0)
+                hashtags=tags, published=False, version=0)
         .on_conflict_do_nothing()
     )
     await link_hashtags(ctx, cmd.post_id, tags)
@@ -57,4 +62,7 @@ async def purge_post(ctx: MessageContext, cmd: PurgePost) -> dict[str, Any]:
         .returning(PostProjection.id))
     if purged is not None:
         await ctx.session.execute(delete(PostHashtag).where(PostHashtag.post_id == cmd.post_id))
+        await ctx.session.execute(delete(Notification).where(
+            Notification.reference_id == cmd.post_id,
+            Notification.type.in_(POST_NOTIFICATION_TYPES)))
     return {"purged": purged is not None}

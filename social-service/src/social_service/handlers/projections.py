@@ -69,7 +69,7 @@ async def link_hashtags(ctx: MessageContext, post_id: int, tags: list[str]) -> N
 async def on_post_published(ctx: MessageContext, event: PostPublished) -> None:
     values = {"author_id": event.author_id, "author_username": event.author_username,
               "content": event.content, "image_url": event.image_url,
-              "created_at": event.created_at, "published": True,
+              "hashtags": event.hashtags, "created_at": event.created_at, "published": True,
               "like_count": event.like_count, "comment_count": event.comment_count,
               "version": event.seq}
     stmt = pg_insert(PostProjection).values(id=event.post_id, **values)
