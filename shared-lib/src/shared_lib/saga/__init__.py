@@ -10,7 +10,7 @@ from .definition import (
     StepAction,
     StepRejected,
 )
-from .engine import SagaOrchestrator, UnknownSaga
+from .engine import SagaOrchestrator, UnknownSaga, is_timeout
 from .store import LogEntry, SagaState, SagaStore, SqlSagaStore
 from .waiter import SagaWaiter
 
@@ -30,4 +30,5 @@ __all__ = [
     "StepAction",
     "StepRejected",
     "UnknownSaga",
+    "is_timeout",
 ]

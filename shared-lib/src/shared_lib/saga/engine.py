@@ -43,6 +43,12 @@ from .store import LogEntry, SagaState, SagaStore
 log = logging.getLogger(__name__)
 
 RETRY_ROUND_KEY = "_retry_round"
+_TIMEOUT_REASON = "no reply from {step} after {attempts} attempts"
+
+
+def is_timeout(reason: str | None) -> bool:
+    """Whether a saga was rejected because a participant did not answer in time."""
+    return bool(reason) and reason.startswith("no reply from ")  # type: ignore[union-attr]
 
 
 def _utcnow() -> datetime:
@@ -155,7 +161,7 @@ class SagaOrchestrator:
             entries.append(LogEntry(st.id, step.name, StepAction.retried,
                                     f"no reply; attempt {st.attempts} of {limit}", compensating))
         elif not compensating:
-            st.reason = f"no reply from {step.name} after {st.attempts} attempts"
+            st.reason = _TIMEOUT_REASON.format(step=step.name, attempts=st.attempts)
             entries.append(LogEntry(st.id, step.name, StepAction.rejected, st.reason))
             # the command may still have run: compensate this step too
             await self._compensate(store, st, st.step_index, entries, causation=None)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import and_, case, func, or_, select, update
 
+from shared_lib.saga import is_timeout
 from shared_lib.web import IdPath, Limit, Offset, start_and_wait, wants_async
 from social_service.api.deps import CurrentViewer, RuntimeDep, SessionDep
 from social_service.models import Message, MessageStatus
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/messages", tags=["messages"])
 
 
 @router.post("", response_model=MessageOut, status_code=status.HTTP_201_CREATED,
-             responses={202: {"model": MessageOut}, 400: {}, 404: {}})
+             responses={202: {"model": MessageOut}, 400: {}, 403: {}, 404: {}, 503: {}})
 async def send_message(body: MessageIn, request: Request, viewer: CurrentViewer,
                        runtime: RuntimeDep, session: SessionDep) -> Response:
     if body.receiver_id == viewer.id:
@@ -35,6 +36,8 @@ async def send_message(body: MessageIn, request: Request, viewer: CurrentViewer,
         return JSONResponse(out, status_code=201, headers=location)
     if message.status == MessageStatus.rejected:
         reason = message.rejection_reason or "The message was rejected"
+        if is_timeout(reason):
+            raise HTTPException(503, f"The message could not be sent now: {reason}")
         raise HTTPException(404 if reason == RECEIVER_NOT_FOUND else 403, reason)
     return JSONResponse(out, status_code=202, headers=location)
 

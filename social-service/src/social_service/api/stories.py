@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select
 
 from shared_lib.contracts.messages import StoryDeleted
 from shared_lib.outbox import publish_event
+from shared_lib.saga import is_timeout
 from shared_lib.web import IdPath, Limit, Offset, start_and_wait, wants_async
 from social_service.api.deps import CurrentViewer, RuntimeDep, SessionDep
 from social_service.models import FollowEdge, Story, StoryStatus
@@ -22,7 +23,7 @@ def _active():  # type: ignore[no-untyped-def]
 
 
 @router.post("", response_model=StoryOut, status_code=status.HTTP_201_CREATED,
-             responses={202: {"model": StoryOut}, 403: {}, 422: {}})
+             responses={202: {"model": StoryOut}, 403: {}, 422: {}, 503: {}})
 async def create_story(body: StoryIn, request: Request, viewer: CurrentViewer,
                        runtime: RuntimeDep, session: SessionDep) -> Response:
     if not (body.image_url or "").strip() and not (body.content or "").strip():
@@ -39,7 +40,10 @@ async def create_story(body: StoryIn, request: Request, viewer: CurrentViewer,
     if story.status == StoryStatus.active:
         return JSONResponse(out, status_code=201)
     if story.status == StoryStatus.rejected:
-        raise HTTPException(403, story.rejection_reason or "The story was rejected")
+        reason = story.rejection_reason or "The story was rejected"
+        if is_timeout(reason):
+            raise HTTPException(503, f"The story could not be published now: {reason}")
+        raise HTTPException(403, reason)
     return JSONResponse(out, status_code=202)
 
 
