@@ -66,8 +66,19 @@ class PostProjection(Base):
     published: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     like_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     comment_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    #: ``seq`` of the last applied publication / purge / deletion
     version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    #: ``seq`` of the event ``like_count`` (``comment_count``) comes from: each
+    #: counter has its own watermark, so a newer like event never hides an
+    #: older comment event's count, nor the publication
+    likes_version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    comments_version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    @staticmethod
+    def is_tombstone():  # type: ignore[no-untyped-def]
+        """A purged or deleted post (a pending one has version 0)."""
+        return PostProjection.published.is_(False) & (PostProjection.version > 0)
 
 
 class Hashtag(Base):

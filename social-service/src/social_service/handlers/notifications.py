@@ -21,7 +21,12 @@ from shared_lib.contracts.messages import (
 )
 from shared_lib.messaging.consumer import MessageContext
 from social_service.domain.mentions import extract_mentions
-from social_service.models import Notification, NotificationType, UserProjection
+from social_service.models import (
+    Notification,
+    NotificationType,
+    PostProjection,
+    UserProjection,
+)
 
 
 async def notify(session: AsyncSession, *, user_id: int, actor_id: int, type_: NotificationType,
@@ -68,9 +73,19 @@ def _like_key(event: PostLiked | PostUnliked) -> str:
     return f"like:{event.post_id}:{event.user_id}"
 
 
+async def _post_gone(ctx: MessageContext, post_id: int) -> bool:
+    """Whether the post was purged or deleted. The row is read FOR SHARE, so a
+    purge running now finishes first (and this event then notifies nobody)."""
+    row = (await ctx.session.execute(
+        select(PostProjection.id).where(PostProjection.id == post_id,
+                                        PostProjection.is_tombstone())
+        .with_for_update(read=True))).first()
+    return row is not None
+
+
 async def on_post_liked(ctx: MessageContext, event: PostLiked) -> None:
-    if event.user_id == event.post_author_id:
-        return  # no notification for liking your own post
+    if event.user_id == event.post_author_id or await _post_gone(ctx, event.post_id):
+        return  # no notification for liking your own post, nor about a deleted one
     await notify(ctx.session, user_id=event.post_author_id, actor_id=event.user_id,
                  type_=NotificationType.like, reference_id=event.post_id,
                  message=f"{event.username} liked your post", dedupe_key=_like_key(event),
@@ -88,6 +103,8 @@ async def on_post_unliked(ctx: MessageContext, event: PostUnliked) -> None:
 
 
 async def on_comment_added(ctx: MessageContext, event: CommentAdded) -> None:
+    if await _post_gone(ctx, event.post_id):
+        return
     if event.author_id != event.post_author_id:
         await notify(ctx.session, user_id=event.post_author_id, actor_id=event.author_id,
                      type_=NotificationType.comment, reference_id=event.post_id,

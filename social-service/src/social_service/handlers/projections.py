@@ -3,6 +3,8 @@
 Each event carries ``seq`` (the version of its aggregate in core); an event
 whose ``seq`` is not newer than what the projection holds is stale or a
 duplicate and changes nothing, so any delivery order ends in the same state.
+A post's counters each keep their own watermark (``likes_version``,
+``comments_version``) since like and comment events carry one counter each.
 A deleted post stays as a tombstone row (``published = false``) with its last
 ``seq``, so a late event never brings it back.
 """
@@ -49,9 +51,12 @@ async def on_user_changed(ctx: MessageContext, event: UserRegistered | UserUpdat
 
 
 async def on_user_deleted(ctx: MessageContext, event: UserDeleted) -> None:
-    await ctx.session.execute(
-        update(UserProjection).where(UserProjection.id == event.user_id)
-        .values(is_active=False))
+    """Kept as an inactive tombstone at ``seq``: no older user event revives it."""
+    values = {"is_active": False, "version": event.seq}
+    stmt = pg_insert(UserProjection).values(id=event.user_id, username="", **values)
+    await ctx.session.execute(stmt.on_conflict_do_update(
+        index_elements=[UserProjection.id], set_=values,
+        where=UserProjection.version < stmt.excluded.version))
 
 
 async def link_hashtags(ctx: MessageContext, post_id: int, tags: list[str]) -> None:
@@ -70,15 +75,18 @@ async def on_post_published(ctx: MessageContext, event: PostPublished) -> None:
     values = {"author_id": event.author_id, "author_username": event.author_username,
               "content": event.content, "image_url": event.image_url,
               "hashtags": event.hashtags, "created_at": event.created_at, "published": True,
-              "like_count": event.like_count, "comment_count": event.comment_count,
               "version": event.seq}
-    stmt = pg_insert(PostProjection).values(id=event.post_id, **values)
+    stmt = pg_insert(PostProjection).values(
+        id=event.post_id, like_count=event.like_count, comment_count=event.comment_count,
+        likes_version=event.seq, comments_version=event.seq, **values)
     applied = await ctx.session.scalar(
         stmt.on_conflict_do_update(
             index_elements=[PostProjection.id], set_=values,
             where=PostProjection.version < stmt.excluded.version,
         ).returning(PostProjection.id)
     )
+    await _like_count(ctx, event.post_id, event.seq, event.like_count)
+    await _comment_count(ctx, event.post_id, event.seq, event.comment_count)
     if applied is not None:
         # a post restored after a purge gets its hashtag links back
         await link_hashtags(ctx, event.post_id, event.hashtags)
@@ -97,19 +105,26 @@ async def on_post_deleted(ctx: MessageContext, event: PostDeleted) -> None:
             delete(PostHashtag).where(PostHashtag.post_id == event.post_id))
 
 
-async def _counts(ctx: MessageContext, post_id: int, seq: int, **values: int) -> None:
+async def _like_count(ctx: MessageContext, post_id: int, seq: int, count: int) -> None:
     await ctx.session.execute(
         update(PostProjection)
-        .where(PostProjection.id == post_id, PostProjection.version < seq)
-        .values(**values, version=seq))
+        .where(PostProjection.id == post_id, PostProjection.likes_version < seq)
+        .values(like_count=count, likes_version=seq))
+
+
+async def _comment_count(ctx: MessageContext, post_id: int, seq: int, count: int) -> None:
+    await ctx.session.execute(
+        update(PostProjection)
+        .where(PostProjection.id == post_id, PostProjection.comments_version < seq)
+        .values(comment_count=count, comments_version=seq))
 
 
 async def on_like_changed(ctx: MessageContext, event: PostLiked | PostUnliked) -> None:
-    await _counts(ctx, event.post_id, event.seq, like_count=event.like_count)
+    await _like_count(ctx, event.post_id, event.seq, event.like_count)
 
 
 async def on_comment_changed(ctx: MessageContext, event: CommentAdded | CommentDeleted) -> None:
-    await _counts(ctx, event.post_id, event.seq, comment_count=event.comment_count)
+    await _comment_count(ctx, event.post_id, event.seq, event.comment_count)
 
 
 async def on_follow_changed(ctx: MessageContext, event: UserFollowed | UserUnfollowed) -> None:
