@@ -48,6 +48,13 @@ async def record_message(
     return InboxRecord(new=False, reply=reply)
 
 
+async def stored_reply(session: AsyncSession, consumer: str, message_id: uuid.UUID
+                       ) -> dict[str, Any] | None:
+    return await session.scalar(
+        select(inbox.c.reply).where(inbox.c.consumer == consumer,
+                                    inbox.c.message_id == message_id))
+
+
 async def store_reply(
     session: AsyncSession, consumer: str, message_id: uuid.UUID, reply: dict[str, Any]
 ) -> None:

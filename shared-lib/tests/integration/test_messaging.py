@@ -271,3 +271,40 @@ async def test_poison_messages_are_dead_lettered_and_the_queue_keeps_flowing(env
     assert sorted(dead) == sorted(poison)
     assert consumer.stats["dead_lettered"] == 4  # the fifth failed until the delivery limit
     assert calls.count(666) == 1 + 3  # first delivery plus x-delivery-limit redeliveries
+
+
+def _cancel(saga_id: uuid.UUID) -> Envelope:
+    from shared_lib.contracts.messages import SagaCancel
+
+    return envelope_for(SagaCancel(command_type="purge_post"), source="core",
+                        correlation_id=saga_id,
+                        message_id=saga_message_id(saga_id, "purge", True), step="purge",
+                        reply_to="core.replies", compensation=True)
+
+
+async def test_cancel_probe_before_and_after_the_command(env: Env) -> None:
+    calls: list[int] = []
+    await _start_consumer(env, calls)
+    before, after = uuid.uuid4(), uuid.uuid4()
+    # the probe overtakes its command: the command will never run
+    await _publish_raw(env, "social.commands", _cancel(before).model_dump_json().encode())
+
+    async def n_replies(n: int):  # type: ignore[no-untyped-def]
+        async def check() -> bool:
+            return len(await _replies(env)) == n
+        return check
+
+    await _wait(await n_replies(1))
+    await _publish_raw(env, "social.commands", _command(1, before).model_dump_json().encode())
+    await _wait(await n_replies(2))
+    # the command ran before the probe: the probe says so, with the command's reply data
+    await _publish_raw(env, "social.commands", _command(2, after).model_dump_json().encode())
+    await _wait(await n_replies(3))
+    await _publish_raw(env, "social.commands", _cancel(after).model_dump_json().encode())
+    await _wait(await n_replies(4))
+    cancelled, late_command, ran, probe = await _replies(env)
+    assert cancelled.outcome == "accepted" and cancelled.data == {"cancelled": True}
+    assert late_command.outcome == "rejected" and calls == [2]
+    assert ran.outcome == "accepted"
+    assert (probe.outcome, probe.reason, probe.data) == ("rejected", "already applied",
+                                                         {"purged": 2})

@@ -292,3 +292,46 @@ async def test_reply_for_unknown_saga_is_ignored(engine) -> None:
 def test_definition_rejects_duplicate_step_names(rec) -> None:
     with pytest.raises(ValueError):
         SagaDefinition(type="x", steps=(LocalStep("a", rec.a), LocalStep("a", rec.a)))
+
+
+@pytest.fixture
+def pivot_engine(rec: Recorder, clock: Clock) -> SagaOrchestrator:
+    """a (local, compensable) -> p (remote, no compensation: a pivot) -> d (local)."""
+    definition = SagaDefinition(type="pivot", steps=(
+        LocalStep("a", rec.a, compensation=rec.undo_a),
+        RemoteStep("p", lambda d: PurgePost(post_id=1), cancel_on_timeout=True),
+        LocalStep("d", rec.d),
+    ))
+    return SagaOrchestrator(service="core", definitions=[definition], step_timeout=10,
+                            max_attempts=1, compensation_max_attempts=2, clock=clock)
+
+
+async def _timed_out_pivot(engine: SagaOrchestrator, store: FakeStore, clock: Clock
+                           ) -> uuid.UUID:
+    sid = (await engine.start(store, "pivot", {})).id
+    clock.now += timedelta(seconds=11)
+    (due,) = await store.claim_due(clock.now, 10)
+    await engine.handle_due(store, due)
+    probe = store.sent[-1]
+    assert (probe.type, probe.step, probe.compensation) == ("saga.cancel", "p", True)
+    assert probe.payload == {"command_type": "purge_post"}
+    assert store.sagas[sid].status == SagaStatus.compensating
+    return sid
+
+
+async def test_unanswered_pivot_is_cancelled_then_compensated(pivot_engine, rec, clock) -> None:
+    store = FakeStore()
+    sid = await _timed_out_pivot(pivot_engine, store, clock)
+    await pivot_engine.handle_reply(store, *reply(sid, "p", OK, compensation=True))
+    assert store.sagas[sid].status == SagaStatus.compensated
+    assert rec.calls == ["a", "undo_a:no reply from p after 1 attempts"]
+
+
+async def test_unanswered_pivot_that_had_run_goes_forward(pivot_engine, rec, clock) -> None:
+    store = FakeStore()
+    sid = await _timed_out_pivot(pivot_engine, store, clock)
+    await pivot_engine.handle_reply(store, *reply(sid, "p", NO, compensation=True,
+                                                  reason="already applied"))
+    st = store.sagas[sid]
+    assert st.status == SagaStatus.completed and st.reason is None
+    assert rec.calls == ["a", "d"]  # nothing undone, the last step ran

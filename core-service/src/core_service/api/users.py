@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import exists, func, select
 
-from core_service.api.deps import CurrentUser, SessionDep
+from core_service.api.deps import CurrentUser, RuntimeDep, SessionDep
 from core_service.models import Follow, Post, PostStatus, StoryRecord, User
+from core_service.sagas.delete_account import DELETE_ACCOUNT
 from core_service.schemas import PostOut, ProfileOut, UserOut, UserSummary, UserUpdateIn
 from core_service.services.posts import post_out
 from core_service.services.users import update_profile
-from shared_lib.web import IdPath, Limit, Offset
+from shared_lib.saga import SagaStatus
+from shared_lib.web import IdPath, Limit, Offset, start_and_wait, wants_async
 
 router = APIRouter(prefix="/api/users", tags=["users"])
+
+
+@router.delete("/me", status_code=204,
+               responses={202: {"description": "deletion still running"},
+                          503: {"description": "social-service did not answer; kept"}})
+async def delete_me(request: Request, user: CurrentUser, runtime: RuntimeDep,
+                    session: SessionDep) -> Response:
+    data = {"user_id": user.id, "username": user.username}
+    await session.close()
+    outcome = await start_and_wait(runtime, DELETE_ACCOUNT, data,
+                                   respond_async=wants_async(request))
+    if not outcome.finished:
+        return Response(status_code=202)
+    if outcome.status == SagaStatus.completed:
+        return Response(status_code=204)
+    raise HTTPException(503, f"The account could not be deleted now: {outcome.reason}")
 
 
 @router.put("/me", response_model=UserOut)

@@ -45,6 +45,25 @@ class SagaReply(Payload):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+@register
+class SagaCancel(Payload):
+    """Sent for a step whose command got no reply in time and that has no
+    compensation of its own (a pivot such as ``purge_user``): the participant
+    makes sure the command will never run, or answers that it already has
+    (``rejected`` with reason :data:`ALREADY_APPLIED` and the original reply's
+    data), in which case the saga goes forward instead of compensating. Goes to
+    the commands exchange of the participant that handles ``command_type``."""
+
+    TYPE = "saga.cancel"
+    KIND = MessageKind.command
+
+    command_type: str
+
+
+#: reason of a ``saga.cancel`` refusal: the command had already run
+ALREADY_APPLIED = "already applied"
+
+
 # ------------------------------------------------------- commands to social
 @register
 class IndexPostHashtags(Command):
@@ -85,6 +104,8 @@ class PurgeUser(Command):
     HANDLER = SOCIAL
 
     user_id: int
+    #: the user's version when the account deletion began
+    seq: int = Field(default=0, ge=0)
 
 
 # --------------------------------------------------------- commands to core

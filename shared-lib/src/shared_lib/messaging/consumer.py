@@ -35,6 +35,7 @@ from shared_lib.contracts import (
     SagaReply,
     registry,
 )
+from shared_lib.contracts.messages import ALREADY_APPLIED, SagaCancel
 from shared_lib.outbox import add_to_outbox, envelope_for, publish_event
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,10 @@ log = logging.getLogger(__name__)
 class CommandRejected(Exception):
     """A participant refuses a command; the saga gets a ``rejected`` reply."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, data: dict[str, Any] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.data = data or {}
 
 
 class PoisonMessage(Exception):
@@ -121,6 +123,10 @@ class MessageConsumer:
         self.queue = queue
         self.service = service
         self.handlers = dict(handlers)
+        if any((c := registry.get(t, 1)) is not None and c.kind == MessageKind.command
+               for t in self.handlers):
+            # every queue of commands answers the saga engine's cancel probe
+            self.handlers.setdefault(SagaCancel.TYPE, _handle_cancel)
         self._sessions = session_factory
         self._retry_seconds = retry_seconds
         self._on_processed = on_processed
@@ -177,10 +183,10 @@ class MessageConsumer:
                 return
             if env.compensation and env.correlation_id and env.step:
                 # a late copy of the command this compensates must change nothing
-                await inbox.preempt(
-                    session, self.queue,
-                    saga_message_id(env.correlation_id, env.step, compensation=False),
-                    env.type,
+                do_id = saga_message_id(env.correlation_id, env.step, compensation=False)
+                ctx.extra["command_id"] = do_id
+                ctx.extra["preempted"] = await inbox.preempt(
+                    session, self.queue, do_id, env.type,
                     SagaReply(outcome=ReplyOutcome.rejected,
                               reason="cancelled by compensation").model_dump(mode="json"),
                 )
@@ -189,7 +195,8 @@ class MessageConsumer:
                     data = await handler(ctx, payload)
                 reply = SagaReply(outcome=ReplyOutcome.accepted, data=data or {})
             except CommandRejected as rej:
-                reply = SagaReply(outcome=ReplyOutcome.rejected, reason=rej.reason)
+                reply = SagaReply(outcome=ReplyOutcome.rejected, reason=rej.reason,
+                                  data=rej.data)
             await inbox.store_reply(session, self.queue, env.message_id,
                                     reply.model_dump(mode="json"))
             await self._send_reply(session, env, reply)
@@ -203,3 +210,18 @@ class MessageConsumer:
                            causation_id=env.message_id, step=env.step,
                            compensation=env.compensation)
         await add_to_outbox(session, out, env.reply_to, routing_key=f"{env.type}.reply")
+
+
+async def _handle_cancel(ctx: MessageContext, cancel: SagaCancel) -> dict[str, Any]:
+    """The saga engine's probe for an unanswered command without compensation.
+
+    The consumer has already tried to preempt the command (see ``process``):
+    if that worked, the command will never run; otherwise it ran, and its
+    stored reply says whether it took effect.
+    """
+    if ctx.extra.get("preempted", False):
+        return {"cancelled": True}
+    original = await inbox.stored_reply(ctx.session, ctx.queue, ctx.extra["command_id"])
+    if original is not None and original.get("outcome") == ReplyOutcome.accepted:
+        raise CommandRejected(ALREADY_APPLIED, data=original.get("data") or {})
+    return {"cancelled": True}  # it ran and was refused: nothing to undo

@@ -82,10 +82,17 @@ class LocalStep:
 
 @dataclass(frozen=True)
 class RemoteStep:
+    """A command to a participant. ``cancel_on_timeout`` is for a step that has
+    no compensation and must not run late (a pivot): when it gets no reply in
+    time, the engine sends ``saga.cancel`` and compensates only once the
+    participant confirms the command will never run; if the command did run,
+    the saga goes forward instead."""
+
     name: str
     command: CommandBuilder
     compensation: CommandBuilder | None = None
     on_reply: ReplyHandler | None = None
+    cancel_on_timeout: bool = False
 
 
 Step = LocalStep | RemoteStep

@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared_lib.contracts import Envelope, ReplyOutcome, SagaReply
+from shared_lib.contracts import Command, Envelope, Payload, ReplyOutcome, SagaReply
+from shared_lib.contracts.messages import ALREADY_APPLIED, SagaCancel
 from shared_lib.messaging.consumer import saga_message_id
 from shared_lib.messaging.topology import replies_exchange
 from shared_lib.outbox import default_exchange, envelope_for
@@ -136,6 +137,16 @@ class SagaOrchestrator:
                 st.reason = reply.reason or "rejected"
                 entries.append(LogEntry(st.id, step.name, StepAction.rejected, st.reason))
                 await self._compensate(store, st, st.step_index - 1, entries, causation)
+        elif step.compensation is None and reply.reason == ALREADY_APPLIED:
+            # the cancel probe found that the unanswered command did run: go forward
+            entries.append(LogEntry(st.id, step.name, StepAction.completed,
+                                    "the command had run before the cancel", True))
+            st.status = SagaStatus.running
+            st.reason = None
+            if step.on_reply is not None:
+                await step.on_reply(self._ctx(store, st, causation),
+                                    SagaReply(outcome=ReplyOutcome.accepted, data=reply.data))
+            await self._advance(store, st, st.step_index + 1, entries, causation)
         elif reply.outcome == ReplyOutcome.accepted:
             entries.append(LogEntry(st.id, step.name, StepAction.compensated, None, True))
             await self._compensate(store, st, st.step_index - 1, entries, causation)
@@ -163,8 +174,17 @@ class SagaOrchestrator:
         elif not compensating:
             st.reason = _TIMEOUT_REASON.format(step=step.name, attempts=st.attempts)
             entries.append(LogEntry(st.id, step.name, StepAction.rejected, st.reason))
-            # the command may still have run: compensate this step too
-            await self._compensate(store, st, st.step_index, entries, causation=None)
+            if step.compensation is None and step.cancel_on_timeout:
+                # no way to undo it: ask the participant to cancel it, or say it ran
+                st.status = SagaStatus.compensating
+                st.attempts = 1
+                st.deadline = self.clock() + self.step_timeout
+                await self._send(store, st, step, compensation=True, causation=None)
+                entries.append(LogEntry(st.id, step.name, StepAction.compensating,
+                                        "cancel requested", True))
+            else:
+                # the command may still have run: compensate this step too
+                await self._compensate(store, st, st.step_index, entries, causation=None)
         else:
             st.status = SagaStatus.failed
             st.deadline = None
@@ -223,15 +243,19 @@ class SagaOrchestrator:
 
     async def _send(self, store: SagaStore, st: SagaState, step: RemoteStep,
                     compensation: bool, causation: uuid.UUID | None) -> None:
-        builder = step.compensation if compensation else step.command
-        assert builder is not None
-        command = builder(st.data)
+        command = step.command(st.data)
+        message: Payload = command
+        if compensation:
+            message = (step.compensation(st.data) if step.compensation is not None
+                       else SagaCancel(command_type=command.TYPE))
+        # a cancel probe goes to the participant that handles the command
+        exchange = default_exchange(message if isinstance(message, Command) else command)
         env = envelope_for(
-            command, source=self.service, correlation_id=st.id, causation_id=causation,
+            message, source=self.service, correlation_id=st.id, causation_id=causation,
             message_id=self._command_id(st, step.name, compensation), step=step.name,
             reply_to=replies_exchange(self.service), compensation=compensation,
         )
-        await store.send(env, default_exchange(command))
+        await store.send(env, exchange)
 
     async def _advance(self, store: SagaStore, st: SagaState, index: int,
                        entries: list[LogEntry], causation: uuid.UUID | None) -> None:

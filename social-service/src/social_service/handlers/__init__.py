@@ -21,6 +21,7 @@ def handler_registry(settings: SocialSettings) -> Mapping[str, Mapping[str, Hand
             "index_post_hashtags": partial(commands.index_post_hashtags, settings=settings),
             "unindex_post_hashtags": commands.unindex_post_hashtags,
             "purge_post": commands.purge_post,
+            "purge_user": commands.purge_user,
         },
         "social.events.projections": {
             "user.registered": projections.on_user_changed,

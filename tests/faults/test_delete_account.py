@@ -1,0 +1,152 @@
+"""delete_account: everything about the user goes, other users' counters stay
+exact; with social away past the deadline the user is reactivated."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared_lib.testing.http import hashtag_counts, register_and_login
+from shared_lib.testing.infra import Infra
+from shared_lib.testing.processes import wait_until
+from shared_lib.testing.sql import scalar
+from shared_lib.testing.stack import running_stack
+
+pytestmark = pytest.mark.slow
+
+
+def test_delete_account_removes_the_user_everywhere(infra: Infra, tmp_path: Path) -> None:
+    with running_stack(infra, tmp_path) as stack, stack.client() as c:
+        a, b, c3 = (register_and_login(c) for _ in range(3))
+        tag = f"acct{uuid.uuid4().hex[:8]}"
+        a_post = c.post("/api/posts", json={"content": f"#{tag}"}, headers=a["headers"]).json()
+        b_post = c.post("/api/posts", json={"content": "b's post"},
+                        headers=b["headers"]).json()
+        c.post(f"/api/posts/{a_post['id']}/likes", headers=b["headers"])
+        c.post(f"/api/posts/{b_post['id']}/likes", headers=a["headers"])
+        c.post(f"/api/posts/{b_post['id']}/comments", json={"content": "from a"},
+               headers=a["headers"])
+        c.post(f"/api/posts/{b_post['id']}/comments", json={"content": "from c"},
+               headers=c3["headers"])
+        c.post(f"/api/follow/{b['id']}", headers=a["headers"])
+        c.post(f"/api/follow/{a['id']}", headers=c3["headers"])
+        assert c.post("/api/messages", json={"receiver_id": b["id"], "content": "hi"},
+                      headers=a["headers"]).status_code == 201
+        c.post("/api/messages", json={"receiver_id": a["id"], "content": "yo"},
+               headers=b["headers"])
+        c.post("/api/stories", json={"content": "a's story"}, headers=a["headers"])
+        wait_until(lambda: hashtag_counts(c, b["headers"], tag) == {tag: 1}, 10)
+        # like, two comments, follow, message
+        wait_until(lambda: len(c.get("/api/notifications", headers=b["headers"]).json()) == 5,
+                   10, what="b's notifications")
+
+        r = c.delete("/api/users/me", headers=a["headers"])
+        assert r.status_code == 204, r.text
+
+        # a's tokens are refused by both services, a cannot log in
+        assert c.get("/api/auth/me", headers=a["headers"]).status_code == 401
+        wait_until(lambda: c.get("/api/notifications", headers=a["headers"]).status_code == 401,
+                   10, what="social refuses a's token")
+        assert c.post("/api/auth/login", json={"email": f"{a['username']}@example.com",
+                                               "password": "correct horse"}).status_code == 401
+        assert c.get(f"/api/users/{a['id']}").status_code == 404
+        # other users' counters are exact
+        b_now = c.get(f"/api/posts/{b_post['id']}").json()
+        assert (b_now["like_count"], b_now["comment_count"]) == (0, 1)
+        assert c.get(f"/api/users/{b['id']}").json()["follower_count"] == 0
+        assert c.get(f"/api/users/{c3['id']}").json()["following_count"] == 0
+        assert c.get(f"/api/posts/{a_post['id']}").status_code == 404
+        # social forgot a: messages, notifications, stories, search entry, hashtag links
+        assert c.get("/api/messages", headers=b["headers"]).json() == []
+        assert all(n["actor_id"] != a["id"] for n in
+                   c.get("/api/notifications", headers=b["headers"]).json())
+        assert c.get("/api/search/users", params={"q": a["username"]},
+                     headers=b["headers"]).json() == []
+        assert hashtag_counts(c, b["headers"], tag) == {}
+        assert scalar(stack.social_db,
+                      f"SELECT count(*) FROM stories WHERE author_id = {a['id']}") == 0
+        for table, column in (("likes", "user_id"), ("comments", "author_id"),
+                              ("follows", "follower_id"), ("follows", "followee_id"),
+                              ("posts", "author_id"), ("users", "id")):
+            assert scalar(stack.core_db,
+                          f"SELECT count(*) FROM {table} WHERE {column} = {a['id']}") == 0
+        # social's projection of b's post follows core's counters
+        wait_until(lambda: scalar(stack.social_db, "SELECT like_count || '/' || comment_count"
+                                  f" FROM posts WHERE id = {b_post['id']}") == "0/1", 10)
+
+
+def test_social_away_past_the_deadline_keeps_the_account_until_social_decides(
+        infra: Infra, tmp_path: Path) -> None:
+    """purge_user gets no reply in time: the account stays deactivated (202), core
+    sends saga.cancel, and when social is back it answers that the queued purge ran
+    first, so the deletion completes; nothing is half-deleted at any point."""
+    with running_stack(infra, tmp_path, gateway=False,
+                       env={"SAGA_STEP_TIMEOUT_SECONDS": "0.5", "SAGA_STEP_MAX_ATTEMPTS": "2",
+                            "SAGA_WAIT_SECONDS": "3"}) as stack:
+        c = httpx.Client(base_url=stack.core.url, timeout=30)
+        a = register_and_login(c)
+        stack.social.stop()
+        assert c.delete("/api/users/me", headers=a["headers"]).status_code == 202
+        assert c.get("/api/auth/me", headers=a["headers"]).status_code == 401  # deactivated
+        wait_until(lambda: any(s["detail"] == "cancel requested" for s in httpx.get(
+            f"{stack.core.url}/ops/sagas/"
+            + httpx.get(f"{stack.core.url}/ops/sagas").json()[0]["id"]).json()["steps"]),
+            10, what="cancel probe sent")
+        stack.social.start()
+        wait_until(lambda: httpx.get(f"{stack.core.url}/ops/sagas").json()[0]["status"]
+                   == "completed", 20, what="deletion completed")
+        assert scalar(stack.core_db, f"SELECT count(*) FROM users WHERE id = {a['id']}") == 0
+        assert scalar(stack.social_db, f"SELECT is_active FROM users WHERE id = {a['id']}") \
+            is False
+        c.close()
+
+
+def test_cancelled_purge_reactivates_the_user(infra: Infra, tmp_path: Path) -> None:
+    """When social confirms the purge never ran (its cancel overtook it), core
+    reactivates the user: simulated by answering the cancel before the purge."""
+    with running_stack(infra, tmp_path, gateway=False,
+                       env={"SAGA_STEP_TIMEOUT_SECONDS": "0.5", "SAGA_STEP_MAX_ATTEMPTS": "1",
+                            "SAGA_WAIT_SECONDS": "1"}) as stack:
+        c = httpx.Client(base_url=stack.core.url, timeout=30)
+        a = register_and_login(c)
+        stack.social.stop()
+        assert c.delete("/api/users/me", headers=a["headers"]).status_code == 202
+        wait_until(lambda: scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE "
+                                  "message_type = 'saga.cancel' AND sent_at IS NOT NULL") == 1,
+                   10, what="cancel probe published")
+        # social comes back and handles the probe before the purge: drop the queued purge
+        # from social's queue first, as if the probe had been consumed first
+        _drop_queued(stack, "purge_user")
+        stack.social.start()
+        wait_until(lambda: httpx.get(f"{stack.core.url}/ops/sagas").json()[0]["status"]
+                   == "compensated", 20, what="saga compensated")
+        assert c.get("/api/auth/me", headers=a["headers"]).status_code == 200  # reactivated
+        c.close()
+
+
+def _drop_queued(stack, message_type: str) -> None:  # type: ignore[no-untyped-def]
+    """Remove the queued commands of one type from social.commands, keeping the rest."""
+    import aio_pika
+
+    from shared_lib.testing.infra import run_sync
+
+    async def go() -> None:
+        conn = await aio_pika.connect(stack.amqp_url)
+        try:
+            channel = await conn.channel()
+            queue = await channel.get_queue("social.commands")
+            keep = []
+            while (msg := await queue.get(fail=False)) is not None:
+                if msg.type == message_type:
+                    await msg.ack()
+                else:
+                    keep.append(msg)
+            for msg in keep:
+                await msg.nack(requeue=True)
+        finally:
+            await conn.close()
+
+    run_sync(go())
