@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -22,6 +22,7 @@ from shared_lib.messaging.broker import Broker
 from shared_lib.messaging.consumer import Handler, MessageConsumer, MessageContext
 from shared_lib.messaging.topology import Topology, build_topology
 from shared_lib.outbox import OUTBOX_NOTIFIER, OutboxRelay
+from shared_lib.retention import RetentionPolicy, run_retention
 from shared_lib.saga import SagaDefinition, SagaOrchestrator, SagaWaiter, SqlSagaStore
 from shared_lib.settings import ServiceSettings
 
@@ -76,6 +77,12 @@ class ServiceRuntime:
         await self.waiter.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._scan_deadlines(), name="saga-deadlines"))
+        policy = RetentionPolicy(
+            outbox_window=timedelta(seconds=s.retention_outbox_seconds),
+            inbox_window=timedelta(seconds=s.retention_inbox_seconds),
+            batch=s.retention_batch, interval_seconds=s.retention_interval_seconds)
+        self._tasks.append(asyncio.create_task(run_retention(self.engine, policy),
+                                               name="retention"))
 
         queues = dict(self.handlers)
         if self.orchestrator.definitions:

@@ -68,6 +68,11 @@ class ServiceSettings(BaseSettings):
     consumer_prefetch: int = Field(default=32, ge=1, le=1000)
     message_delivery_limit: int = Field(default=5, ge=1, le=100)
 
+    retention_outbox_seconds: float = Field(default=7 * 86400, gt=0)
+    retention_inbox_seconds: float = Field(default=7 * 86400, gt=0)
+    retention_batch: int = Field(default=1000, ge=1, le=100_000)
+    retention_interval_seconds: float = Field(default=60.0, gt=0)
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
     startup_retry_seconds: float = Field(default=60.0, ge=0)

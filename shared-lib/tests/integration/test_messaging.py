@@ -308,3 +308,32 @@ async def test_cancel_probe_before_and_after_the_command(env: Env) -> None:
     assert ran.outcome == "accepted"
     assert (probe.outcome, probe.reason, probe.data) == ("rejected", "already applied",
                                                          {"purged": 2})
+
+
+async def test_retention_removes_old_sent_rows_in_batches_and_keeps_the_rest(env: Env) -> None:
+    from datetime import timedelta
+
+    from shared_lib.retention import RetentionPolicy, purge_once
+
+    async with env.engine.begin() as conn:
+        await conn.execute(text("""
+            INSERT INTO outbox (message_id, exchange, routing_key, message_type, body,
+                                created_at, sent_at)
+            SELECT gen_random_uuid(), 'x', 'k', 't', '{}', now() - interval '9 days',
+                   CASE WHEN g <= 2500 THEN now() - interval '8 days'   -- old, sent
+                        WHEN g <= 2510 THEN NULL                        -- old, never sent
+                        ELSE now() - interval '1 day' END               -- recent, sent
+            FROM generate_series(1, 2520) g"""))
+        await conn.execute(text("""
+            INSERT INTO inbox (consumer, message_id, message_type, processed_at)
+            SELECT 'q', gen_random_uuid(), 't',
+                   now() - CASE WHEN g <= 1500 THEN interval '8 days' ELSE interval '1 hour' END
+            FROM generate_series(1, 1600) g"""))
+    policy = RetentionPolicy(outbox_window=timedelta(days=7), inbox_window=timedelta(days=7),
+                             batch=1000)
+    assert await purge_once(env.engine, policy) == {"outbox": 2500, "inbox": 1500}
+    async with env.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")) == 10
+        assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 20
+        assert await conn.scalar(text("SELECT count(*) FROM inbox")) == 100
+    assert await purge_once(env.engine, policy) == {"outbox": 0, "inbox": 0}

@@ -1,0 +1,76 @@
+"""Removal of old bookkeeping rows: sent outbox rows and inbox records.
+
+Each batch is one short transaction deleting at most ``batch`` rows picked
+with ``FOR UPDATE SKIP LOCKED``, so the clean-up never waits on (or blocks)
+the relay or a consumer, and the tables do not grow without limit. The inbox
+window must be longer than any redelivery can take: a duplicate older than
+that would be handled again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared_lib.tables import inbox, outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    outbox_window: timedelta = timedelta(days=7)
+    inbox_window: timedelta = timedelta(days=7)
+    batch: int = 1000
+    interval_seconds: float = 60.0
+
+
+async def _purge_outbox_batch(engine: AsyncEngine, window: timedelta, batch: int) -> int:
+    old = (select(outbox.c.id)
+           .where(outbox.c.sent_at.is_not(None), outbox.c.sent_at < func.now() - window)
+           .order_by(outbox.c.id).limit(batch).with_for_update(skip_locked=True))
+    async with engine.begin() as conn:
+        result = await conn.execute(delete(outbox).where(outbox.c.id.in_(old.scalar_subquery())))
+    return result.rowcount or 0
+
+
+async def _purge_inbox_batch(engine: AsyncEngine, window: timedelta, batch: int) -> int:
+    old = (select(inbox.c.consumer, inbox.c.message_id)
+           .where(inbox.c.processed_at < func.now() - window)
+           .limit(batch).with_for_update(skip_locked=True))
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            delete(inbox).where(tuple_(inbox.c.consumer, inbox.c.message_id).in_(old)))
+    return result.rowcount or 0
+
+
+async def purge_once(engine: AsyncEngine, policy: RetentionPolicy) -> dict[str, int]:
+    """Delete everything past its window, batch after batch; returns the counts."""
+    removed = {"outbox": 0, "inbox": 0}
+    for table, purge, window in (("outbox", _purge_outbox_batch, policy.outbox_window),
+                                 ("inbox", _purge_inbox_batch, policy.inbox_window)):
+        while True:
+            n = await purge(engine, window, policy.batch)
+            removed[table] += n
+            if n < policy.batch:
+                break
+            await asyncio.sleep(0)  # let the relay and consumers in between batches
+    return removed
+
+
+async def run_retention(engine: AsyncEngine, policy: RetentionPolicy) -> None:
+    while True:
+        try:
+            removed = await purge_once(engine, policy)
+            if any(removed.values()):
+                log.info("retention removed %s", removed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("retention cycle failed")
+        await asyncio.sleep(policy.interval_seconds)
