@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from shared_lib.contracts import Envelope, MessageKind, Payload
+from shared_lib.failpoints import failpoint
 from shared_lib.messaging.broker import Broker, OutgoingMessage, Unroutable
 from shared_lib.messaging.topology import commands_exchange, events_exchange
 from shared_lib.tables import outbox
@@ -193,6 +194,8 @@ class OutboxRelay:
             )
             sent = [r.id for r, res in zip(rows, results, strict=True)
                     if not isinstance(res, BaseException)]
+            for r in rows:
+                failpoint(f"relay.after_publish:{r.message_type}")
             failed = [(r, res) for r, res in zip(rows, results, strict=True)
                       if isinstance(res, Unroutable)]
             broken = [res for res in results

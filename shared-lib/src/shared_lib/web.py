@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared_lib.failpoints import failpoint
 from shared_lib.saga import FINAL_STATUSES, SagaStatus
 from shared_lib.tables import sagas
 
@@ -134,6 +135,7 @@ async def start_and_wait(
     except BaseException:
         runtime.waiter.forget(saga_id, fut)
         raise
+    failpoint(f"saga.after_start:{saga_type}")
     if st.status in FINAL_STATUSES:
         runtime.waiter.forget(saga_id, fut)
         return SagaOutcome(saga_id, True, st.status, st.reason, st.data)

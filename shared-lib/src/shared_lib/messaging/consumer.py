@@ -36,6 +36,7 @@ from shared_lib.contracts import (
     registry,
 )
 from shared_lib.contracts.messages import ALREADY_APPLIED, SagaCancel
+from shared_lib.failpoints import failpoint
 from shared_lib.outbox import add_to_outbox, envelope_for, publish_event
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,7 @@ class MessageConsumer:
             self.stats["failed"] += 1
             await message.nack(requeue=True)
             return
+        failpoint(f"consumer.after_commit:{self.queue}")
         self.stats["consumed"] += 1
         await message.ack()
         if self._on_processed is not None:
