@@ -2,7 +2,7 @@
 UV ?= uv
 PYTEST_ARGS ?=
 
-.PHONY: install dev up down test test-fast bench lint migrate
+.PHONY: install dev up down test test-fast bench lint migrate check
 
 install:
 	$(UV) sync --all-packages --frozen
@@ -23,7 +23,7 @@ test-fast: install
 	$(UV) run pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: install
-	$(UV) run python bench/saga_latency.py
+	$(UV) run python bench/run.py $(BENCH_ARGS)
 
 lint: install
 	$(UV) run ruff check .
@@ -33,3 +33,6 @@ migrate: install
 		$(UV) run python -m core_service.migrate
 	DATABASE_URL=$${SOCIAL_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/social} \
 		$(UV) run python -m social_service.migrate
+
+check: install
+	$(UV) run python -m ops_tools.consistency

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -42,3 +43,25 @@ async def wait_for_database(engine: AsyncEngine, max_seconds: float) -> None:
                 await conn.execute(text("SELECT 1"))
             if attempt.retry_state.attempt_number > 1:
                 log.info("database reachable")
+
+
+#: SQLSTATEs that say "try again": serialization failure, deadlock, the server
+#: shutting down or starting up, connection failures
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08001",
+                        "08003", "08004", "08006"}
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """Whether an error means the database is (briefly) unavailable, not a bug."""
+    if isinstance(exc, OperationalError | InterfaceError | ConnectionError | OSError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if code is None and orig is not None:
+            # asyncpg's error as wrapped by SQLAlchemy's adapter
+            code = getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+        return code in _TRANSIENT_SQLSTATES
+    return False

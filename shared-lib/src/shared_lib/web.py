@@ -13,8 +13,10 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
 from shared_lib.saga import FINAL_STATUSES, SagaStatus
 from shared_lib.tables import sagas
@@ -86,6 +88,19 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
 
 def install_common(app: FastAPI, max_body_bytes: int) -> None:
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(OSError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient_db_error(exc):
+            # the database is restarting or unreachable: a retry later will do
+            log.warning("%s %s: database unavailable (%r)", request.method, request.url.path,
+                        exc)
+            return JSONResponse({"detail": "Service temporarily unavailable"},
+                                status_code=503, headers={"Retry-After": "1"})
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

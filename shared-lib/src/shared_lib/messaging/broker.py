@@ -1,24 +1,31 @@
-"""The RabbitMQ connection of a service (aio-pika robust connection).
+"""The RabbitMQ connection of a service.
 
 One channel with publisher confirms publishes everything, ``mandatory`` and
 with ``on_return_raises``, so an unroutable message raises instead of being
 dropped; each consumed queue gets its own channel with a bounded prefetch.
-Robust connections and channels restore themselves, their queues and their
-consumers after the broker comes back.
+
+A supervisor task owns the connection: when it drops (broker restart,
+network cut) it reconnects with backoff and sets up the topology, the publish
+channel and every registered consumer again. aio-pika's robust connection
+restores channels by itself, but a robust channel closed while the broker was
+away could stay closed for good (its ``publish`` then waits forever), so the
+set-up is redone here from scratch on each connection instead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
-    AbstractRobustChannel,
-    AbstractRobustConnection,
 )
 from aiormq.exceptions import ChannelNotFoundEntity, DeliveryError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -27,9 +34,15 @@ from .topology import Topology, declare_topology
 
 log = logging.getLogger(__name__)
 
+Callback = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
 
 class Unroutable(Exception):
     """The broker returned or refused the message (no queue took it)."""
+
+
+class BrokerUnavailable(ConnectionError):
+    """Not connected to the broker right now (the supervisor is reconnecting)."""
 
 
 @dataclass(frozen=True)
@@ -42,23 +55,42 @@ class OutgoingMessage:
     correlation_id: str | None = None
 
 
+@dataclass(frozen=True)
+class _Consumer:
+    queue: str
+    callback: Callback
+    prefetch: int
+
+
 class Broker:
-    def __init__(self, url: str, service: str, topology: Topology, delivery_limit: int) -> None:
+    def __init__(self, url: str, service: str, topology: Topology, delivery_limit: int,
+                 reconnect_max_seconds: float = 5.0) -> None:
         self._url = url
         self._service = service
         self._topology = topology
         self._delivery_limit = delivery_limit
-        self._connection: AbstractRobustConnection | None = None
-        self._publish_channel: AbstractRobustChannel | None = None
+        self._reconnect_max = reconnect_max_seconds
+        self._connection: AbstractConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
+        self._consumers: list[_Consumer] = []
+        self._lost = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._channel_lock = asyncio.Lock()
+        self.reconnects = 0
 
     @property
-    def connection(self) -> AbstractRobustConnection:
-        if self._connection is None:
-            raise RuntimeError("broker not connected")
+    def connection(self) -> AbstractConnection:
+        if self._connection is None or self._connection.is_closed:
+            raise BrokerUnavailable("not connected to RabbitMQ")
         return self._connection
 
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
     async def connect(self, max_seconds: float = 60.0) -> None:
+        """Connect (retrying up to ``max_seconds``), then keep the connection up."""
         async for attempt in AsyncRetrying(
             stop=stop_after_delay(max_seconds),
             wait=wait_exponential(multiplier=0.2, max=3),
@@ -66,31 +98,72 @@ class Broker:
             reraise=True,
         ):
             with attempt:
-                self._connection = await aio_pika.connect_robust(
-                    self._url,
-                    client_properties={"connection_name": f"{self._service}-service"},
-                )
-        channel = await self.connection.channel()
-        await declare_topology(channel, self._topology, self._delivery_limit)
-        await channel.close()
-        self._publish_channel = await self.connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )  # type: ignore[assignment]
-        self._exchanges = {}
+                await self._open()
+        self._supervisor = asyncio.create_task(self._supervise(), name="broker-supervisor")
 
-    @property
-    def is_connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed and bool(
-            getattr(self._connection, "connected", True)
-        )
+    async def _open(self) -> None:
+        connection = await aio_pika.connect(
+            self._url, client_properties={"connection_name": f"{self._service}-service"})
+        try:
+            channel = await connection.channel()
+            await declare_topology(channel, self._topology, self._delivery_limit)
+            await channel.close()
+            self._lost.clear()
+            self._connection = connection
+            connection.close_callbacks.add(lambda *_: self._closed(connection))
+            self._exchanges = {}
+            self._publish_channel = None
+            for consumer in self._consumers:
+                await self._start_consumer(consumer)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await connection.close()
+            raise
+
+    def _closed(self, connection: AbstractConnection) -> None:
+        """A connection or consumer channel closed: set up again, unless it is an old one."""
+        if connection is self._connection:
+            self._lost.set()
+
+    async def _supervise(self) -> None:
+        while True:
+            await self._lost.wait()
+            log.warning("connection to RabbitMQ lost; reconnecting")
+            delay = 0.2
+            while True:
+                try:
+                    await self._open()
+                    self.reconnects += 1
+                    log.info("reconnected to RabbitMQ")
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("reconnecting to RabbitMQ failed (%r); again in %.1fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._reconnect_max)
+
+    async def _start_consumer(self, consumer: _Consumer) -> None:
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=consumer.prefetch)
+        # a consumer channel closed alone (not with its connection) is set up again too
+        connection = self.connection
+        channel.close_callbacks.add(lambda *_: self._closed(connection))
+        queue = await channel.get_queue(consumer.queue, ensure=False)
+        await queue.consume(consumer.callback, no_ack=False)
 
     async def _exchange(self, name: str) -> AbstractExchange:
-        ex = self._exchanges.get(name)
-        if ex is None:
-            assert self._publish_channel is not None
-            ex = await self._publish_channel.get_exchange(name, ensure=False)
-            self._exchanges[name] = ex
-        return ex
+        async with self._channel_lock:
+            if self._publish_channel is None or self._publish_channel.is_closed:
+                # (re)opened lazily: the broker closes it on e.g. a missing exchange
+                self._publish_channel = await self.connection.channel(
+                    publisher_confirms=True, on_return_raises=True)
+                self._exchanges = {}
+            ex = self._exchanges.get(name)
+            if ex is None:
+                ex = await self._publish_channel.get_exchange(name, ensure=False)
+                self._exchanges[name] = ex
+            return ex
 
     async def publish(self, msg: OutgoingMessage, timeout: float = 10.0) -> None:
         """Publish and wait for the broker's confirm; raise if not confirmed."""
@@ -110,21 +183,21 @@ class Broker:
                                    timeout=timeout)
         except (DeliveryError, ChannelNotFoundEntity) as exc:
             # returned (no queue bound), nacked, or no such exchange: this message
-            # cannot be delivered now; the channel itself recovers by itself
+            # cannot be delivered now
             raise Unroutable(f"{msg.exchange}/{msg.routing_key}: {exc!r}") from exc
 
-    async def consume(
-        self,
-        queue_name: str,
-        callback: Callable[[AbstractIncomingMessage], Awaitable[None]],
-        prefetch: int,
-    ) -> None:
-        channel = await self.connection.channel()
-        await channel.set_qos(prefetch_count=prefetch)
-        queue = await channel.get_queue(queue_name, ensure=False)
-        await queue.consume(callback, no_ack=False)
+    async def consume(self, queue_name: str, callback: Callback, prefetch: int) -> None:
+        """Consume a queue now and after every reconnection."""
+        consumer = _Consumer(queue_name, callback, prefetch)
+        self._consumers.append(consumer)
+        await self._start_consumer(consumer)
 
     async def close(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
         if self._connection is not None:
-            await self._connection.close()
+            with contextlib.suppress(Exception):
+                await self._connection.close()
             self._connection = None

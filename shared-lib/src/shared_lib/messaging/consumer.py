@@ -22,7 +22,6 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
@@ -36,6 +35,7 @@ from shared_lib.contracts import (
     registry,
 )
 from shared_lib.contracts.messages import ALREADY_APPLIED, SagaCancel
+from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
 from shared_lib.outbox import add_to_outbox, envelope_for, publish_event
 
@@ -75,6 +75,14 @@ class MessageContext:
 Handler = Callable[[MessageContext, Any], Awaitable[Any]]
 
 
+async def _settle(outcome: Awaitable[None]) -> None:
+    """Ack, nack or reject; on a closed channel the broker redelivers anyway."""
+    try:
+        await outcome
+    except Exception as exc:
+        log.warning("could not settle a message (%r): it will be redelivered", exc)
+
+
 def saga_message_id(saga_id: uuid.UUID, step: str, compensation: bool) -> uuid.UUID:
     """The id of a saga's command for a step: the same on every re-send."""
     return uuid.uuid5(saga_id, f"{step}:{'undo' if compensation else 'do'}")
@@ -93,19 +101,6 @@ def decode(body: bytes) -> tuple[Envelope, Payload]:
     except ValidationError as exc:
         raise PoisonMessage(f"invalid {env.type} payload: {exc.errors()[:3]}") from exc
     return env, payload
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | InterfaceError | ConnectionError | OSError):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        # serialization failure, deadlock, admin shutdown, cannot connect now
-        return code in {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003",
-                        "08006"}
-    return False
 
 
 class MessageConsumer:
@@ -143,29 +138,30 @@ class MessageConsumer:
             log.error("dead-lettering message %s from %s: %s", message.message_id,
                       self.queue, exc)
             self.stats["dead_lettered"] += 1
-            await message.reject(requeue=False)
+            await _settle(message.reject(requeue=False))
             return
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_delay(self._retry_seconds),
                 wait=wait_exponential(multiplier=0.1, max=3),
-                retry=retry_if_exception(_is_transient),
+                retry=retry_if_exception(is_transient_db_error),
                 reraise=True,
             ):
                 with attempt:
                     await self.process(env, payload, handler)
         except asyncio.CancelledError:
-            await message.nack(requeue=True)
+            await _settle(message.nack(requeue=True))
             raise
         except Exception:
             log.exception("handling %s %s on %s failed; requeued (redelivered=%s)",
                           env.type, env.message_id, self.queue, message.redelivered)
             self.stats["failed"] += 1
-            await message.nack(requeue=True)
+            await _settle(message.nack(requeue=True))
             return
         failpoint(f"consumer.after_commit:{self.queue}")
         self.stats["consumed"] += 1
-        await message.ack()
+        # if the channel is gone the broker redelivers it; the inbox makes that harmless
+        await _settle(message.ack())
         if self._on_processed is not None:
             self._on_processed()
 
