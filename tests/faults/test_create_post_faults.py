@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared_lib.testing.consistency import assert_consistent
 from shared_lib.testing.http import hashtag_counts, register_and_login, wait_for_post_status
 from shared_lib.testing.infra import Infra
 from shared_lib.testing.processes import ServiceProcess, wait_until
@@ -44,6 +45,9 @@ def test_author_deactivated_before_publish_compensates_the_index(infra: Infra,
         assert scalar(stack.social_db, "SELECT count(*) FROM posts") == 0
         assert scalar(stack.social_db, "SELECT count(*) FROM hashtags") == 1
         assert scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+        # the test deactivated the user behind core's back (no event): undo that first
+        scalar(stack.core_db, "UPDATE users SET is_active = true")
+        assert_consistent(stack)
         c.close()
 
 
@@ -66,5 +70,6 @@ def test_replies_consumed_by_another_replica_still_answer_the_request(
                                             {"published"})
             with httpx.Client(base_url=stack.social.url, timeout=10) as s:
                 wait_until(lambda: hashtag_counts(s, alice["headers"], tag) == {tag: 21}, 10)
+            assert_consistent(stack)
         finally:
             second.stop()

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared_lib.testing.consistency import assert_consistent
 from shared_lib.testing.http import hashtag_counts, register_and_login
 from shared_lib.testing.infra import Infra
 from shared_lib.testing.processes import wait_until
@@ -76,6 +77,7 @@ def test_delete_account_removes_the_user_everywhere(infra: Infra, tmp_path: Path
         # social's projection of b's post follows core's counters
         wait_until(lambda: scalar(stack.social_db, "SELECT like_count || '/' || comment_count"
                                   f" FROM posts WHERE id = {b_post['id']}") == "0/1", 10)
+        assert_consistent(stack)
 
 
 def test_social_away_past_the_deadline_keeps_the_account_until_social_decides(
@@ -101,6 +103,7 @@ def test_social_away_past_the_deadline_keeps_the_account_until_social_decides(
         assert scalar(stack.core_db, f"SELECT count(*) FROM users WHERE id = {a['id']}") == 0
         assert scalar(stack.social_db, f"SELECT is_active FROM users WHERE id = {a['id']}") \
             is False
+        assert_consistent(stack)
         c.close()
 
 
@@ -124,6 +127,7 @@ def test_cancelled_purge_reactivates_the_user(infra: Infra, tmp_path: Path) -> N
         wait_until(lambda: httpx.get(f"{stack.core.url}/ops/sagas").json()[0]["status"]
                    == "compensated", 20, what="saga compensated")
         assert c.get("/api/auth/me", headers=a["headers"]).status_code == 200  # reactivated
+        assert_consistent(stack)
         c.close()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared_lib.testing.consistency import assert_consistent
 from shared_lib.testing.http import hashtag_counts, register_and_login, wait_for_post_status
 from shared_lib.testing.infra import Infra
 from shared_lib.testing.processes import wait_until
@@ -36,6 +37,7 @@ def test_delete_post_purges_social_then_deletes(infra: Infra, tmp_path: Path) ->
                                   f"SELECT published FROM posts WHERE id = {post['id']}")
                    is False, 10, what="projection hidden")
         assert scalar(stack.social_db, "SELECT count(*) FROM post_hashtags") == 0
+        assert_consistent(stack)
         c.close()
         s.close()
 
@@ -65,5 +67,6 @@ def test_social_away_past_the_deadline_restores_the_post(infra: Infra, tmp_path:
                    what="post searchable again")
         assert scalar(stack.core_db, "SELECT status FROM sagas WHERE type = 'delete_post'") \
             == "compensated"
+        assert_consistent(stack)
         c.close()
         s.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared_lib.testing.consistency import assert_consistent
 from shared_lib.testing.http import hashtag_counts, register_and_login, wait_for_post_status
 from shared_lib.testing.infra import Infra
 from shared_lib.testing.processes import wait_until
@@ -53,6 +54,7 @@ def test_core_killed_after_sending_index_command_resumes_the_saga(infra: Infra,
         assert actions.count(("index_hashtags", "completed")) == 1
         with httpx.Client(base_url=stack.social.url, timeout=10) as s:
             wait_until(lambda: hashtag_counts(s, alice["headers"], tag) == {tag: 1}, 10)
+        assert_consistent(stack)
         c.close()
 
 
@@ -82,4 +84,5 @@ def test_participant_down_past_the_deadline_compensates(infra: Infra, tmp_path: 
         with httpx.Client(base_url=stack.social.url, timeout=10) as s:
             assert hashtag_counts(s, alice["headers"], tag) == {}
         assert scalar(stack.social_db, "SELECT count(*) FROM posts") == 0
+        assert_consistent(stack)
         c.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared_lib.testing.consistency import assert_consistent
 from shared_lib.testing.http import register_and_login
 from shared_lib.testing.infra import Infra
 from shared_lib.testing.processes import wait_until
@@ -38,6 +39,9 @@ def test_create_story_rejected_when_core_says_the_author_is_deactivated(
         assert scalar(stack.social_db, "SELECT status FROM stories") == "rejected"
         assert _saga(stack, "create_story")["status"] == "compensated"
         assert social.get("/api/stories", headers=a["headers"]).json() == []
+        # the test deactivated the user behind core's back (no event): undo that first
+        scalar(stack.core_db, "UPDATE users SET is_active = true")
+        assert_consistent(stack)
 
 
 def test_send_message_with_core_away_is_rejected_and_the_late_reply_ignored(
@@ -63,6 +67,7 @@ def test_send_message_with_core_away_is_rejected_and_the_late_reply_ignored(
         assert scalar(stack.social_db, "SELECT status FROM messages") == "rejected"
         assert scalar(stack.social_db, "SELECT count(*) FROM notifications") == 0
         assert social.get("/api/messages", headers=b["headers"]).json() == []
+        assert_consistent(stack)
 
 
 def test_create_story_with_core_away_compensates_record_story(infra: Infra,
@@ -85,3 +90,4 @@ def test_create_story_with_core_away_compensates_record_story(infra: Infra,
         assert scalar(stack.core_db, "SELECT count(*) FROM story_records") == 0
         assert core.get(f"/api/users/{a['id']}").json()["has_active_story"] is False
         assert social.get("/api/stories", headers=a["headers"]).json() == []
+        assert_consistent(stack)
