@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -15,6 +14,7 @@ from core_service.handlers import handler_registry
 from core_service.sagas import all_sagas
 from core_service.settings import CoreSettings
 from shared_lib.contracts import CORE
+from shared_lib.logs import configure_logging
 from shared_lib.ops import build_ops_router
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.security import PasswordHasher, TokenIssuer, TokenVerifier
@@ -23,8 +23,7 @@ from shared_lib.web import install_common
 
 def create_app(settings: CoreSettings | None = None) -> FastAPI:
     settings = settings or CoreSettings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(f"{settings.service_name}-service", settings.log_level)
     runtime = ServiceRuntime(service=CORE, settings=settings, sagas=all_sagas(),
                              handlers=handler_registry())
 
@@ -44,7 +43,7 @@ def create_app(settings: CoreSettings | None = None) -> FastAPI:
     app.state.issuer = TokenIssuer(settings.private_key_pem, settings.jwt_algorithm,
                                    timedelta(minutes=settings.access_token_minutes))
     app.state.verifier = TokenVerifier(settings.public_key_pem, settings.jwt_algorithm)
-    install_common(app, settings.max_body_bytes)
+    install_common(app, settings.max_body_bytes, runtime.metrics)
     app.include_router(build_ops_router())
     app.include_router(auth.router)
     app.include_router(users.router)

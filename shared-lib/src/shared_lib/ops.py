@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import select, text
 
@@ -78,6 +79,11 @@ def build_ops_router() -> APIRouter:
         ok = all(checks.values())
         return JSONResponse({"status": "ready" if ok else "not ready", **checks},
                             status_code=200 if ok else 503)
+
+    @router.get("/metrics", tags=["ops"], response_class=Response)
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(_runtime(request).metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/ops/sagas", response_model=list[SagaOut], tags=["ops"])
     async def list_sagas(

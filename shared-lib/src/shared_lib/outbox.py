@@ -22,8 +22,10 @@ from sqlalchemy.orm import Session
 
 from shared_lib.contracts import Envelope, MessageKind, Payload
 from shared_lib.failpoints import failpoint
+from shared_lib.logs import current_correlation_id
 from shared_lib.messaging.broker import Broker, OutgoingMessage, Unroutable
 from shared_lib.messaging.topology import commands_exchange, events_exchange
+from shared_lib.metrics import Metrics
 from shared_lib.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -104,7 +106,8 @@ async def publish_event(
     session: AsyncSession, payload: Payload, *, source: str,
     correlation_id: uuid.UUID | None = None, causation_id: uuid.UUID | None = None,
 ) -> Envelope:
-    env = envelope_for(payload, source=source, correlation_id=correlation_id,
+    env = envelope_for(payload, source=source,
+                       correlation_id=correlation_id or current_correlation_id(),
                        causation_id=causation_id)
     await add_to_outbox(session, env, default_exchange(payload))
     return env
@@ -119,6 +122,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_seconds: float = 0.5,
         lock_key: int = RELAY_LOCK_KEY,
+        metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine
         self._broker = broker
@@ -126,6 +130,7 @@ class OutboxRelay:
         self._poll = poll_seconds
         self._lock_key = lock_key
         self._wake = asyncio.Event()
+        self._metrics = metrics
         self.published_total = 0
 
     def wake(self) -> None:
@@ -218,6 +223,8 @@ class OutboxRelay:
                     )
                 )
             self.published_total += len(sent)
+            if self._metrics is not None:
+                self._metrics.outbox_published.inc(len(sent))
         if broken:
             # the broker or the connection failed: rows stay due, the relay backs off
             raise broken[0]

@@ -21,7 +21,8 @@ from shared_lib.db import make_engine, wait_for_database
 from shared_lib.messaging.broker import Broker
 from shared_lib.messaging.consumer import Handler, MessageConsumer, MessageContext
 from shared_lib.messaging.topology import Topology, build_topology
-from shared_lib.outbox import OUTBOX_NOTIFIER, OutboxRelay
+from shared_lib.metrics import Metrics
+from shared_lib.outbox import OUTBOX_NOTIFIER, OutboxRelay, outbox_backlog
 from shared_lib.retention import RetentionPolicy, run_retention
 from shared_lib.saga import SagaDefinition, SagaOrchestrator, SagaWaiter, SqlSagaStore
 from shared_lib.settings import ServiceSettings
@@ -50,6 +51,12 @@ class ServiceRuntime:
             max_attempts=settings.saga_step_max_attempts,
             compensation_max_attempts=settings.saga_compensation_max_attempts,
         )
+        self.metrics = Metrics(service)
+        m = self.metrics
+        self.orchestrator.on_started = lambda t: m.sagas_started.labels(t).inc()
+        self.orchestrator.on_ended = lambda t, status, secs: (
+            m.sagas_ended.labels(t, status).inc(),
+            m.saga_duration.labels(t, status).observe(secs))
         self.engine: AsyncEngine | None = None
         self.sessions: async_sessionmaker[AsyncSession] | None = None
         self.broker: Broker | None = None
@@ -69,7 +76,7 @@ class ServiceRuntime:
         self.broker = Broker(s.amqp_url, self.service, self.topology, s.message_delivery_limit)
         await self.broker.connect(s.startup_retry_seconds)
         self.relay = OutboxRelay(self.engine, self.broker, batch_size=s.outbox_batch_size,
-                                 poll_seconds=s.outbox_poll_seconds)
+                                 poll_seconds=s.outbox_poll_seconds, metrics=self.metrics)
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False,
             info={OUTBOX_NOTIFIER: self.relay.wake},
@@ -83,13 +90,14 @@ class ServiceRuntime:
             batch=s.retention_batch, interval_seconds=s.retention_interval_seconds)
         self._tasks.append(asyncio.create_task(run_retention(self.engine, policy),
                                                name="retention"))
+        self._tasks.append(asyncio.create_task(self._watch_outbox(), name="outbox-gauges"))
 
         queues = dict(self.handlers)
         if self.orchestrator.definitions:
             queues[self.replies_queue] = {SagaReply.TYPE: self._on_reply}
         for queue, handlers in queues.items():
             consumer = MessageConsumer(queue=queue, service=self.service, handlers=handlers,
-                                       session_factory=self.sessions)
+                                       session_factory=self.sessions, metrics=self.metrics)
             self.consumers[queue] = consumer
             await self.broker.consume(queue, consumer.on_message, s.consumer_prefetch)
         log.info("%s runtime started: consuming %s", self.service, ", ".join(queues))
@@ -131,6 +139,21 @@ class ServiceRuntime:
                     await self.orchestrator.fail(store, st.id, f"error: {exc!r}")
             handled += 1
         return handled
+
+    async def _watch_outbox(self, every: float = 5.0) -> None:
+        """Keep the outbox backlog gauges current (scraping never touches the database)."""
+        assert self.engine is not None
+        while True:
+            try:
+                async with self.engine.connect() as conn:
+                    backlog, oldest = await outbox_backlog(conn)
+                self.metrics.outbox_backlog.set(backlog)
+                self.metrics.outbox_oldest_age.set(oldest or 0.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox gauges not updated: %r", exc)
+            await asyncio.sleep(every)
 
     async def _scan_deadlines(self) -> None:
         while True:

@@ -4,6 +4,7 @@ bearer-token parsing and waiting for a saga behind a request."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
+from shared_lib.logs import bound
+from shared_lib.logs import saga_id as saga_var
+from shared_lib.metrics import Metrics
 from shared_lib.saga import FINAL_STATUSES, SagaStatus
 from shared_lib.tables import sagas
 
@@ -86,8 +90,57 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": raw})
 
 
-def install_common(app: FastAPI, max_body_bytes: int) -> None:
+class RequestContext:
+    """Request id (``X-Request-ID``, or a new one) and correlation id bound for the
+    request's logs, echoed in the response; duration recorded by route and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        rid = _as_uuid(given[:200])
+        status_code = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", str(rid).encode())]
+            await send(message)
+
+        with bound(request_id=rid, correlation_id=rid):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                route = scope.get("route")
+                template = getattr(route, "path", None) or "unmatched"
+                elapsed = time.perf_counter() - started
+                self.metrics.http_duration.labels(scope["method"], template,
+                                                  str(status_code)).observe(elapsed)
+                log.info("%s %s %s", scope["method"], scope["path"], status_code,
+                         extra={"fields": {"route": template, "status": status_code,
+                                           "ms": round(elapsed * 1000, 2)}})
+
+
+def _as_uuid(value: str) -> uuid.UUID:
+    if not value:
+        return uuid.uuid4()
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_URL, value)
+
+
+def install_common(app: FastAPI, max_body_bytes: int, metrics: Metrics) -> None:
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestContext, metrics=metrics)
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(ConnectionError)
@@ -140,6 +193,8 @@ async def start_and_wait(
     from shared_lib.saga import SqlSagaStore
 
     saga_id = uuid.uuid4()
+    saga_var.set(str(saga_id))
+    log.info("starting saga %s %s", saga_type, saga_id)
     fut = runtime.waiter.expect(saga_id)
     try:
         async with runtime.sessions() as session, session.begin():

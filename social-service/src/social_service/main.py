@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from shared_lib.contracts import SOCIAL
+from shared_lib.logs import configure_logging
 from shared_lib.ops import build_ops_router
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.security import TokenVerifier
@@ -21,8 +21,7 @@ from social_service.settings import SocialSettings
 
 def create_app(settings: SocialSettings | None = None) -> FastAPI:
     settings = settings or SocialSettings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(f"{settings.service_name}-service", settings.log_level)
     runtime = ServiceRuntime(service=SOCIAL, settings=settings, sagas=all_sagas(),
                              handlers=handler_registry(settings))
 
@@ -39,7 +38,7 @@ def create_app(settings: SocialSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.verifier = TokenVerifier(settings.public_key_pem, settings.jwt_algorithm)
-    install_common(app, settings.max_body_bytes)
+    install_common(app, settings.max_body_bytes, runtime.metrics)
     app.include_router(build_ops_router())
     app.include_router(messages.router)
     app.include_router(stories.router)

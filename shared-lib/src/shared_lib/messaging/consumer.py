@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from shared_lib.contracts import (
 from shared_lib.contracts.messages import ALREADY_APPLIED, SagaCancel
 from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
+from shared_lib.logs import bound
+from shared_lib.metrics import Metrics
 from shared_lib.outbox import add_to_outbox, envelope_for, publish_event
 
 log = logging.getLogger(__name__)
@@ -115,6 +118,7 @@ class MessageConsumer:
         session_factory: async_sessionmaker[AsyncSession],
         retry_seconds: float = 30.0,
         on_processed: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.queue = queue
         self.service = service
@@ -126,9 +130,13 @@ class MessageConsumer:
         self._sessions = session_factory
         self._retry_seconds = retry_seconds
         self._on_processed = on_processed
+        self._metrics = metrics
         self.stats = {"consumed": 0, "duplicates": 0, "dead_lettered": 0, "failed": 0}
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
+        m = self._metrics
+        if m is not None and message.redelivered:
+            m.redelivered.labels(self.queue).inc()
         try:
             env, payload = decode(message.body)
             handler = self.handlers.get(env.type)
@@ -138,8 +146,18 @@ class MessageConsumer:
             log.error("dead-lettering message %s from %s: %s", message.message_id,
                       self.queue, exc)
             self.stats["dead_lettered"] += 1
+            if m is not None:
+                m.dead_lettered.labels(self.queue).inc()
             await _settle(message.reject(requeue=False))
             return
+        saga = env.correlation_id if env.step is not None or env.type == SagaReply.TYPE else None
+        with bound(message_id=env.message_id, correlation_id=env.correlation_id, saga_id=saga):
+            await self._handle(message, env, payload, handler)
+
+    async def _handle(self, message: AbstractIncomingMessage, env: Envelope, payload: Payload,
+                      handler: Handler) -> None:
+        m = self._metrics
+        started = time.perf_counter()
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_delay(self._retry_seconds),
@@ -156,10 +174,18 @@ class MessageConsumer:
             log.exception("handling %s %s on %s failed; requeued (redelivered=%s)",
                           env.type, env.message_id, self.queue, message.redelivered)
             self.stats["failed"] += 1
+            if m is not None:
+                m.failed.labels(self.queue).inc()
             await _settle(message.nack(requeue=True))
             return
         failpoint(f"consumer.after_commit:{self.queue}")
         self.stats["consumed"] += 1
+        elapsed = time.perf_counter() - started
+        if m is not None:
+            m.consumed.labels(self.queue, env.type).inc()
+            m.handling.labels(self.queue, env.type).observe(elapsed)
+        log.info("handled %s from %s", env.type, self.queue,
+                 extra={"fields": {"ms": round(elapsed * 1000, 2)}})
         # if the channel is gone the broker redelivers it; the inbox makes that harmless
         await _settle(message.ack())
         if self._on_processed is not None:
@@ -171,6 +197,8 @@ class MessageConsumer:
             record = await inbox.record_message(session, self.queue, env.message_id, env.type)
             if not record.new:
                 self.stats["duplicates"] += 1
+                if self._metrics is not None:
+                    self._metrics.duplicates.labels(self.queue).inc()
                 if payload.KIND == MessageKind.command and record.reply is not None:
                     await self._send_reply(session, env, SagaReply.model_validate(record.reply))
                 return

@@ -77,7 +77,9 @@ class SagaOrchestrator:
         self.max_attempts = max_attempts
         self.compensation_max_attempts = compensation_max_attempts
         self.clock = clock
-        self.on_final: Callable[[SagaState], None] | None = None
+        #: called with (saga type, started) and (saga type, final status, seconds)
+        self.on_started: Callable[[str], None] | None = None
+        self.on_ended: Callable[[str, str, float], None] | None = None
 
     # ------------------------------------------------------------------ api
     async def start(
@@ -88,13 +90,17 @@ class SagaOrchestrator:
         and send its first command. Returns the state after that."""
         definition = self._definition(saga_type)
         st = SagaState(id=saga_id or uuid.uuid4(), type=definition.type,
-                       status=SagaStatus.running, step_index=0, data=dict(data), is_new=True)
+                       status=SagaStatus.running, step_index=0, data=dict(data), is_new=True,
+                       created_at=self.clock())
+        if self.on_started is not None:
+            self.on_started(st.type)
         entries: list[LogEntry] = []
         await self._advance(store, st, 0, entries, causation=None)
         await store.insert(st)
         await store.add_log(entries)
         if st.status in FINAL_STATUSES:
             await store.notify_finished(st.id)
+            self._ended(st)
         return st
 
     async def handle_reply(self, store: SagaStore, envelope: Envelope, reply: SagaReply) -> None:
@@ -315,6 +321,16 @@ class SagaOrchestrator:
         await store.add_log(entries)
         if st.status in FINAL_STATUSES:
             await store.notify_finished(st.id)
+            self._ended(st)
+
+    def _ended(self, st: SagaState) -> None:
+        log.info("saga %s %s %s", st.type, st.id, st.status.value,
+                 extra={"fields": {"saga_type": st.type, "saga_status": st.status.value,
+                                   "reason": st.reason}})
+        if self.on_ended is not None:
+            started = st.created_at or self.clock()
+            self.on_ended(st.type, st.status.value,
+                          max(0.0, (self.clock() - started).total_seconds()))
 
 
 class _savepoint:

@@ -32,6 +32,7 @@ class SagaState:
     reason: str | None = None
     version: int = 1
     is_new: bool = False
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def _row_to_state(row: Any) -> SagaState:
     return SagaState(
         id=row.id, type=row.type, status=SagaStatus(row.status), step_index=row.step_index,
         data=dict(row.data), deadline=row.deadline, attempts=row.attempts, reason=row.reason,
-        version=row.version,
+        version=row.version, created_at=row.created_at,
     )
 
 

@@ -1,0 +1,48 @@
+"""Prometheus metrics of a service, in a registry of its own (built by the
+app factory, not at import), served at ``GET /metrics``."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_duration = Histogram(
+            "http_request_duration_seconds", "HTTP request duration by route and status",
+            ["method", "route", "status"], registry=r, buckets=_LATENCY_BUCKETS)
+        self.sagas_started = Counter("sagas_started_total", "Sagas started", ["type"],
+                                     registry=r)
+        self.sagas_ended = Counter(
+            "sagas_ended_total", "Sagas that ended, by final status "
+            "(completed, compensated, failed)", ["type", "status"], registry=r)
+        self.saga_duration = Histogram(
+            "saga_duration_seconds", "Time from a saga's start to its end",
+            ["type", "status"], registry=r, buckets=(*_LATENCY_BUCKETS, 30, 60, 300))
+        self.outbox_backlog = Gauge("outbox_backlog_messages", "Outbox rows not yet published",
+                                    registry=r)
+        self.outbox_oldest_age = Gauge("outbox_oldest_unsent_age_seconds",
+                                       "Age of the oldest unpublished outbox row", registry=r)
+        self.outbox_published = Counter("outbox_published_total",
+                                        "Messages published (confirmed) by the relay",
+                                        registry=r)
+        self.consumed = Counter("messages_consumed_total", "Messages handled and acked",
+                                ["queue", "type"], registry=r)
+        self.redelivered = Counter("messages_redelivered_total",
+                                   "Deliveries flagged as redelivered by the broker", ["queue"],
+                                   registry=r)
+        self.duplicates = Counter("messages_duplicate_total",
+                                  "Messages recognised by the inbox as already handled",
+                                  ["queue"], registry=r)
+        self.failed = Counter("messages_failed_total",
+                              "Handler failures (the message was nacked and requeued)",
+                              ["queue"], registry=r)
+        self.dead_lettered = Counter("messages_dead_lettered_total",
+                                     "Messages rejected to the dead-letter queue at once",
+                                     ["queue"], registry=r)
+        self.handling = Histogram("message_handling_seconds", "Consumer handling time",
+                                  ["queue", "type"], registry=r, buckets=_LATENCY_BUCKETS)

@@ -1,0 +1,63 @@
+"""Metrics on both services, and one request followed across both services'
+JSON logs by its ids."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+
+from shared_lib.testing.http import hashtag_counts, register_and_login
+from shared_lib.testing.processes import wait_until
+from shared_lib.testing.stack import Stack
+
+
+def _log_lines(path) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
+    lines = []
+    for raw in path.read_text(errors="replace").splitlines():
+        try:
+            lines.append(json.loads(raw))
+        except ValueError:
+            continue  # not ours (e.g. a line printed before logging was set up)
+    return lines
+
+
+def test_a_request_can_be_followed_across_both_services(stack: Stack) -> None:
+    with stack.client() as c:
+        u = register_and_login(c)
+        request_id = str(uuid.uuid4())
+        tag = f"obs{uuid.uuid4().hex[:8]}"
+        r = c.post("/api/posts", json={"content": f"#{tag}"},
+                   headers={**u["headers"], "X-Request-ID": request_id})
+        assert r.status_code == 201 and r.headers["x-request-id"] == request_id
+        wait_until(lambda: hashtag_counts(c, u["headers"], tag) == {tag: 1}, 10)
+    core = [e for e in _log_lines(stack.core.log_path) if e.get("request_id") == request_id]
+    assert core and all(e["service"] == "core-service" for e in core)
+    saga_id = next(e["saga_id"] for e in core if e.get("saga_id"))
+    social = [e for e in _log_lines(stack.social.log_path) if e.get("saga_id") == saga_id]
+    assert any(e["msg"].startswith("handled index_post_hashtags") for e in social)
+    # the event the saga published carries the saga's id as its correlation id
+    assert any(e.get("correlation_id") == saga_id and "post.published" in e["msg"]
+               for e in _log_lines(stack.social.log_path))
+
+
+def test_metrics_on_both_services(stack: Stack) -> None:
+    with stack.client() as c:
+        u = register_and_login(c)
+        assert c.post("/api/posts", json={"content": "#m"}, headers=u["headers"]).status_code \
+            == 201
+    core = httpx.get(f"{stack.core.url}/metrics").text
+    social = httpx.get(f"{stack.social.url}/metrics").text
+    for name in ('http_request_duration_seconds_count{method="POST",route="/api/posts",'
+                 'status="201"}', 'sagas_started_total{type="create_post"}',
+                 'sagas_ended_total{status="completed",type="create_post"}',
+                 "saga_duration_seconds_bucket", "outbox_backlog_messages",
+                 "outbox_oldest_unsent_age_seconds", "outbox_published_total",
+                 'messages_consumed_total{queue="core.replies",type="saga.reply"}'):
+        assert name in core, name
+    for name in ('messages_consumed_total{queue="social.commands",type="index_post_hashtags"}',
+                 "message_handling_seconds_bucket", "messages_dead_lettered_total",
+                 "messages_redelivered_total"):
+        assert name in social or name.split("{")[0] in social, name
+    assert httpx.get(f"{stack.url}/metrics").status_code == 404  # not through the gateway
