@@ -1,6 +1,7 @@
 # Everything runs through uv; `make install` once, or let the targets do it.
 UV ?= uv
 PYTEST_ARGS ?=
+REPLICAS ?= 1
 
 .PHONY: install dev up down test test-fast bench lint migrate check
 
@@ -8,7 +9,7 @@ install:
 	$(UV) sync --all-packages --frozen
 
 dev: install
-	$(UV) run python scripts/dev.py
+	$(UV) run python scripts/dev.py --replicas $(REPLICAS)
 
 up:
 	docker compose up --build

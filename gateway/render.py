@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parent / "default.conf.template"
@@ -95,13 +96,24 @@ def _main_config(out_dir: Path, server_conf: Path) -> str:
     )
 
 
-def render(out_dir: Path, core_upstream: str, social_upstream: str, port: int) -> Path:
-    """Write ``out_dir/default.conf`` and ``out_dir/nginx.conf``; return nginx.conf."""
+def _servers(upstreams: str | Sequence[str]) -> str:
+    """One or more HOST:PORT, as the template's ``server ${X};`` expects them: several
+    replicas become ``a; server b`` so that each gets a ``server`` line of its own."""
+    values = [upstreams] if isinstance(upstreams, str) else list(upstreams)
+    if not values:
+        raise ValueError("at least one upstream is needed")
+    return "; server ".join(_check_upstream(v) for v in values)
+
+
+def render(out_dir: Path, core_upstream: str | Sequence[str],
+           social_upstream: str | Sequence[str], port: int) -> Path:
+    """Write ``out_dir/default.conf`` and ``out_dir/nginx.conf``; return nginx.conf.
+    Each upstream is one HOST:PORT or a list of them (several replicas)."""
     if not 0 < int(port) < 65536:
         raise ValueError(f"invalid port {port!r}")
     server = render_template(TEMPLATE.read_text(), {
-        "CORE_UPSTREAM": _check_upstream(core_upstream),
-        "SOCIAL_UPSTREAM": _check_upstream(social_upstream),
+        "CORE_UPSTREAM": _servers(core_upstream),
+        "SOCIAL_UPSTREAM": _servers(social_upstream),
         "GATEWAY_PORT": str(int(port)),
     })
     out_dir = Path(out_dir).resolve()

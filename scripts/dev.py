@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import asyncpg
@@ -48,12 +49,30 @@ async def _ensure_database(server: str, name: str) -> None:
         await conn.close()
 
 
+def _wait_ready(addresses: list[str], procs: list[subprocess.Popen[bytes]],
+                timeout: float = 90) -> None:
+    """Wait until every service answers /ready (or one of them exits)."""
+    end = time.monotonic() + timeout
+    pending = list(addresses)
+    while pending and time.monotonic() < end and all(p.poll() is None for p in procs):
+        try:
+            with urllib.request.urlopen(f"http://{pending[0]}/ready", timeout=2):
+                pending.pop(0)
+                continue
+        except OSError:
+            time.sleep(0.5)
+    if pending:
+        print(f"not ready: {', '.join(pending)}", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--postgres", default=os.environ.get(
         "DEV_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--amqp", default=os.environ.get(
         "DEV_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    parser.add_argument("--replicas", type=int, default=int(os.environ.get("REPLICAS", "1")),
+                        help="processes of each service (ports 8001, 8011, ... / 8002, 8012, ...)")
     args = parser.parse_args()
 
     render = _load_render()
@@ -72,16 +91,23 @@ def main() -> int:
     run_dir = ROOT / ".dev"
     run_dir.mkdir(exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
+    upstreams: dict[str, list[str]] = {}
     for package, (db, port) in services.items():
         env = {"ENVIRONMENT": "development", "DATABASE_URL": _db_url(args.postgres, db),
                "AMQP_URL": args.amqp, **os.environ}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", f"{package}.main:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port)], env=env, start_new_session=True))
-    conf = render.render(run_dir, "127.0.0.1:8001", "127.0.0.1:8002", 8000)
+        for replica in range(args.replicas):
+            replica_port = port + 10 * replica
+            upstreams.setdefault(package, []).append(f"127.0.0.1:{replica_port}")
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", f"{package}.main:create_app", "--factory",
+                 "--host", "127.0.0.1", "--port", str(replica_port), "--no-access-log"],
+                env=env, start_new_session=True))
+    conf = render.render(run_dir, upstreams["core_service"], upstreams["social_service"], 8000)
     # own sessions: Ctrl-C reaches this script only, which stops them in order
     procs.append(subprocess.Popen(render.nginx_command(conf), start_new_session=True))
-    print("gateway on http://127.0.0.1:8000 (core 8001, social 8002); Ctrl-C stops everything")
+    _wait_ready([*upstreams["core_service"], *upstreams["social_service"]], procs)
+    print(f"gateway on http://127.0.0.1:8000; core {', '.join(upstreams['core_service'])}; "
+          f"social {', '.join(upstreams['social_service'])}; Ctrl-C stops everything")
 
     def stop_all() -> None:
         for p in procs:
