@@ -18,11 +18,13 @@ log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    """No ``pool_pre_ping`` (a round trip on every checkout, on the hot path): after
+    a database restart a stale pooled connection fails once, is discarded by the
+    pool, and the error is handled as transient (503 / consumer retry)."""
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_recycle=1800,
     )
 

@@ -16,7 +16,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy import event, func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -113,6 +113,19 @@ async def publish_event(
     return env
 
 
+_BATCH_SQL = text("""
+    WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(:key) AS got)
+    SELECT lock.got, o.id, o.message_id, o.exchange, o.routing_key, o.message_type, o.body,
+           o.correlation_id
+    FROM lock LEFT JOIN LATERAL (
+        SELECT * FROM outbox
+        WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+        ORDER BY id LIMIT :limit
+    ) o ON lock.got
+    ORDER BY o.id
+""")
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -164,21 +177,13 @@ class OutboxRelay:
     async def publish_batch(self) -> int | None:
         """Publish one batch; None when another relay holds the lock."""
         async with self._engine.begin() as conn:
-            got = await conn.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key)))
-            if not got:
+            # the lock and the batch in one round trip: always one row at least, whose
+            # "got" says whether this relay holds the lock
+            result = (await conn.execute(_BATCH_SQL, {"key": self._lock_key,
+                                                       "limit": self._batch_size})).all()
+            if not result[0].got:
                 return None
-            rows = (
-                await conn.execute(
-                    select(outbox.c.id, outbox.c.message_id, outbox.c.exchange,
-                           outbox.c.routing_key, outbox.c.message_type, outbox.c.body,
-                           outbox.c.correlation_id)
-                    .where(outbox.c.sent_at.is_(None))
-                    .where((outbox.c.next_attempt_at.is_(None))
-                           | (outbox.c.next_attempt_at <= func.now()))
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
+            rows = [r for r in result if r.id is not None]
             if not rows:
                 return 0
             results = await asyncio.gather(

@@ -224,5 +224,7 @@ async def start_and_wait(
         return (await read())[0] in FINAL_STATUSES
 
     finished = await runtime.waiter.wait(saga_id, fut, wait, is_finished)
+    if finished == SagaStatus.completed.value:
+        return SagaOutcome(saga_id, True, SagaStatus.completed, None, st.data)
     status, reason = await read()
     return SagaOutcome(saga_id, finished and status in FINAL_STATUSES, status, reason, st.data)

@@ -53,7 +53,7 @@ class FakeStore:
     async def send(self, envelope: Envelope, exchange: str) -> None:
         self.sent.append(envelope)
 
-    async def notify_finished(self, saga_id: uuid.UUID) -> None:
+    async def notify_finished(self, saga_id: uuid.UUID, status: SagaStatus) -> None:
         self.notified.append(saga_id)
 
 

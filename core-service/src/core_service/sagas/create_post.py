@@ -94,7 +94,7 @@ def create_post_saga() -> SagaDefinition:
         type=CREATE_POST,
         description="Store a post pending, index its hashtags in social, publish it",
         steps=(
-            LocalStep("insert_post", insert_post, compensation=reject_post),
+            LocalStep("insert_post", insert_post, compensation=reject_post, can_reject=False),
             RemoteStep("index_hashtags", index_command, compensation=unindex_command),
             LocalStep("publish_post", publish_post),
         ),

@@ -75,9 +75,14 @@ ReplyHandler = Callable[[SagaContext, SagaReply], Awaitable[None]]
 
 @dataclass(frozen=True)
 class LocalStep:
+    """A step in the initiator's own transaction. One that may raise
+    :class:`StepRejected` runs inside a SAVEPOINT so that its writes go when it
+    refuses; ``can_reject=False`` saves those two round trips."""
+
     name: str
     action: LocalAction
     compensation: LocalAction | None = None
+    can_reject: bool = True
 
 
 @dataclass(frozen=True)

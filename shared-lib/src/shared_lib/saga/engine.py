@@ -99,7 +99,7 @@ class SagaOrchestrator:
         await store.insert(st)
         await store.add_log(entries)
         if st.status in FINAL_STATUSES:
-            await store.notify_finished(st.id)
+            await store.notify_finished(st.id, st.status)
             self._ended(st)
         return st
 
@@ -272,7 +272,10 @@ class SagaOrchestrator:
             st.step_index = i
             if isinstance(step, LocalStep):
                 try:
-                    async with _savepoint(store):
+                    if step.can_reject:
+                        async with _savepoint(store):
+                            await step.action(self._ctx(store, st, causation))
+                    else:
                         await step.action(self._ctx(store, st, causation))
                 except StepRejected as rej:
                     st.reason = rej.reason
@@ -320,7 +323,7 @@ class SagaOrchestrator:
         await store.save(st)
         await store.add_log(entries)
         if st.status in FINAL_STATUSES:
-            await store.notify_finished(st.id)
+            await store.notify_finished(st.id, st.status)
             self._ended(st)
 
     def _ended(self, st: SagaState) -> None:

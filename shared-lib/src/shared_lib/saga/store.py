@@ -53,7 +53,7 @@ class SagaStore(Protocol):
     async def save(self, state: SagaState) -> None: ...
     async def add_log(self, entries: list[LogEntry]) -> None: ...
     async def send(self, envelope: Envelope, exchange: str) -> None: ...
-    async def notify_finished(self, saga_id: uuid.UUID) -> None: ...
+    async def notify_finished(self, saga_id: uuid.UUID, status: SagaStatus) -> None: ...
 
 
 def _row_to_state(row: Any) -> SagaState:
@@ -126,8 +126,8 @@ class SqlSagaStore:
     async def send(self, envelope: Envelope, exchange: str) -> None:
         await add_to_outbox(self.session, envelope, exchange)
 
-    async def notify_finished(self, saga_id: uuid.UUID) -> None:
+    async def notify_finished(self, saga_id: uuid.UUID, status: SagaStatus) -> None:
         await self.session.execute(
             text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": SAGA_FINISHED_CHANNEL, "payload": str(saga_id)},
+            {"channel": SAGA_FINISHED_CHANNEL, "payload": f"{saga_id}:{status.value}"},
         )

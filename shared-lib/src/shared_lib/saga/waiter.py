@@ -26,7 +26,7 @@ class SagaWaiter:
     def __init__(self, dsn: str, poll_seconds: float = 0.5) -> None:
         self._dsn = dsn
         self._poll = poll_seconds
-        self._waiting: dict[uuid.UUID, list[asyncio.Future[None]]] = {}
+        self._waiting: dict[uuid.UUID, list[asyncio.Future[str | None]]] = {}
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -64,21 +64,23 @@ class SagaWaiter:
             await asyncio.sleep(1.0)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        raw_id, _, status = payload.partition(":")
         try:
-            saga_id = uuid.UUID(payload)
+            saga_id = uuid.UUID(raw_id)
         except ValueError:
             return
         for fut in self._waiting.pop(saga_id, []):
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(status or None)
 
-    def expect(self, saga_id: uuid.UUID) -> asyncio.Future[None]:
-        """Register interest before the saga's first commit, so no NOTIFY is missed."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def expect(self, saga_id: uuid.UUID) -> asyncio.Future[str | None]:
+        """Register interest before the saga's first commit, so no NOTIFY is missed.
+        The future's result is the saga's final status."""
+        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(saga_id, []).append(fut)
         return fut
 
-    def forget(self, saga_id: uuid.UUID, fut: asyncio.Future[None]) -> None:
+    def forget(self, saga_id: uuid.UUID, fut: asyncio.Future[str | None]) -> None:
         futs = self._waiting.get(saga_id)
         if futs and fut in futs:
             futs.remove(fut)
@@ -86,10 +88,11 @@ class SagaWaiter:
                 del self._waiting[saga_id]
 
     async def wait(
-        self, saga_id: uuid.UUID, fut: asyncio.Future[None], timeout: float,
+        self, saga_id: uuid.UUID, fut: asyncio.Future[str | None], timeout: float,
         is_finished: Callable[[], Awaitable[bool]],
-    ) -> bool:
-        """True when the saga ended within ``timeout`` seconds."""
+    ) -> str | bool:
+        """The final status when the saga ended within ``timeout`` seconds (True when
+        it was seen ended by polling), False otherwise."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         try:
@@ -98,8 +101,9 @@ class SagaWaiter:
                 if remaining <= 0:
                     return await is_finished()
                 try:
-                    await asyncio.wait_for(asyncio.shield(fut), min(remaining, self._poll))
-                    return True
+                    status = await asyncio.wait_for(asyncio.shield(fut),
+                                                    min(remaining, self._poll))
+                    return status or True
                 except TimeoutError:
                     if await is_finished():
                         return True

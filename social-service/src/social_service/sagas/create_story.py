@@ -70,7 +70,7 @@ def create_story_saga() -> SagaDefinition:
         type=CREATE_STORY,
         description="Store a story pending, record it on the author's profile, activate it",
         steps=(
-            LocalStep("insert_story", insert_story, compensation=reject_story),
+            LocalStep("insert_story", insert_story, compensation=reject_story, can_reject=False),
             RemoteStep("record_story", record_command, compensation=unrecord_command),
             LocalStep("activate", activate),
         ),

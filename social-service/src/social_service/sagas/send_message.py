@@ -67,7 +67,8 @@ def send_message_saga() -> SagaDefinition:
         type=SEND_MESSAGE,
         description="Store a message pending, have core authorize it, deliver it",
         steps=(
-            LocalStep("insert_message", insert_message, compensation=reject_message),
+            LocalStep("insert_message", insert_message, compensation=reject_message,
+                      can_reject=False),
             RemoteStep("authorize_message", authorize_command),
             LocalStep("deliver", deliver),
         ),
