@@ -1,0 +1,162 @@
+"""The scenarios: ``mixed``, ``saga`` (create_post at several concurrencies) and
+``replicas`` (the mixed workload on one, then two, replicas of each service)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared_lib.testing.infra import provide_infra
+
+from .consistency import run_consistency_check
+from .loadgen import Api, User, make_client
+from .logs import scan_logs
+from .resources import ResourceSampler
+from .stacks import Target, external_target, own_stack
+from .stats import summarize_op
+from .workload import MIXED_WEIGHTS, RECENT_POSTS, Workload, measure, setup_pool
+
+#: connections beyond one per simulated user, for the propagation probes
+PROBE_CONNECTIONS = 32
+SAGA_USERS = 16
+FOLLOWS_PER_USER = 5
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    scenario: str
+    clients: int
+    duration: float
+    warmup: float
+    url: str | None
+    levels: tuple[int, ...]
+    probe_every: int
+    seed: int | None
+    log_dir: Path
+    #: a prefix for user names and hashtags: unique per run, valid in both
+    run_id: str = field(default_factory=lambda: "b" + uuid.uuid4().hex[:6])
+
+
+@contextmanager
+def target_for(cfg: RunConfig, log_dir: Path, replicas: int = 1) -> Iterator[Target]:
+    """The running gateway of ``--url``, or a stack of our own."""
+    if cfg.url is not None:
+        yield external_target(cfg.url)
+        return
+    with ExitStack() as es:
+        infra = es.enter_context(provide_infra())
+        yield es.enter_context(own_stack(infra, log_dir, replicas))
+
+
+def cpu_ms_per_request(resources: dict[str, Any], requests: int) -> float | None:
+    """CPU time of everything serving the requests (all but the load generator) per request.
+
+    Less sensitive than throughput to other work on a shared machine."""
+    groups = resources["processes"]
+    if not requests or set(groups) == {"loadgen"}:  # --url: the services are not sampled
+        return None
+    percent = sum(float(g["cpu_percent_of_one_core"]) for n, g in groups.items()
+                  if n != "loadgen")
+    return round(percent / 100 * float(resources["seconds"]) * 1000 / requests, 1)
+
+
+async def _finish(target: Target) -> dict[str, object]:
+    return {"consistency": await run_consistency_check(target),
+            "service_logs": scan_logs(target.logs)}
+
+
+# ---------------------------------------------------------------------- mixed
+async def mixed_workload(target: Target, cfg: RunConfig) -> dict[str, object]:
+    async with make_client(target.url, cfg.clients + PROBE_CONNECTIONS) as client:
+        api = Api(client)
+        users, posts = await setup_pool(api, cfg.run_id, users=2 * cfg.clients,
+                                        follows_per_user=FOLLOWS_PER_USER, posts_per_user=1,
+                                        parallel=min(cfg.clients, 16))
+        workload = Workload(api, users, cfg.run_id, deque(posts, maxlen=RECENT_POSTS),
+                            probe_every=cfg.probe_every, rng=random.Random(cfg.seed))
+        sampler = ResourceSampler(target.process_groups())
+        print(f"mixed: {cfg.clients} clients, {cfg.warmup:g} s warm-up + "
+              f"{cfg.duration:g} s against {target.url}", flush=True)
+        recorder = await measure(workload, users[: cfg.clients], MIXED_WEIGHTS, cfg.warmup,
+                                 cfg.duration, sampler)
+    summary, resources = recorder.summary(), sampler.summary()
+    return {**summary, "resources": resources,
+            "cpu_ms_per_request": cpu_ms_per_request(resources, summary["total_requests"]),
+            **await _finish(target), "gateway_upstreams": target.gateway_upstreams,
+            "setup_users": len(users)}
+
+
+def run_mixed(cfg: RunConfig) -> dict[str, object]:
+    with target_for(cfg, cfg.log_dir) as target:
+        return asyncio.run(mixed_workload(target, cfg))
+
+
+# ----------------------------------------------------------------------- saga
+async def saga_level(workload: Workload, users: list[User], concurrency: int,
+                     target: Target, cfg: RunConfig) -> dict[str, object]:
+    clients = [users[i % len(users)] for i in range(concurrency)]
+    sampler = ResourceSampler(target.process_groups())
+    print(f"saga: concurrency {concurrency}, {cfg.warmup:g} s warm-up + {cfg.duration:g} s",
+          flush=True)
+    recorder = await measure(workload, clients, {"create_post": 1}, cfg.warmup, cfg.duration,
+                             sampler)
+    samples = recorder.ops.get("create_post")
+    op = summarize_op("create_post", samples, recorder.window.seconds) if samples else {}
+    resources = sampler.summary()
+    return {"concurrency": concurrency, "create_post": op, "resources": resources,
+            "cpu_ms_per_request": cpu_ms_per_request(resources, samples.ok if samples else 0)}
+
+
+async def saga_levels(target: Target, cfg: RunConfig) -> dict[str, object]:
+    async with make_client(target.url, max(cfg.levels) + PROBE_CONNECTIONS) as client:
+        api = Api(client)
+        users, _ = await setup_pool(api, cfg.run_id, users=SAGA_USERS, follows_per_user=0,
+                                    posts_per_user=0, parallel=SAGA_USERS)
+        workload = Workload(api, users, cfg.run_id, deque(maxlen=RECENT_POSTS), probe_every=0,
+                            rng=random.Random(cfg.seed))
+        levels = [await saga_level(workload, users, c, target, cfg) for c in cfg.levels]
+    return {"levels": levels, **await _finish(target)}
+
+
+def run_saga(cfg: RunConfig) -> dict[str, object]:
+    with target_for(cfg, cfg.log_dir) as target:
+        return asyncio.run(saga_levels(target, cfg))
+
+
+# ------------------------------------------------------------------- replicas
+def run_replicas(cfg: RunConfig) -> dict[str, object]:
+    if cfg.url is not None:
+        raise SystemExit("--scenario replicas starts its own stacks: --url is not supported")
+    phases: dict[str, dict[str, object]] = {}
+    for replicas in (1, 2):
+        print(f"replicas: {replicas} of each service (a fresh stack)", flush=True)
+        with target_for(cfg, cfg.log_dir / f"replicas-{replicas}", replicas) as target:
+            phases[str(replicas)] = asyncio.run(mixed_workload(target, cfg))
+    return {"phases": phases, "comparison": compare_phases(phases["1"], phases["2"])}
+
+
+def compare_phases(one: dict[str, object], two: dict[str, object]) -> list[dict[str, object]]:
+    """Per operation: throughput and p99 with one and with two replicas."""
+    ops1, ops2 = one["operations"], two["operations"]
+    assert isinstance(ops1, dict) and isinstance(ops2, dict)
+    rows: list[dict[str, object]] = []
+    for name in sorted(set(ops1) | set(ops2)):
+        a, b = ops1.get(name, {}), ops2.get(name, {})
+        rows.append({"operation": name,
+                     "throughput_1": a.get("throughput_per_s"),
+                     "throughput_2": b.get("throughput_per_s"),
+                     "p99_1": a.get("latency_ms", {}).get("p99"),
+                     "p99_2": b.get("latency_ms", {}).get("p99")})
+    rows.append({"operation": "TOTAL", "throughput_1": one["total_per_s"],
+                 "throughput_2": two["total_per_s"], "p99_1": None, "p99_2": None})
+    return rows
+
+
+SCENARIOS = {"mixed": run_mixed, "saga": run_saga, "replicas": run_replicas}
