@@ -4,12 +4,13 @@ processes, with databases and a vhost of their own."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from tenacity import Retrying, stop_after_delay, wait_fixed
 
 from .infra import Infra
 from .processes import GatewayProcess, ServiceProcess, run_migrations
@@ -86,7 +87,14 @@ def running_stack(infra: Infra, log_dir: Path, *, env: Mapping[str, str] | None 
         for proc in (core, social):
             if proc is not None:
                 proc.stop()
+        # a test may have just restarted a server: clean up with a little patience
         for db in created_dbs:
-            infra.drop_database(db)
+            _retry(lambda db=db: infra.drop_database(db))
         if vhost is not None:
-            infra.delete_vhost(vhost)
+            _retry(lambda: infra.delete_vhost(vhost))
+
+
+def _retry(action: Callable[[], None], seconds: float = 30.0) -> None:
+    for attempt in Retrying(stop=stop_after_delay(seconds), wait=wait_fixed(0.5), reraise=True):
+        with attempt:
+            action()
