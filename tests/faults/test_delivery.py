@@ -48,6 +48,7 @@ def test_every_message_delivered_twice_has_one_effect(infra: Infra, tmp_path: Pa
     with running_stack(infra, tmp_path) as stack:
         with Load(stack.url, threads=3) as load:
             wait_until(lambda: sum(load.result.answers.values()) >= 150, 60)
+        print(f"\nload: {dict(load.result.answers)}")
         with stack.client() as c:  # stories and a deletion too
             u = load.users[0]
             c.post("/api/stories", json={"content": "s"}, headers=u["headers"])
@@ -71,6 +72,7 @@ def test_every_message_delivered_twice_has_one_effect(infra: Infra, tmp_path: Pa
         assert scalar(stack.core_db, "SELECT count(*) FROM saga_steps "
                                      "WHERE action = 'ignored'") > 0
         assert all(n > 50 for n in sent), sent
+        print(f"re-published {sent[0]} core and {sent[1]} social messages; state unchanged")
 
 
 def _publish(stack: Stack, queue: str, body: bytes, message_type: str | None = None) -> None:

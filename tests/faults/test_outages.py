@@ -76,6 +76,8 @@ def test_broker_outage_under_load(infra: Infra, tmp_path: Path) -> None:
             wait_until(lambda: load.result.count("create_post 201") >= after + 10, 60,
                        what="sagas completing again after the broker is back")
         result = load.stop()
+        print(f"\nload: {sum(result.answers.values())} answers {dict(result.answers)}; "
+              f"connection errors {dict(result.errors)}")
         assert not any(s >= 500 for s in result.statuses()), result.answers
         assert_consistent(stack, settle_seconds=90)
         _assert_acknowledged_posts_published(stack, load)
@@ -98,6 +100,8 @@ def test_postgres_restart_under_load(infra: Infra, tmp_path: Path) -> None:
             wait_until(lambda: load.result.count("create_post 201") >= after + 10, 60,
                        what="writes succeeding again without restarting the services")
         result = load.stop()
+        print(f"\nload: {sum(result.answers.values())} answers {dict(result.answers)}; "
+              f"connection errors {dict(result.errors)}")
         # during the restart requests may get 503; never a 500
         assert not any(s >= 500 and s != 503 for s in result.statuses()), result.answers
         assert stack.core.running and stack.social.running
@@ -125,6 +129,8 @@ def test_two_replicas_each_with_random_kills(infra: Infra, tmp_path: Path) -> No
                     kills += 1
                     victim.start()
             result = load.stop()
+            print(f"\nload: {sum(result.answers.values())} answers {dict(result.answers)}; "
+                  f"connection errors {dict(result.errors)}")
             assert kills == 6
             assert result.count("create_post 20") >= 30, result.answers
             assert_consistent(stack, settle_seconds=90)
