@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -14,6 +12,7 @@ from core_service.handlers import handler_registry
 from core_service.sagas import all_sagas
 from core_service.settings import CoreSettings
 from shared_lib.contracts import CORE
+from shared_lib.deps import runtime_lifespan
 from shared_lib.logs import configure_logging
 from shared_lib.ops import build_ops_router
 from shared_lib.runtime import ServiceRuntime
@@ -27,15 +26,8 @@ def create_app(settings: CoreSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(service=CORE, settings=settings, sagas=all_sagas(),
                              handlers=handler_registry())
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
 
-    app = FastAPI(title="core-service", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="core-service", version="0.1.0", lifespan=runtime_lifespan(runtime),
                   description="Auth, users, posts, comments, likes, follows, feed")
     app.state.settings = settings
     app.state.runtime = runtime

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from shared_lib.contracts import SOCIAL
+from shared_lib.deps import runtime_lifespan
 from shared_lib.logs import configure_logging
 from shared_lib.ops import build_ops_router
 from shared_lib.runtime import ServiceRuntime
@@ -25,15 +23,8 @@ def create_app(settings: SocialSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(service=SOCIAL, settings=settings, sagas=all_sagas(),
                              handlers=handler_registry(settings))
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
 
-    app = FastAPI(title="social-service", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="social-service", version="0.1.0", lifespan=runtime_lifespan(runtime),
                   description="Messages, stories, notifications, hashtags, search")
     app.state.settings = settings
     app.state.runtime = runtime

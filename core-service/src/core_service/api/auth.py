@@ -9,10 +9,11 @@ from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from core_service.api.deps import CurrentUser, HasherDep, IssuerDep, SessionDep
+from core_service.api.deps import CurrentUser, HasherDep, IssuerDep
 from core_service.models import User
 from core_service.schemas import LoginIn, RegisterIn, TokenOut, UserOut
 from shared_lib.contracts.messages import UserRegistered
+from shared_lib.deps import SessionDep
 from shared_lib.outbox import publish_event
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import User
 from core_service.settings import CoreSettings
-from shared_lib.runtime import ServiceRuntime
+from shared_lib.deps import Credentials, SessionDep
 from shared_lib.security import InvalidToken, PasswordHasher, TokenIssuer, TokenVerifier
-from shared_lib.web import bearer_scheme, bearer_token
-
-
-def get_runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
+from shared_lib.web import bearer_token
 
 
 def get_settings(request: Request) -> CoreSettings:
@@ -32,20 +26,10 @@ def get_hasher(request: Request) -> PasswordHasher:
     return request.app.state.hasher
 
 
-RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 SettingsDep = Annotated[CoreSettings, Depends(get_settings)]
 IssuerDep = Annotated[TokenIssuer, Depends(get_issuer)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 
-
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    assert runtime.sessions is not None
-    async with runtime.sessions() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 _UNAUTHORIZED = HTTPException(
     status.HTTP_401_UNAUTHORIZED, "Could not validate credentials",

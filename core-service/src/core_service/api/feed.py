@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import literal, select, union_all
 
-from core_service.api.deps import CurrentUser, SessionDep
+from core_service.api.deps import CurrentUser
 from core_service.models import Follow, Post, PostStatus, User
 from core_service.schemas import PostOut
 from core_service.services.posts import post_out
+from shared_lib.deps import SessionDep
 from shared_lib.web import Limit, Offset
 
 router = APIRouter(prefix="/api/feed", tags=["feed"])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from core_service.api.deps import CurrentUser, SessionDep
+from core_service.api.deps import CurrentUser
 from core_service.schemas import FollowOut
 from core_service.services import follows
+from shared_lib.deps import SessionDep
 from shared_lib.web import IdPath
 
 router = APIRouter(prefix="/api/follow", tags=["follow"])

@@ -6,13 +6,14 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import delete
 
-from core_service.api.deps import CurrentUser, OptionalUser, RuntimeDep, SessionDep
+from core_service.api.deps import CurrentUser, OptionalUser
 from core_service.models import Post, PostStatus
 from core_service.sagas.create_post import CREATE_POST, create_post_data
 from core_service.sagas.delete_post import DELETE_POST
 from core_service.schemas import CommentIn, CommentOut, LikeOut, PostIn, PostOut
 from core_service.services import posts as svc
 from core_service.services.errors import Conflict, Forbidden
+from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.saga import SagaStatus
 from shared_lib.web import IdPath, Limit, Offset, start_and_wait, wants_async
 

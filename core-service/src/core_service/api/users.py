@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import exists, func, select
 
-from core_service.api.deps import CurrentUser, RuntimeDep, SessionDep
+from core_service.api.deps import CurrentUser
 from core_service.models import Follow, Post, PostStatus, StoryRecord, User
 from core_service.sagas.delete_account import DELETE_ACCOUNT
 from core_service.schemas import PostOut, ProfileOut, UserOut, UserSummary, UserUpdateIn
 from core_service.services.posts import post_out
 from core_service.services.users import update_profile
+from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.saga import SagaStatus
 from shared_lib.web import IdPath, Limit, Offset, start_and_wait, wants_async
 

@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared_lib.runtime import ServiceRuntime
+from shared_lib.deps import Credentials, SessionDep
 from shared_lib.security import InvalidToken, TokenVerifier
-from shared_lib.web import bearer_scheme, bearer_token
+from shared_lib.web import bearer_token
 from social_service.models import UserProjection
 from social_service.settings import SocialSettings
-
-
-def get_runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
 
 
 def get_settings(request: Request) -> SocialSettings:
     return request.app.state.settings
 
 
-RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 SettingsDep = Annotated[SocialSettings, Depends(get_settings)]
-
-
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    assert runtime.sessions is not None
-    async with runtime.sessions() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import and_, case, func, or_, select, update
 
+from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.saga import is_timeout
 from shared_lib.web import IdPath, Limit, Offset, start_and_wait, wants_async
-from social_service.api.deps import CurrentViewer, RuntimeDep, SessionDep
+from social_service.api.deps import CurrentViewer
 from social_service.models import Message, MessageStatus
 from social_service.sagas.send_message import RECEIVER_NOT_FOUND, SEND_MESSAGE
 from social_service.schemas import ConversationOut, MarkedOut, MessageIn, MessageOut

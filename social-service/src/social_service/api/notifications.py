@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from sqlalchemy import select, update
 
+from shared_lib.deps import SessionDep
 from shared_lib.web import IdPath, Limit, Offset
-from social_service.api.deps import CurrentViewer, SessionDep
+from social_service.api.deps import CurrentViewer
 from social_service.models import Notification
 from social_service.schemas import MarkedOut, NotificationOut
 

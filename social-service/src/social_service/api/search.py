@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, or_, select
 
+from shared_lib.deps import SessionDep
 from shared_lib.web import Limit, Offset
-from social_service.api.deps import CurrentViewer, SessionDep
+from social_service.api.deps import CurrentViewer
 from social_service.domain.hashtags import escape_like, like_prefix
 from social_service.models import Hashtag, PostHashtag, PostProjection, UserProjection
 from social_service.schemas import HashtagOut, PostOut, UserSummary

@@ -7,10 +7,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, or_, select
 
 from shared_lib.contracts.messages import StoryDeleted
+from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.outbox import publish_event
 from shared_lib.saga import is_timeout
 from shared_lib.web import IdPath, Limit, Offset, start_and_wait, wants_async
-from social_service.api.deps import CurrentViewer, RuntimeDep, SessionDep
+from social_service.api.deps import CurrentViewer
 from social_service.models import FollowEdge, Story, StoryStatus
 from social_service.sagas.create_story import CREATE_STORY
 from social_service.schemas import StoryIn, StoryOut
