@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -22,7 +21,7 @@ from shared_lib.failpoints import failpoint
 from shared_lib.logs import bound
 from shared_lib.logs import saga_id as saga_var
 from shared_lib.metrics import Metrics
-from shared_lib.saga import FINAL_STATUSES, SagaStatus
+from shared_lib.saga import FINAL_STATUSES, SagaStatus, SqlSagaStore
 from shared_lib.tables import sagas
 
 log = logging.getLogger(__name__)
@@ -187,19 +186,14 @@ async def start_and_wait(
     data: dict[str, Any],
     *,
     respond_async: bool,
-    before_commit: Callable[[Any, uuid.UUID], Awaitable[None]] | None = None,
 ) -> SagaOutcome:
     """Start a saga in its own transaction, then wait up to SAGA_WAIT_SECONDS."""
-    from shared_lib.saga import SqlSagaStore
-
     saga_id = uuid.uuid4()
     saga_var.set(str(saga_id))
     log.info("starting saga %s %s", saga_type, saga_id)
     fut = runtime.waiter.expect(saga_id)
     try:
         async with runtime.sessions() as session, session.begin():
-            if before_commit is not None:
-                await before_commit(session, saga_id)
             st = await runtime.orchestrator.start(SqlSagaStore(session), saga_type, data,
                                                   saga_id=saga_id)
     except BaseException:
@@ -228,3 +222,12 @@ async def start_and_wait(
         return SagaOutcome(saga_id, True, SagaStatus.completed, None, st.data)
     status, reason = await read()
     return SagaOutcome(saga_id, finished and status in FINAL_STATUSES, status, reason, st.data)
+
+
+async def run_saga(request: Request, runtime: Any, session: Any, saga_type: str,
+                   data: dict[str, Any]) -> SagaOutcome:
+    """What a saga-backed endpoint does: hand back the request's database
+    connection (the saga runs in its own transaction; ``session`` can still be
+    used after), start the saga and wait for it, unless ``Prefer: respond-async``."""
+    await session.close()
+    return await start_and_wait(runtime, saga_type, data, respond_async=wants_async(request))

@@ -15,7 +15,7 @@ from core_service.services import posts as svc
 from core_service.services.errors import Conflict, Forbidden
 from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.saga import SagaStatus
-from shared_lib.web import IdPath, Limit, Offset, start_and_wait, wants_async
+from shared_lib.web import IdPath, Limit, Offset, run_saga
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
 
@@ -30,9 +30,7 @@ async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime
                             "A post needs content or an image")
     data = create_post_data(user.id, body.content, body.image_url)
     data["author_username"] = user.username
-    await session.close()  # the saga runs in its own transaction
-    outcome = await start_and_wait(runtime, CREATE_POST, data,
-                                   respond_async=wants_async(request))
+    outcome = await run_saga(request, runtime, session, CREATE_POST, data)
     loaded = await svc.load_post(session, outcome.data["post_id"])
     assert loaded is not None
     out = svc.post_out(*loaded)
@@ -76,9 +74,7 @@ async def delete_post(post_id: IdPath, request: Request, user: CurrentUser,
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     if post.status != PostStatus.published:
         raise Conflict(f"The post is {post.status}; try again when that is done")
-    await session.close()
-    outcome = await start_and_wait(runtime, DELETE_POST, {"post_id": post_id},
-                                   respond_async=wants_async(request))
+    outcome = await run_saga(request, runtime, session, DELETE_POST, {"post_id": post_id})
     if not outcome.finished:
         return Response(status_code=status.HTTP_202_ACCEPTED)
     if outcome.status == SagaStatus.completed:

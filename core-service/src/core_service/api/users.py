@@ -13,7 +13,7 @@ from core_service.services.posts import post_out
 from core_service.services.users import update_profile
 from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.saga import SagaStatus
-from shared_lib.web import IdPath, Limit, Offset, start_and_wait, wants_async
+from shared_lib.web import IdPath, Limit, Offset, run_saga
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -24,9 +24,7 @@ router = APIRouter(prefix="/api/users", tags=["users"])
 async def delete_me(request: Request, user: CurrentUser, runtime: RuntimeDep,
                     session: SessionDep) -> Response:
     data = {"user_id": user.id, "username": user.username}
-    await session.close()
-    outcome = await start_and_wait(runtime, DELETE_ACCOUNT, data,
-                                   respond_async=wants_async(request))
+    outcome = await run_saga(request, runtime, session, DELETE_ACCOUNT, data)
     if not outcome.finished:
         return Response(status_code=202)
     if outcome.status == SagaStatus.completed:

@@ -8,7 +8,7 @@ from sqlalchemy import and_, case, func, or_, select, update
 
 from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.saga import is_timeout
-from shared_lib.web import IdPath, Limit, Offset, start_and_wait, wants_async
+from shared_lib.web import IdPath, Limit, Offset, run_saga
 from social_service.api.deps import CurrentViewer
 from social_service.models import Message, MessageStatus
 from social_service.sagas.send_message import RECEIVER_NOT_FOUND, SEND_MESSAGE
@@ -23,12 +23,10 @@ async def send_message(body: MessageIn, request: Request, viewer: CurrentViewer,
                        runtime: RuntimeDep, session: SessionDep) -> Response:
     if body.receiver_id == viewer.id:
         raise HTTPException(400, "You cannot send a message to yourself")
-    await session.close()
-    outcome = await start_and_wait(
-        runtime, SEND_MESSAGE,
+    outcome = await run_saga(
+        request, runtime, session, SEND_MESSAGE,
         {"sender_id": viewer.id, "sender_username": viewer.username,
-         "receiver_id": body.receiver_id, "content": body.content},
-        respond_async=wants_async(request))
+         "receiver_id": body.receiver_id, "content": body.content})
     message = await session.get(Message, outcome.data["message_id"])
     assert message is not None
     out = MessageOut.model_validate(message).model_dump(mode="json")

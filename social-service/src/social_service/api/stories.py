@@ -10,7 +10,7 @@ from shared_lib.contracts.messages import StoryDeleted
 from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.outbox import publish_event
 from shared_lib.saga import is_timeout
-from shared_lib.web import IdPath, Limit, Offset, start_and_wait, wants_async
+from shared_lib.web import IdPath, Limit, Offset, run_saga
 from social_service.api.deps import CurrentViewer
 from social_service.models import FollowEdge, Story, StoryStatus
 from social_service.sagas.create_story import CREATE_STORY
@@ -29,12 +29,10 @@ async def create_story(body: StoryIn, request: Request, viewer: CurrentViewer,
                        runtime: RuntimeDep, session: SessionDep) -> Response:
     if not (body.image_url or "").strip() and not (body.content or "").strip():
         raise HTTPException(422, "A story needs an image or content")
-    await session.close()
-    outcome = await start_and_wait(
-        runtime, CREATE_STORY,
+    outcome = await run_saga(
+        request, runtime, session, CREATE_STORY,
         {"author_id": viewer.id, "author_username": viewer.username,
-         "image_url": body.image_url, "content": body.content},
-        respond_async=wants_async(request))
+         "image_url": body.image_url, "content": body.content})
     story = await session.get(Story, outcome.data["story_id"])
     assert story is not None
     out = StoryOut.model_validate(story).model_dump(mode="json")
