@@ -144,7 +144,6 @@ class OutboxRelay:
         self._lock_key = lock_key
         self._wake = asyncio.Event()
         self._metrics = metrics
-        self.published_total = 0
 
     def wake(self) -> None:
         """Called after a commit that added rows: publish now, not at the next poll."""
@@ -227,7 +226,6 @@ class OutboxRelay:
                         + func.least(outbox.c.attempts + 1, 30) * timedelta(seconds=1),
                     )
                 )
-            self.published_total += len(sent)
             if self._metrics is not None:
                 self._metrics.outbox_published.inc(len(sent))
         if broken:

@@ -8,14 +8,9 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import User
-from core_service.settings import CoreSettings
 from shared_lib.deps import Credentials, SessionDep
 from shared_lib.security import InvalidToken, PasswordHasher, TokenIssuer, TokenVerifier
 from shared_lib.web import bearer_token
-
-
-def get_settings(request: Request) -> CoreSettings:
-    return request.app.state.settings
 
 
 def get_issuer(request: Request) -> TokenIssuer:
@@ -26,7 +21,6 @@ def get_hasher(request: Request) -> PasswordHasher:
     return request.app.state.hasher
 
 
-SettingsDep = Annotated[CoreSettings, Depends(get_settings)]
 IssuerDep = Annotated[TokenIssuer, Depends(get_issuer)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 

@@ -77,7 +77,6 @@ class Broker:
         self._lost = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._channel_lock = asyncio.Lock()
-        self.reconnects = 0
 
     @property
     def connection(self) -> AbstractConnection:
@@ -133,7 +132,6 @@ class Broker:
             while True:
                 try:
                     await self._open()
-                    self.reconnects += 1
                     log.info("reconnected to RabbitMQ")
                     break
                 except asyncio.CancelledError:

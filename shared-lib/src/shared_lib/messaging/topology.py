@@ -82,9 +82,6 @@ class Topology:
                 return q
         raise KeyError(name)
 
-    def queues_of(self, service: str) -> list[QueueSpec]:
-        return [q for q in self.queues if q.owner == service]
-
     def routes(self, exchange: str, routing_key: str) -> list[str]:
         """Queues a message with this routing key reaches (topic semantics)."""
         return [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -108,7 +108,6 @@ class SagaDefinition:
     type: str
     steps: tuple[Step, ...]
     description: str = ""
-    step_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         names = tuple(s.name for s in self.steps)
@@ -116,4 +115,3 @@ class SagaDefinition:
             raise ValueError(f"saga {self.type}: step names must be unique")
         if not self.steps:
             raise ValueError(f"saga {self.type}: no steps")
-        object.__setattr__(self, "step_names", names)

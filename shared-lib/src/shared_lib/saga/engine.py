@@ -90,7 +90,7 @@ class SagaOrchestrator:
         and send its first command. Returns the state after that."""
         definition = self._definition(saga_type)
         st = SagaState(id=saga_id or uuid.uuid4(), type=definition.type,
-                       status=SagaStatus.running, step_index=0, data=dict(data), is_new=True,
+                       status=SagaStatus.running, step_index=0, data=dict(data),
                        created_at=self.clock())
         if self.on_started is not None:
             self.on_started(st.type)

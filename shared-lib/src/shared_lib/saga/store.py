@@ -31,7 +31,6 @@ class SagaState:
     attempts: int = 0
     reason: str | None = None
     version: int = 1
-    is_new: bool = False
     created_at: datetime | None = None
 
 

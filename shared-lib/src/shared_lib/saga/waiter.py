@@ -44,10 +44,6 @@ class SagaWaiter:
             with contextlib.suppress(Exception):
                 await self._conn.close()
 
-    @property
-    def listening(self) -> bool:
-        return self._conn is not None and not self._conn.is_closed()
-
     async def _keep_listening(self) -> None:
         while not self._stopping:
             try:

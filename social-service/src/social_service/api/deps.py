@@ -12,14 +12,6 @@ from shared_lib.deps import Credentials, SessionDep
 from shared_lib.security import InvalidToken, TokenVerifier
 from shared_lib.web import bearer_token
 from social_service.models import UserProjection
-from social_service.settings import SocialSettings
-
-
-def get_settings(request: Request) -> SocialSettings:
-    return request.app.state.settings
-
-
-SettingsDep = Annotated[SocialSettings, Depends(get_settings)]
 
 
 @dataclass(frozen=True)
