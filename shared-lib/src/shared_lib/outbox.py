@@ -13,18 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event, func, insert, text, update
+from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
-from shared_lib.contracts import Envelope, MessageKind, Payload
+from shared_lib.contracts import Envelope, Payload, envelope_for
+from shared_lib.contracts.routing import default_exchange
 from shared_lib.failpoints import failpoint
 from shared_lib.logs import current_correlation_id
 from shared_lib.messaging.broker import Broker, OutgoingMessage, Unroutable
-from shared_lib.messaging.topology import commands_exchange, events_exchange
 from shared_lib.metrics import Metrics
 from shared_lib.tables import outbox
 
@@ -52,39 +51,6 @@ def _forget_after_rollback(session: Session) -> None:
     session.info.pop("outbox_pending", None)
 
 
-def envelope_for(
-    payload: Payload,
-    *,
-    source: str,
-    correlation_id: uuid.UUID | None = None,
-    causation_id: uuid.UUID | None = None,
-    message_id: uuid.UUID | None = None,
-    step: str | None = None,
-    reply_to: str | None = None,
-    compensation: bool = False,
-) -> Envelope:
-    return Envelope(
-        message_id=message_id or uuid.uuid4(),
-        type=payload.TYPE,
-        version=payload.VERSION,
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        source=source,
-        step=step,
-        reply_to=reply_to,
-        compensation=compensation,
-        payload=payload.model_dump(mode="json"),
-    )
-
-
-def default_exchange(payload: Payload) -> str:
-    if payload.KIND == MessageKind.command:
-        return commands_exchange(payload.HANDLER)  # type: ignore[attr-defined]
-    if payload.KIND == MessageKind.event:
-        return events_exchange(payload.PUBLISHER)  # type: ignore[attr-defined]
-    raise ValueError("replies go to the exchange named by the command's reply_to")
-
-
 async def add_to_outbox(
     session: AsyncSession, envelope: Envelope, exchange: str, routing_key: str | None = None
 ) -> None:
@@ -106,6 +72,7 @@ async def publish_event(
     session: AsyncSession, payload: Payload, *, source: str,
     correlation_id: uuid.UUID | None = None, causation_id: uuid.UUID | None = None,
 ) -> Envelope:
+    """Write an event to the outbox in the caller's transaction."""
     env = envelope_for(payload, source=source,
                        correlation_id=correlation_id or current_correlation_id(),
                        causation_id=causation_id)
@@ -113,6 +80,18 @@ async def publish_event(
     return env
 
 
+async def publish_caused_by(session: AsyncSession, payload: Payload, cause: Envelope,
+                            source: str) -> Envelope:
+    """Write an event caused by a message being handled (the consumers' publisher)."""
+    return await publish_event(session, payload, source=source,
+                               correlation_id=cause.correlation_id,
+                               causation_id=cause.message_id)
+
+
+#: The inner SELECT locks its rows: its snapshot is taken when the statement
+#: starts, before the advisory lock is won, so a row another relay marked sent
+#: meanwhile would still look unsent; FOR UPDATE re-reads each row's latest
+#: version (and skips it once sent).
 _BATCH_SQL = text("""
     WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(:key) AS got)
     SELECT lock.got, o.id, o.message_id, o.exchange, o.routing_key, o.message_type, o.body,
@@ -121,6 +100,7 @@ _BATCH_SQL = text("""
         SELECT * FROM outbox
         WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())
         ORDER BY id LIMIT :limit
+        FOR UPDATE
     ) o ON lock.got
     ORDER BY o.id
 """)
@@ -174,7 +154,14 @@ class OutboxRelay:
             self._wake.clear()
 
     async def publish_batch(self) -> int | None:
-        """Publish one batch; None when another relay holds the lock."""
+        """Publish one batch; None when another relay holds the lock.
+
+        A row that cannot be delivered (its exchange is missing, or the broker
+        returns or refuses it) is charged alone: it gets an attempt and a later
+        ``next_attempt_at``, and the rest of the batch is published and marked
+        sent. Rows whose publish failed for another reason (channel or
+        connection lost) are not charged: they stay due and the relay backs off.
+        """
         async with self._engine.begin() as conn:
             # the lock and the batch in one round trip: always one row at least, whose
             # "got" says whether this relay holds the lock
@@ -185,53 +172,51 @@ class OutboxRelay:
             rows = [r for r in result if r.id is not None]
             if not rows:
                 return 0
-            results = await asyncio.gather(
-                *(
-                    self._broker.publish(
-                        OutgoingMessage(
-                            exchange=r.exchange,
-                            routing_key=r.routing_key,
-                            body=r.body.encode(),
-                            message_id=str(r.message_id),
-                            message_type=r.message_type,
-                            correlation_id=r.correlation_id,
-                        )
-                    )
-                    for r in rows
-                ),
+            missing = {ex for ex in {r.exchange for r in rows}
+                       if not await self._broker.exchange_exists(ex)}
+            publishable = [r for r in rows if r.exchange not in missing]
+            results: list[BaseException | None] = list(await asyncio.gather(
+                *(self._broker.publish(_outgoing(r)) for r in publishable),
                 return_exceptions=True,
-            )
-            sent = [r.id for r, res in zip(rows, results, strict=True)
+            ))
+            sent = [r.id for r, res in zip(publishable, results, strict=True)
                     if not isinstance(res, BaseException)]
-            for r in rows:
+            for r in publishable:
                 failpoint(f"relay.after_publish:{r.message_type}")
-            failed = [(r, res) for r, res in zip(rows, results, strict=True)
-                      if isinstance(res, Unroutable)]
+            failed: list[tuple[Any, BaseException]] = [
+                (r, Unroutable(f"no exchange {r.exchange!r}")) for r in rows
+                if r.exchange in missing]
+            failed += [(r, res) for r, res in zip(publishable, results, strict=True)
+                       if isinstance(res, Unroutable)]
             broken = [res for res in results
                       if isinstance(res, BaseException) and not isinstance(res, Unroutable)]
             if sent:
-                await conn.execute(
-                    update(outbox).where(outbox.c.id.in_(sent)).values(sent_at=func.now())
-                )
+                await conn.execute(_MARK_SENT, {"ids": sent})
             for r, exc in failed:
                 log.error("outbox message %s (%s to %s) not published: %r",
                           r.message_id, r.message_type, r.exchange, exc)
-                await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == r.id)
-                    .values(
-                        attempts=outbox.c.attempts + 1,
-                        last_error=repr(exc)[:2000],
-                        next_attempt_at=func.now()
-                        + func.least(outbox.c.attempts + 1, 30) * timedelta(seconds=1),
-                    )
-                )
+                await conn.execute(_MARK_FAILED, {"id": r.id, "error": repr(exc)[:2000]})
             if self._metrics is not None:
                 self._metrics.outbox_published.inc(len(sent))
         if broken:
-            # the broker or the connection failed: rows stay due, the relay backs off
+            # the broker or the connection failed: those rows stay due, the relay backs off
             raise broken[0]
         return len(rows)
+
+
+def _outgoing(row: Any) -> OutgoingMessage:
+    return OutgoingMessage(exchange=row.exchange, routing_key=row.routing_key,
+                           body=row.body.encode(), message_id=str(row.message_id),
+                           message_type=row.message_type, correlation_id=row.correlation_id)
+
+
+_MARK_SENT = text("UPDATE outbox SET sent_at = now() WHERE id = ANY(:ids)")
+#: a row that could not be delivered waits one second more per attempt (30 s at most)
+_MARK_FAILED = text("""
+    UPDATE outbox SET attempts = attempts + 1, last_error = :error,
+           next_attempt_at = now() + least(attempts + 1, 30) * interval '1 second'
+    WHERE id = :id
+""")
 
 
 async def outbox_backlog(conn: Any) -> tuple[int, float | None]:

@@ -11,20 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared_lib.contracts import SagaReply
 from shared_lib.db import make_engine, wait_for_database
 from shared_lib.messaging.broker import Broker
-from shared_lib.messaging.consumer import Handler, MessageConsumer, MessageContext
+from shared_lib.messaging.consumer import MessageConsumer, MessageContext
+from shared_lib.messaging.subscriptions import Subscriptions
 from shared_lib.messaging.topology import Topology, build_topology
 from shared_lib.metrics import Metrics
-from shared_lib.outbox import OUTBOX_NOTIFIER, OutboxRelay, outbox_backlog
+from shared_lib.outbox import OUTBOX_NOTIFIER, OutboxRelay, outbox_backlog, publish_caused_by
 from shared_lib.retention import RetentionPolicy, run_retention
 from shared_lib.saga import SagaDefinition, SagaOrchestrator, SagaWaiter, SqlSagaStore
+from shared_lib.saga.deadlines import DeadlineScanner
 from shared_lib.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -37,13 +39,13 @@ class ServiceRuntime:
         service: str,
         settings: ServiceSettings,
         sagas: Sequence[SagaDefinition] = (),
-        handlers: Mapping[str, Mapping[str, Handler]] | None = None,
+        subscriptions: Subscriptions | None = None,
         topology: Topology | None = None,
     ) -> None:
         self.service = service
         self.settings = settings
         self.topology = topology or build_topology()
-        self.handlers = dict(handlers or {})
+        self.subscriptions = subscriptions or Subscriptions(service)
         self.orchestrator = SagaOrchestrator(
             service=service,
             definitions=sagas,
@@ -61,6 +63,7 @@ class ServiceRuntime:
         self.sessions: async_sessionmaker[AsyncSession] | None = None
         self.broker: Broker | None = None
         self.relay: OutboxRelay | None = None
+        self.deadlines: DeadlineScanner | None = None
         self.waiter = SagaWaiter(settings.sync_database_url)
         self.consumers: dict[str, MessageConsumer] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -69,8 +72,22 @@ class ServiceRuntime:
     def replies_queue(self) -> str:
         return f"{self.service}.replies"
 
+    def check_inbox_retention(self) -> None:
+        """Refuse an inbox window shorter than the longest saga plus the replay window
+        of dead-lettered messages: a copy arriving later would be handled twice."""
+        s = self.settings
+        needed = (self.orchestrator.longest_lifetime()
+                  + timedelta(seconds=s.dlq_replay_window_seconds))
+        if timedelta(seconds=s.retention_inbox_seconds) < needed:
+            raise ValueError(
+                f"RETENTION_INBOX_SECONDS={s.retention_inbox_seconds:g} is shorter than the "
+                f"longest saga ({self.orchestrator.longest_lifetime().total_seconds():g} s) "
+                f"plus DLQ_REPLAY_WINDOW_SECONDS={s.dlq_replay_window_seconds:g}: "
+                f"use at least {needed.total_seconds():g}")
+
     async def start(self) -> None:
         s = self.settings
+        self.check_inbox_retention()
         self.engine = make_engine(s.database_url, s.db_pool_size)
         await wait_for_database(self.engine, s.startup_retry_seconds)
         self.broker = Broker(s.amqp_url, self.service, self.topology, s.message_delivery_limit)
@@ -83,7 +100,9 @@ class ServiceRuntime:
         )
         await self.waiter.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        self._tasks.append(asyncio.create_task(self._scan_deadlines(), name="saga-deadlines"))
+        self.deadlines = DeadlineScanner(self.sessions, self.orchestrator)
+        self._tasks.append(asyncio.create_task(
+            self.deadlines.run(s.saga_scan_interval_seconds), name="saga-deadlines"))
         policy = RetentionPolicy(
             outbox_window=timedelta(seconds=s.retention_outbox_seconds),
             inbox_window=timedelta(seconds=s.retention_inbox_seconds),
@@ -92,12 +111,13 @@ class ServiceRuntime:
                                                name="retention"))
         self._tasks.append(asyncio.create_task(self._watch_outbox(), name="outbox-gauges"))
 
-        queues = dict(self.handlers)
+        queues = self.subscriptions.handlers()
         if self.orchestrator.definitions:
             queues[self.replies_queue] = {SagaReply.TYPE: self._on_reply}
         for queue, handlers in queues.items():
             consumer = MessageConsumer(queue=queue, service=self.service, handlers=handlers,
-                                       session_factory=self.sessions, metrics=self.metrics)
+                                       session_factory=self.sessions, metrics=self.metrics,
+                                       publisher=publish_caused_by, settings=s)
             self.consumers[queue] = consumer
             await self.broker.consume(queue, consumer.on_message, s.consumer_prefetch)
         log.info("%s runtime started: consuming %s", self.service, ", ".join(queues))
@@ -119,27 +139,6 @@ class ServiceRuntime:
     async def _on_reply(self, ctx: MessageContext, reply: SagaReply) -> None:
         await self.orchestrator.handle_reply(SqlSagaStore(ctx.session), ctx.envelope, reply)
 
-    async def process_due_sagas(self, limit: int = 100) -> int:
-        """Handle sagas past their step deadline, one transaction each."""
-        assert self.sessions is not None
-        handled = 0
-        while handled < limit:
-            async with self.sessions() as session, session.begin():
-                store = SqlSagaStore(session)
-                due = await store.claim_due(datetime.now(UTC), 1)
-                if not due:
-                    break
-                st = due[0]
-                try:
-                    async with session.begin_nested():
-                        await self.orchestrator.handle_due(store, st)
-                except Exception as exc:
-                    log.exception("saga %s (%s) failed while handling its deadline", st.id,
-                                  st.type)
-                    await self.orchestrator.fail(store, st.id, f"error: {exc!r}")
-            handled += 1
-        return handled
-
     async def _watch_outbox(self, every: float = 5.0) -> None:
         """Keep the outbox backlog gauges current (scraping never touches the database)."""
         assert self.engine is not None
@@ -154,13 +153,3 @@ class ServiceRuntime:
             except Exception as exc:
                 log.warning("outbox gauges not updated: %r", exc)
             await asyncio.sleep(every)
-
-    async def _scan_deadlines(self) -> None:
-        while True:
-            try:
-                await self.process_due_sagas()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("saga deadline scan failed")
-            await asyncio.sleep(self.settings.saga_scan_interval_seconds)

@@ -70,6 +70,9 @@ class ServiceSettings(BaseSettings):
 
     retention_outbox_seconds: float = Field(default=7 * 86400, gt=0)
     retention_inbox_seconds: float = Field(default=7 * 86400, gt=0)
+    #: how long after its death a dead-lettered message may still be replayed
+    #: (``make replay-dlq``); the inbox must remember it longer than that
+    dlq_replay_window_seconds: float = Field(default=3 * 86400, ge=0)
     retention_batch: int = Field(default=1000, ge=1, le=100_000)
     retention_interval_seconds: float = Field(default=60.0, gt=0)
 

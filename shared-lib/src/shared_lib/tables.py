@@ -1,7 +1,12 @@
 """Tables every service has: outbox, inbox, saga state and saga step log.
 
-They live in each service's own database; each service's Alembic migrations
-create them (``env.py`` includes this metadata in autogenerate).
+They live in each service's own database. The revisions that create them are
+shared-lib's own Alembic branch, ``messaging`` (``shared_lib/migrations/versions``),
+which every service applies next to its own (``shared_lib.migrations.alembic_config``);
+``run_env`` includes this metadata in autogenerate. These definitions stay here,
+apart from the migrations, because the outbox, inbox and saga code query them: a
+change to a table goes here and into a new revision of that branch
+(``--head messaging@head``).
 """
 
 from __future__ import annotations

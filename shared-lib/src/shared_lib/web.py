@@ -1,28 +1,24 @@
-"""HTTP pieces both services use: body size limit, error shapes, ID types,
-bearer-token parsing and waiting for a saga behind a request."""
+"""HTTP plumbing both services use: body size limit, request ids and timing,
+error shapes, ID types and bearer-token parsing. (Starting a saga from an
+endpoint and waiting for it: :mod:`shared_lib.saga.http`.)"""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_lib.db import is_transient_db_error
-from shared_lib.failpoints import failpoint
+from shared_lib.errors import USE_CASE_ERRORS
 from shared_lib.logs import bound
-from shared_lib.logs import saga_id as saga_var
 from shared_lib.metrics import Metrics
-from shared_lib.saga import FINAL_STATUSES, SagaStatus, SqlSagaStore
-from shared_lib.tables import sagas
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +133,16 @@ def _as_uuid(value: str) -> uuid.UUID:
         return uuid.uuid5(uuid.NAMESPACE_URL, value)
 
 
+async def _use_case_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status_code", 400))
+
+
 def install_common(app: FastAPI, max_body_bytes: int, metrics: Metrics) -> None:
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestContext, metrics=metrics)
+
+    for error in USE_CASE_ERRORS:
+        app.add_exception_handler(error, _use_case_error)
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(ConnectionError)
@@ -164,70 +167,3 @@ def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str | None
     if credentials is None or credentials.scheme.lower() != "bearer":
         return None
     return credentials.credentials
-
-
-def wants_async(request: Request) -> bool:
-    prefer = request.headers.get("prefer", "")
-    return any(p.strip().lower() == "respond-async" for p in prefer.split(","))
-
-
-@dataclass(frozen=True)
-class SagaOutcome:
-    saga_id: uuid.UUID
-    finished: bool
-    status: SagaStatus | None
-    reason: str | None
-    data: dict[str, Any]
-
-
-async def start_and_wait(
-    runtime: Any,
-    saga_type: str,
-    data: dict[str, Any],
-    *,
-    respond_async: bool,
-) -> SagaOutcome:
-    """Start a saga in its own transaction, then wait up to SAGA_WAIT_SECONDS."""
-    saga_id = uuid.uuid4()
-    saga_var.set(str(saga_id))
-    log.info("starting saga %s %s", saga_type, saga_id)
-    fut = runtime.waiter.expect(saga_id)
-    try:
-        async with runtime.sessions() as session, session.begin():
-            st = await runtime.orchestrator.start(SqlSagaStore(session), saga_type, data,
-                                                  saga_id=saga_id)
-    except BaseException:
-        runtime.waiter.forget(saga_id, fut)
-        raise
-    failpoint(f"saga.after_start:{saga_type}")
-    if st.status in FINAL_STATUSES:
-        runtime.waiter.forget(saga_id, fut)
-        return SagaOutcome(saga_id, True, st.status, st.reason, st.data)
-    wait = runtime.settings.saga_wait_seconds
-    if respond_async or wait <= 0:
-        runtime.waiter.forget(saga_id, fut)
-        return SagaOutcome(saga_id, False, st.status, None, st.data)
-
-    async def read() -> tuple[SagaStatus, str | None]:
-        async with runtime.sessions() as session:
-            row = (await session.execute(
-                select(sagas.c.status, sagas.c.reason).where(sagas.c.id == saga_id))).one()
-        return SagaStatus(row.status), row.reason
-
-    async def is_finished() -> bool:
-        return (await read())[0] in FINAL_STATUSES
-
-    finished = await runtime.waiter.wait(saga_id, fut, wait, is_finished)
-    if finished == SagaStatus.completed.value:
-        return SagaOutcome(saga_id, True, SagaStatus.completed, None, st.data)
-    status, reason = await read()
-    return SagaOutcome(saga_id, finished and status in FINAL_STATUSES, status, reason, st.data)
-
-
-async def run_saga(request: Request, runtime: Any, session: Any, saga_type: str,
-                   data: dict[str, Any]) -> SagaOutcome:
-    """What a saga-backed endpoint does: hand back the request's database
-    connection (the saga runs in its own transaction; ``session`` can still be
-    used after), start the saga and wait for it, unless ``Prefer: respond-async``."""
-    await session.close()
-    return await start_and_wait(runtime, saga_type, data, respond_async=wants_async(request))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,17 +13,15 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared_lib.contracts import Envelope, SagaReply
+from shared_lib.contracts import Envelope, SagaReply, envelope_for
 from shared_lib.contracts.messages import PurgePost, UserDeleted
 from shared_lib.db import make_engine
 from shared_lib.messaging import Broker, build_topology
-from shared_lib.messaging.consumer import (
-    CommandRejected,
-    MessageConsumer,
-    MessageContext,
-    saga_message_id,
-)
-from shared_lib.outbox import OutboxRelay, add_to_outbox, envelope_for, publish_event
+from shared_lib.messaging.consumer import MessageConsumer, MessageContext
+from shared_lib.messaging.subscriptions import Subscriptions
+from shared_lib.metrics import Metrics
+from shared_lib.outbox import OutboxRelay, add_to_outbox, publish_caused_by, publish_event
+from shared_lib.saga.participant import CommandRejected, handles_saga_command, saga_message_id
 from shared_lib.tables import messaging_metadata, outbox
 
 test_metadata = MetaData()
@@ -146,6 +145,60 @@ async def test_relay_competes_safely_with_another_replica(env: Env) -> None:
     assert await tap.get(fail=False) is None
 
 
+async def test_a_row_for_a_missing_exchange_is_charged_alone(env: Env) -> None:
+    """One bad row in the middle of a batch: the others are published and marked
+    sent in the same batch, only the bad one is charged, the connection stays."""
+    tap = await _tap(env, "core.events")
+    connection = env.broker.connection
+    async with env.sessions() as s, s.begin():
+        good = [await publish_event(s, UserDeleted(seq=1, user_id=uid), source="core")
+                for uid in range(20)]
+        await add_to_outbox(s, envelope_for(PurgePost(post_id=2), source="core"),
+                            "no.such.exchange")
+        good += [await publish_event(s, UserDeleted(seq=1, user_id=uid), source="core")
+                 for uid in range(20, 40)]
+    relay = OutboxRelay(env.engine, env.broker)
+    assert await relay.publish_batch() == 41
+    assert [e.message_id for e in await _drain(tap, 40)] == [e.message_id for e in good]
+    async with env.engine.connect() as conn:
+        rows = (await conn.execute(select(outbox).order_by(outbox.c.id))).all()
+    assert [(r.sent_at is not None, r.attempts) for r in rows] == (
+        [(True, 0)] * 20 + [(False, 1)] + [(True, 0)] * 20)
+    assert env.broker.connection is connection and not connection.is_closed
+    # the bad row waits for its next attempt; rows written meanwhile flow at once
+    async with env.sessions() as s, s.begin():
+        late = await publish_event(s, UserDeleted(seq=1, user_id=99), source="core")
+    assert await relay.publish_batch() == 1
+    assert [e.message_id for e in await _drain(tap, 1)] == [late.message_id]
+
+
+async def test_two_relays_never_publish_a_row_twice_while_rows_are_written(env: Env) -> None:
+    """The batch query's snapshot predates the relay lock: rows the other relay
+    marked sent in between must not be published again."""
+    tap = await _tap(env, "core.events")
+    relays = [OutboxRelay(env.engine, env.broker, batch_size=3) for _ in range(2)]
+    written = 300
+    done = asyncio.Event()
+
+    async def write() -> None:
+        for uid in range(written):
+            async with env.sessions() as s, s.begin():
+                await publish_event(s, UserDeleted(seq=1, user_id=uid), source="core")
+        done.set()
+
+    async def relay_loop(relay: OutboxRelay) -> None:
+        while True:
+            n = await relay.publish_batch()
+            if n == 0 and done.is_set():
+                return
+
+    await asyncio.gather(write(), *(relay_loop(r) for r in relays))
+    got = await _drain(tap, written, timeout=30)
+    got += await _drain(tap, written, timeout=1)  # any duplicates
+    ids = [e.payload["user_id"] for e in got]
+    assert sorted(ids) == list(range(written)), "a row was published twice or never"
+
+
 def _purge_handler(calls: list[int]):  # type: ignore[no-untyped-def]
     async def handle(ctx: MessageContext, cmd: PurgePost) -> dict[str, int]:
         calls.append(cmd.post_id)
@@ -161,9 +214,12 @@ def _purge_handler(calls: list[int]):  # type: ignore[no-untyped-def]
 
 
 async def _start_consumer(env: Env, calls: list[int]) -> MessageConsumer:
+    subscriptions = Subscriptions("social")
+    handles_saga_command(subscriptions, PurgePost)(_purge_handler(calls))
     consumer = MessageConsumer(queue="social.commands", service="social",
-                               handlers={"purge_post": _purge_handler(calls)},
-                               session_factory=env.sessions, retry_seconds=1)
+                               handlers=subscriptions.handlers()["social.commands"],
+                               session_factory=env.sessions, metrics=Metrics("social"),
+                               publisher=publish_caused_by)
     await env.broker.consume("social.commands", consumer.on_message, prefetch=8)
     return consumer
 
@@ -172,6 +228,12 @@ def _command(post_id: int, saga_id: uuid.UUID, compensation: bool = False) -> En
     return envelope_for(PurgePost(post_id=post_id), source="core", correlation_id=saga_id,
                         message_id=saga_message_id(saga_id, "purge", compensation),
                         step="purge", reply_to="core.replies", compensation=compensation)
+
+
+def _count(consumer: MessageConsumer, counter: str) -> int:
+    metrics = consumer._metrics
+    assert metrics is not None
+    return int(metrics.registry.get_sample_value(counter, {"queue": consumer.queue}) or 0)
 
 
 async def _publish_raw(env: Env, exchange: str, body: bytes, key: str = "purge_post") -> None:
@@ -215,7 +277,7 @@ async def test_redelivered_command_changes_nothing_twice_and_gets_same_reply(env
     assert calls == [7]
     async with env.engine.connect() as conn:
         assert await conn.scalar(text("SELECT times FROM effects WHERE post_id = 7")) == 1
-    assert consumer.stats["duplicates"] == 2
+    assert _count(consumer, "messages_duplicate_total") == 2
 
 
 async def test_compensation_overtaking_its_command_makes_the_command_a_no_op(env: Env) -> None:
@@ -269,7 +331,8 @@ async def test_poison_messages_are_dead_lettered_and_the_queue_keeps_flowing(env
 
     await _wait(all_dead, timeout=20)
     assert sorted(dead) == sorted(poison)
-    assert consumer.stats["dead_lettered"] == 4  # the fifth failed until the delivery limit
+    # the fifth failed until the delivery limit
+    assert _count(consumer, "messages_dead_lettered_total") == 4
     assert calls.count(666) == 1 + 3  # first delivery plus x-delivery-limit redeliveries
 
 
@@ -337,3 +400,81 @@ async def test_retention_removes_old_sent_rows_in_batches_and_keeps_the_rest(env
         assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 20
         assert await conn.scalar(text("SELECT count(*) FROM inbox")) == 100
     assert await purge_once(env.engine, policy) == {"outbox": 0, "inbox": 0}
+
+
+async def test_a_database_outage_never_dead_letters_events(env: Env) -> None:
+    """Events are re-sent by nobody: while the database is away they wait in
+    place, however long that takes, and are handled once it is back."""
+    from testkit.proxy import TcpProxy
+
+    url = env.engine.url
+    proxy = await TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    engine = make_engine(url.set(host="127.0.0.1", port=proxy.port)
+                         .render_as_string(hide_password=False), pool_size=2)
+    handled: list[int] = []
+
+    async def on_deleted(ctx: MessageContext, event: UserDeleted) -> None:
+        await ctx.session.execute(text("INSERT INTO effects VALUES (:p, 1)"),
+                                  {"p": event.user_id})
+        handled.append(event.user_id)
+
+    consumer = MessageConsumer(queue="social.events.projections", service="social",
+                               handlers={"user.deleted": on_deleted},
+                               session_factory=async_sessionmaker(engine),
+                               max_backoff_seconds=0.5, metrics=Metrics("social"))
+    try:
+        proxy.cut()
+        await env.broker.consume("social.events.projections", consumer.on_message, prefetch=8)
+        for uid in (1, 2, 3):
+            body = envelope_for(UserDeleted(seq=1, user_id=uid), source="core")
+            await _publish_raw(env, "core.events", body.model_dump_json().encode(),
+                               key="user.deleted")
+        # an outage far longer than a few redeliveries (the delivery limit is 3 here)
+        await asyncio.sleep(8)
+        assert handled == []
+        proxy.restore()
+
+        async def all_handled() -> bool:
+            return sorted(handled) == [1, 2, 3]
+
+        await _wait(all_handled, timeout=20)
+        channel = await env.broker.connection.channel()
+        dlq = await channel.get_queue("social.events.projections.dlq")
+        assert await dlq.get(fail=False) is None
+        assert _count(consumer, "messages_failed_total") == 0
+    finally:
+        await proxy.stop()
+        await engine.dispose()
+
+
+async def test_a_consumer_channel_closed_by_the_broker_reopens_on_the_same_connection(
+        env: Env, infra) -> None:  # type: ignore[no-untyped-def]
+    calls: list[int] = []
+    await _start_consumer(env, calls)
+    connection = env.broker.connection
+    channel = env.broker.consumer_channel("social.commands")
+    # a channel error: the broker closes this channel alone
+    await (await channel.get_underlay_channel()).basic_ack(delivery_tag=424242)
+
+    async def reopened() -> bool:
+        now = env.broker.consumer_channel("social.commands")
+        return now is not channel and not now.is_closed
+
+    await _wait(reopened)
+    await _publish_raw(env, "social.commands",
+                       _command(3, uuid.uuid4()).model_dump_json().encode())
+
+    async def handled() -> bool:
+        return calls == [3]
+
+    await _wait(handled)
+    assert env.broker.connection is connection and not connection.is_closed
+    vhost = urllib.parse.quote(urllib.parse.urlsplit(env.amqp_url).path[1:], safe="")
+
+    async def one_connection_one_consumer() -> bool:
+        with infra._api() as api:
+            conns = api.get(f"/api/vhosts/{vhost}/connections").json()
+            queue = api.get(f"/api/queues/{vhost}/social.commands").json()
+        return len(conns) == 1 and queue.get("consumers") == 1
+
+    await _wait(one_connection_one_consumer, timeout=20)

@@ -1,4 +1,5 @@
-"""The saga engine on an in-memory store: every path of SPEC section 5."""
+"""The saga engine's paths on an in-memory store (locking, savepoints and the
+deadline scanner are tested on PostgreSQL in ``integration/test_saga_engine_sql``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 
 from shared_lib.contracts import Envelope, ReplyOutcome, SagaReply
 from shared_lib.contracts.messages import PurgePost, UnindexPostHashtags
-from shared_lib.messaging.consumer import saga_message_id
 from shared_lib.saga import (
     LocalStep,
     RemoteStep,
@@ -23,6 +23,7 @@ from shared_lib.saga import (
     StepRejected,
 )
 from shared_lib.saga.engine import RETRY_ROUND_KEY
+from shared_lib.saga.participant import saga_message_id
 
 
 class FakeStore:
@@ -42,7 +43,8 @@ class FakeStore:
 
     async def claim_due(self, now: datetime, limit: int) -> list[SagaState]:
         return [copy.deepcopy(s) for s in self.sagas.values()
-                if s.deadline and s.deadline <= now][:limit]
+                if s.status in (SagaStatus.running, SagaStatus.compensating)
+                and s.deadline and s.deadline <= now][:limit]
 
     async def save(self, state: SagaState) -> None:
         self.sagas[state.id] = copy.deepcopy(state)

@@ -7,8 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from shared_lib.security import InvalidToken, PasswordHasher, TokenIssuer, TokenVerifier
@@ -18,18 +16,11 @@ from shared_lib.settings import (
     ServiceSettings,
     read_pem,
 )
+from testkit.keys import new_rsa_keypair
 
 DEV_PRIVATE = read_pem(None, DEV_PRIVATE_KEY_FILE)
 DEV_PUBLIC = read_pem(None, DEV_PUBLIC_KEY_FILE)
 
-
-def _other_keypair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
 
 
 def _b64(data: dict[str, object]) -> str:
@@ -51,7 +42,7 @@ def test_expired_token_is_refused() -> None:
 
 
 def test_token_signed_with_another_key_is_refused() -> None:
-    private, _ = _other_keypair()
+    private, _ = new_rsa_keypair()
     with pytest.raises(InvalidToken):
         TokenVerifier(DEV_PUBLIC).verify(TokenIssuer(private).issue(1))
 
@@ -88,7 +79,7 @@ def test_production_refuses_development_keys(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="development JWT keys"):
         ServiceSettings()
-    _, public = _other_keypair()
+    _, public = new_rsa_keypair()
     monkeypatch.setenv("JWT_PUBLIC_KEY", public)
     assert not ServiceSettings().uses_development_keys
 

@@ -1,7 +1,7 @@
 """Versioned message contracts: the one place both services read them from."""
 
 from .base import Command, Contract, ContractRegistry, Event, MessageKind, Payload
-from .envelope import Envelope, utcnow
+from .envelope import Envelope, envelope_for, utcnow
 from .messages import CORE, SOCIAL, ReplyOutcome, SagaReply, registry
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Payload",
     "ReplyOutcome",
     "SagaReply",
+    "envelope_for",
     "registry",
     "utcnow",
 ]

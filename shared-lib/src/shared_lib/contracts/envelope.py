@@ -1,4 +1,4 @@
-"""The envelope every message travels in (SPEC section 7)."""
+"""The envelope every message travels in, and how one is built for a payload."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .base import Payload
 
 
 def utcnow() -> datetime:
@@ -35,3 +37,29 @@ class Envelope(BaseModel):
     reply_to: str | None = None
     compensation: bool = False
     payload: dict[str, Any]
+
+
+def envelope_for(
+    payload: Payload,
+    *,
+    source: str,
+    correlation_id: uuid.UUID | None = None,
+    causation_id: uuid.UUID | None = None,
+    message_id: uuid.UUID | None = None,
+    step: str | None = None,
+    reply_to: str | None = None,
+    compensation: bool = False,
+) -> Envelope:
+    """The envelope of ``payload``, sent by ``source``."""
+    return Envelope(
+        message_id=message_id or uuid.uuid4(),
+        type=payload.TYPE,
+        version=payload.VERSION,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        source=source,
+        step=step,
+        reply_to=reply_to,
+        compensation=compensation,
+        payload=payload.model_dump(mode="json"),
+    )

@@ -1,4 +1,4 @@
-"""Every command, reply and event exchanged by the services (SPEC 5 and 6).
+"""Every command, reply and event exchanged by the services (docs/messaging.md, docs/sagas.md).
 
 A contract is a frozen pydantic model with its type name and version. A
 breaking change adds a new class with ``VERSION = 2`` next to the old one;
@@ -119,6 +119,13 @@ class AuthorizeMessage(Command):
     receiver_id: int
 
 
+class AuthorizeMessageRefusal(StrEnum):
+    """The reasons core answers ``authorize_message`` with ``rejected``."""
+
+    sender_deactivated = "Sender is deactivated"
+    receiver_not_found = "Receiver not found"
+
+
 @register
 class RecordStory(Command):
     TYPE = "record_story"
@@ -127,6 +134,12 @@ class RecordStory(Command):
     story_id: int
     author_id: int
     expires_at: datetime
+
+
+class RecordStoryRefusal(StrEnum):
+    """The reason core answers ``record_story`` with ``rejected``."""
+
+    author_deactivated = "Author is deactivated"
 
 
 @register

@@ -77,6 +77,12 @@ class Broker:
         self._lost = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._channel_lock = asyncio.Lock()
+        #: exchanges known to exist on the current connection (the topology's, and
+        #: any other found by :meth:`exchange_exists`)
+        self._known_exchanges: set[str] = set()
+        self._consumer_channels: dict[str, AbstractChannel] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     @property
     def connection(self) -> AbstractConnection:
@@ -112,6 +118,7 @@ class Broker:
             connection.close_callbacks.add(lambda *_: self._closed(connection))
             self._exchanges = {}
             self._publish_channel = None
+            self._known_exchanges = {ex.name for ex in self._topology.exchanges}
             for consumer in self._consumers:
                 await self._start_consumer(consumer)
         except BaseException:
@@ -120,7 +127,7 @@ class Broker:
             raise
 
     def _closed(self, connection: AbstractConnection) -> None:
-        """A connection or consumer channel closed: set up again, unless it is an old one."""
+        """The connection closed: set everything up again, unless it is an old one."""
         if connection is self._connection:
             self._lost.set()
 
@@ -128,6 +135,11 @@ class Broker:
         while True:
             await self._lost.wait()
             log.warning("connection to RabbitMQ lost; reconnecting")
+            old = self._connection
+            if old is not None and not old.is_closed:
+                # never leave a half-dead connection (and its consumers) behind
+                with contextlib.suppress(Exception):
+                    await old.close()
             delay = 0.2
             while True:
                 try:
@@ -142,13 +154,43 @@ class Broker:
                     delay = min(delay * 2, self._reconnect_max)
 
     async def _start_consumer(self, consumer: _Consumer) -> None:
-        channel = await self.connection.channel()
-        await channel.set_qos(prefetch_count=consumer.prefetch)
-        # a consumer channel closed alone (not with its connection) is set up again too
         connection = self.connection
-        channel.close_callbacks.add(lambda *_: self._closed(connection))
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=consumer.prefetch)
+        channel.close_callbacks.add(
+            lambda _ch, exc: self._consumer_closed(connection, consumer, exc))
         queue = await channel.get_queue(consumer.queue, ensure=False)
         await queue.consume(consumer.callback, no_ack=False)
+        self._consumer_channels[consumer.queue] = channel
+
+    def _consumer_closed(self, connection: AbstractConnection, consumer: _Consumer,
+                         exc: BaseException | None) -> None:
+        """A consumer channel closed alone (the broker closes a channel on a channel
+        error): open that consumer again on the same connection. When the whole
+        connection goes, the supervisor sets every consumer up again instead."""
+        if connection is not self._connection or connection.is_closed or self._closing:
+            return
+        log.warning("consumer channel of %s closed (%r); reopening it", consumer.queue, exc)
+        task = asyncio.create_task(self._reopen_consumer(connection, consumer),
+                                   name=f"reopen-consumer-{consumer.queue}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reopen_consumer(self, connection: AbstractConnection,
+                               consumer: _Consumer) -> None:
+        await asyncio.sleep(0)  # let a closing connection finish closing first
+        if connection is not self._connection or connection.is_closed:
+            return
+        try:
+            await self._start_consumer(consumer)
+        except Exception as exc:
+            log.warning("reopening the consumer of %s failed (%r); reconnecting",
+                        consumer.queue, exc)
+            self._closed(connection)
+
+    def consumer_channel(self, queue: str) -> AbstractChannel:
+        """The channel currently consuming ``queue`` (for inspection)."""
+        return self._consumer_channels[queue]
 
     async def _exchange(self, name: str) -> AbstractExchange:
         async with self._channel_lock:
@@ -163,8 +205,35 @@ class Broker:
                 self._exchanges[name] = ex
             return ex
 
+    async def exchange_exists(self, name: str) -> bool:
+        """Whether an exchange exists, asked on a scratch channel.
+
+        Publishing to a missing exchange makes the broker close the channel,
+        which would fail every other publish waiting for a confirm on it; the
+        outbox relay asks here first so that one bad message is charged alone.
+        Exchanges of the topology are known without asking.
+        """
+        if name in self._known_exchanges or name == "":
+            return True
+        channel = await self.connection.channel()
+        try:
+            await channel.declare_exchange(name, passive=True)
+        except ChannelNotFoundEntity:
+            return False
+        finally:
+            if not channel.is_closed:
+                with contextlib.suppress(Exception):
+                    await channel.close()
+        self._known_exchanges.add(name)
+        return True
+
     async def publish(self, msg: OutgoingMessage, timeout: float = 10.0) -> None:
-        """Publish and wait for the broker's confirm; raise if not confirmed."""
+        """Publish and wait for the broker's confirm.
+
+        Raises :class:`Unroutable` when this message cannot be delivered
+        (returned, nacked, or its exchange is missing), anything else when the
+        channel or connection failed (the message may be innocent: try again).
+        """
         exchange = await self._exchange(msg.exchange)
         message = aio_pika.Message(
             body=msg.body,
@@ -179,10 +248,16 @@ class Broker:
         try:
             await exchange.publish(message, routing_key=msg.routing_key, mandatory=True,
                                    timeout=timeout)
-        except (DeliveryError, ChannelNotFoundEntity) as exc:
-            # returned (no queue bound), nacked, or no such exchange: this message
-            # cannot be delivered now
+        except DeliveryError as exc:
+            # returned (no queue bound) or nacked: this message cannot be delivered now
             raise Unroutable(f"{msg.exchange}/{msg.routing_key}: {exc!r}") from exc
+        except ChannelNotFoundEntity as exc:
+            # the broker closed the channel for a missing exchange: every publish
+            # pending on it fails, but only the one naming that exchange is at fault
+            if f"'{msg.exchange}'" in str(exc):
+                self._known_exchanges.discard(msg.exchange)
+                raise Unroutable(f"{msg.exchange}/{msg.routing_key}: {exc!r}") from exc
+            raise BrokerUnavailable(f"publish channel closed: {exc!r}") from exc
 
     async def consume(self, queue_name: str, callback: Callback, prefetch: int) -> None:
         """Consume a queue now and after every reconnection."""
@@ -191,6 +266,7 @@ class Broker:
         await self._start_consumer(consumer)
 
     async def close(self) -> None:
+        self._closing = True
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -17,12 +17,21 @@ visibly, in a bounded queue rather than lost or blocking the outbox.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, ExchangeType
 
-from shared_lib.contracts import CORE, SOCIAL
+from shared_lib.contracts import CORE, SOCIAL, MessageKind, registry
+from shared_lib.contracts.routing import (
+    commands_exchange,
+    dlx_exchange,
+    events_exchange,
+    replies_exchange,
+    unrouted_exchange,
+)
 
 
 @dataclass(frozen=True)
@@ -51,22 +60,6 @@ class QueueSpec:
         return f"{self.name}.dlq"
 
 
-def commands_exchange(service: str) -> str:
-    return f"{service}.commands"
-
-
-def replies_exchange(service: str) -> str:
-    return f"{service}.replies"
-
-
-def events_exchange(service: str) -> str:
-    return f"{service}.events"
-
-
-def dlx_exchange(service: str) -> str:
-    return f"{service}.dlx"
-
-
 def _bind(exchange: str, *keys: str) -> tuple[Binding, ...]:
     return tuple(Binding(exchange, k) for k in keys)
 
@@ -83,12 +76,21 @@ class Topology:
         raise KeyError(name)
 
     def routes(self, exchange: str, routing_key: str) -> list[str]:
-        """Queues a message with this routing key reaches (topic semantics)."""
+        """Queues a message with this routing key reaches (fanout, direct or topic)."""
+        kind = next((e.type for e in self.exchanges if e.name == exchange), ExchangeType.TOPIC)
+
+        def matches(pattern: str) -> bool:
+            if kind == ExchangeType.FANOUT:
+                return True
+            if kind == ExchangeType.DIRECT:
+                return pattern == routing_key
+            return topic_matches(pattern, routing_key)
+
         return [
             q.name
             for q in self.queues
             for b in q.bindings
-            if b.exchange == exchange and topic_matches(b.routing_key, routing_key)
+            if b.exchange == exchange and matches(b.routing_key)
         ]
 
 
@@ -108,7 +110,7 @@ def topic_matches(pattern: str, key: str) -> bool:
 
 
 def _service_exchanges(service: str) -> tuple[ExchangeSpec, ...]:
-    unrouted = f"{events_exchange(service)}.unrouted"
+    unrouted = unrouted_exchange(service)
     return (
         ExchangeSpec(commands_exchange(service)),
         ExchangeSpec(replies_exchange(service)),
@@ -118,36 +120,49 @@ def _service_exchanges(service: str) -> tuple[ExchangeSpec, ...]:
     )
 
 
-def build_topology() -> Topology:
-    core_events = events_exchange(CORE)
-    social_events = events_exchange(SOCIAL)
+def commands_queue(service: str) -> str:
+    return f"{service}.commands"
+
+
+def replies_queue(service: str) -> str:
+    return f"{service}.replies"
+
+
+def _bindings_of(owner: str, types: Iterable[str]) -> tuple[Binding, ...]:
+    """One binding per message type: a command on its handler's (the owner's)
+    commands exchange, an event on its publisher's events exchange."""
+    kinds = {c.type: c for c in registry.all()}
+    out: list[Binding] = []
+    for t in types:
+        contract = kinds.get(t)
+        if contract is None:
+            raise ValueError(f"the subscriptions name an unknown message type {t!r}")
+        if contract.kind == MessageKind.event:
+            out.append(Binding(events_exchange(contract.model.PUBLISHER), t))  # type: ignore[attr-defined]
+        else:
+            out.append(Binding(commands_exchange(owner), t))
+    return tuple(out)
+
+
+def build_topology(manifest: Mapping[str, Mapping[str, Any]] | None = None) -> Topology:
+    """Every exchange and queue of the system. The consumers' queues and their
+    bindings come from the subscriptions manifest (what each service's handlers
+    consume, see :mod:`shared_lib.messaging.subscriptions`); each service also
+    has a replies queue for its sagas and a queue keeping unrouted events."""
+    from .subscriptions import read_manifest
+
+    manifest = read_manifest() if manifest is None else manifest
+    services = (CORE, SOCIAL)
+    queues = [QueueSpec(replies_queue(s), s, _bind(replies_exchange(s), "#")) for s in services]
+    queues += [QueueSpec(name, str(spec["owner"]),
+                         _bindings_of(str(spec["owner"]), spec["messages"]))
+               for name, spec in manifest.items()]
+    # events nobody subscribes to: kept (bounded) for inspection, never lost
+    queues += [QueueSpec(f"{events_exchange(s)}.unrouted", s, _bind(unrouted_exchange(s), ""),
+                         dead_letter=False, max_length=10_000) for s in services]
     return Topology(
-        exchanges=_service_exchanges(CORE) + _service_exchanges(SOCIAL),
-        queues=(
-            QueueSpec("core.commands", CORE, _bind(commands_exchange(CORE), "#")),
-            QueueSpec("core.replies", CORE, _bind(replies_exchange(CORE), "#")),
-            QueueSpec("social.commands", SOCIAL, _bind(commands_exchange(SOCIAL), "#")),
-            QueueSpec("social.replies", SOCIAL, _bind(replies_exchange(SOCIAL), "#")),
-            QueueSpec(
-                "social.events.projections",
-                SOCIAL,
-                _bind(core_events, "user.*", "post.*", "comment.*"),
-            ),
-            QueueSpec(
-                "social.events.notifications",
-                SOCIAL,
-                _bind(core_events, "post.published", "post.liked", "post.unliked",
-                      "comment.added", "user.followed"),
-            ),
-            QueueSpec("core.events.stories", CORE, _bind(social_events, "story.deleted")),
-            # events nobody subscribes to: kept (bounded) for inspection, never lost
-            QueueSpec("core.events.unrouted", CORE,
-                      _bind(f"{core_events}.unrouted", ""), dead_letter=False,
-                      max_length=10_000),
-            QueueSpec("social.events.unrouted", SOCIAL,
-                      _bind(f"{social_events}.unrouted", ""), dead_letter=False,
-                      max_length=10_000),
-        ),
+        exchanges=tuple(ex for s in services for ex in _service_exchanges(s)),
+        queues=tuple(queues),
     )
 
 

@@ -23,11 +23,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared_lib.contracts import Command, Envelope, Payload, ReplyOutcome, SagaReply
+from shared_lib.contracts import (
+    Command,
+    Envelope,
+    Payload,
+    ReplyOutcome,
+    SagaReply,
+    envelope_for,
+)
 from shared_lib.contracts.messages import ALREADY_APPLIED, SagaCancel
-from shared_lib.messaging.consumer import saga_message_id
-from shared_lib.messaging.topology import replies_exchange
-from shared_lib.outbox import default_exchange, envelope_for
+from shared_lib.contracts.routing import default_exchange, replies_exchange
 
 from .definition import (
     FINAL_STATUSES,
@@ -39,6 +44,7 @@ from .definition import (
     StepAction,
     StepRejected,
 )
+from .participant import saga_message_id
 from .store import LogEntry, SagaState, SagaStore
 
 log = logging.getLogger(__name__)
@@ -131,7 +137,8 @@ class SagaOrchestrator:
                                     f"{st.status})", envelope.compensation))
             await store.add_log(entries)
             return
-        assert isinstance(step, RemoteStep)
+        if not isinstance(step, RemoteStep):
+            raise RuntimeError(f"saga {st.id} waits at local step {step.name}")
         causation = envelope.message_id
         if not compensating:
             if reply.outcome == ReplyOutcome.accepted:
@@ -168,7 +175,8 @@ class SagaOrchestrator:
         entries: list[LogEntry] = []
         definition = self._definition(st.type)
         step = definition.steps[st.step_index]
-        assert isinstance(step, RemoteStep)
+        if not isinstance(step, RemoteStep):
+            raise RuntimeError(f"saga {st.id} has a deadline at local step {step.name}")
         compensating = st.status == SagaStatus.compensating
         limit = self.compensation_max_attempts if compensating else self.max_attempts
         if st.attempts < limit:
@@ -200,29 +208,71 @@ class SagaOrchestrator:
         await self._persist(store, st, entries)
 
     async def fail(self, store: SagaStore, saga_id: uuid.UUID, error: str) -> None:
-        """Mark a saga failed after an error its transitions could not get past."""
+        """Mark a saga failed after an error its transitions could not get past.
+
+        Works without the saga's definition too (a type retired by a deploy, a
+        step index out of range), so that such a saga is parked, not retried
+        for ever."""
         st = await store.load_for_update(saga_id)
         if st is None or st.status in FINAL_STATUSES:
             return
-        step = self._definition(st.type).steps[max(st.step_index, 0)].name
+        definition = self.definitions.get(st.type)
+        step = (definition.steps[st.step_index].name
+                if definition is not None and 0 <= st.step_index < len(definition.steps)
+                else f"#{st.step_index}")
         st.status = SagaStatus.failed
         st.deadline = None
         st.reason = error[:2000]
         await self._persist(store, st, [LogEntry(st.id, step, StepAction.failed, st.reason)])
 
     async def retry(self, store: SagaStore, saga_id: uuid.UUID) -> SagaState:
-        """Retry the compensation of a failed saga (operator action)."""
+        """Retry a failed saga from where it stopped (operator action).
+
+        Normally that is its compensation. A saga that failed waiting to learn
+        whether its pivot ran (a step with ``cancel_on_timeout``) asks the
+        participant again with a new cancel probe: it compensates only if the
+        participant confirms the command never ran, and goes forward if it did;
+        compensating blindly could undo the steps before a pivot that ran.
+        """
         st = await store.load_for_update(saga_id)
         if st is None:
             raise UnknownSaga(saga_id)
         if st.status != SagaStatus.failed:
             raise ValueError(f"saga {saga_id} is {st.status}, only failed sagas can be retried")
         st.data[RETRY_ROUND_KEY] = int(st.data.get(RETRY_ROUND_KEY, 0)) + 1
-        entries = [LogEntry(st.id, self._definition(st.type).steps[st.step_index].name,
-                            StepAction.retried, "compensation retried by operator", True)]
-        await self._compensate(store, st, st.step_index, entries, causation=None)
+        step = self._definition(st.type).steps[st.step_index]
+        if isinstance(step, RemoteStep) and step.compensation is None \
+                and step.cancel_on_timeout:
+            st.status = SagaStatus.compensating
+            st.attempts = 1
+            st.deadline = self.clock() + self.step_timeout
+            await self._send(store, st, step, compensation=True, causation=None)
+            entries = [LogEntry(st.id, step.name, StepAction.retried,
+                                "cancel requested again by operator", True)]
+        else:
+            entries = [LogEntry(st.id, step.name, StepAction.retried,
+                                "compensation retried by operator", True)]
+            await self._compensate(store, st, st.step_index, entries, causation=None)
         await self._persist(store, st, entries)
         return st
+
+    def longest_lifetime(self) -> timedelta:
+        """How long the longest saga here can take in the worst case: every remote
+        step re-sent until its last attempt, then every compensation (or cancel
+        probe) re-sent with back-off until its last attempt. A participant's
+        inbox must remember a command at least that long (plus how late a
+        dead-lettered copy may be replayed), or a late copy would run twice."""
+        longest = timedelta(0)
+        compensation = sum((self._backoff(a, True)
+                            for a in range(1, self.compensation_max_attempts + 1)),
+                           timedelta(0))
+        for definition in self.definitions.values():
+            remote = [s for s in definition.steps if isinstance(s, RemoteStep)]
+            undone = [s for s in remote if s.compensation is not None or s.cancel_on_timeout]
+            total = (len(remote) * self.step_timeout * self.max_attempts
+                     + len(undone) * compensation)
+            longest = max(longest, total)
+        return longest
 
     # ------------------------------------------------------------ internals
     def _definition(self, saga_type: str) -> SagaDefinition:

@@ -125,6 +125,20 @@ class SqlSagaStore:
     async def send(self, envelope: Envelope, exchange: str) -> None:
         await add_to_outbox(self.session, envelope, exchange)
 
+    async def park(self, saga_id: uuid.UUID, reason: str) -> None:
+        """Fail a saga without its definition: the last resort for one whose
+        transitions cannot even be failed normally."""
+        parked = await self.session.scalar(
+            update(sagas)
+            .where(sagas.c.id == saga_id,
+                   sagas.c.status.in_([SagaStatus.running.value, SagaStatus.compensating.value]))
+            .values(status=SagaStatus.failed.value, deadline=None, reason=reason[:2000],
+                    version=sagas.c.version + 1, updated_at=text("now()"))
+            .returning(sagas.c.id))
+        if parked is not None:
+            await self.add_log([LogEntry(saga_id, "?", StepAction.failed, reason[:2000])])
+            await self.notify_finished(saga_id, SagaStatus.failed)
+
     async def notify_finished(self, saga_id: uuid.UUID, status: SagaStatus) -> None:
         await self.session.execute(
             text("SELECT pg_notify(:channel, :payload)"),

@@ -23,9 +23,11 @@ log = logging.getLogger(__name__)
 
 
 class SagaWaiter:
-    def __init__(self, dsn: str, poll_seconds: float = 0.5) -> None:
+    def __init__(self, dsn: str, poll_seconds: float = 0.5,
+                 reconnect_seconds: float = 1.0) -> None:
         self._dsn = dsn
         self._poll = poll_seconds
+        self._reconnect = reconnect_seconds
         self._waiting: dict[uuid.UUID, list[asyncio.Future[str | None]]] = {}
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -40,24 +42,27 @@ class SagaWaiter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
 
     async def _keep_listening(self) -> None:
         while not self._stopping:
+            conn: asyncpg.Connection | None = None
             try:
-                self._conn = await asyncpg.connect(self._dsn)
-                await self._conn.add_listener(SAGA_FINISHED_CHANNEL, self._on_notify)
+                conn = await asyncpg.connect(self._dsn)
+                await conn.add_listener(SAGA_FINISHED_CHANNEL, self._on_notify)
                 closed = asyncio.Event()
-                self._conn.add_termination_listener(lambda _c, ev=closed: ev.set())
+                conn.add_termination_listener(lambda _c, ev=closed: ev.set())
+                self._conn = conn
                 await closed.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("saga waiter cannot listen (%r); retrying", exc)
-            self._conn = None
-            await asyncio.sleep(1.0)
+            finally:
+                self._conn = None
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            await asyncio.sleep(self._reconnect)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         raw_id, _, status = payload.partition(":")

@@ -1,0 +1,48 @@
+"""The one way a service's FastAPI app is put together (its composition root
+calls :func:`create_service_app`; nothing is built at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from shared_lib.deps import runtime_lifespan
+from shared_lib.logs import configure_logging
+from shared_lib.ops import build_ops_router
+from shared_lib.runtime import ServiceRuntime
+from shared_lib.security import TokenVerifier
+from shared_lib.settings import ServiceSettings
+from shared_lib.web import install_common
+
+
+def create_service_app(
+    *,
+    title: str,
+    description: str,
+    settings: ServiceSettings,
+    runtime: ServiceRuntime,
+    routers: Sequence[APIRouter],
+    state: dict[str, Any] | None = None,
+    configure: Callable[[FastAPI], None] | None = None,
+) -> FastAPI:
+    """The app of one service: logging, the runtime in its lifespan, the token
+    verifier, the common middleware and error answers, the ops routes, then
+    ``routers``; ``state`` goes on ``app.state``, ``configure`` adds the rest
+    (exception handlers of the service's own errors, say)."""
+    configure_logging(f"{settings.service_name}-service", settings.log_level)
+    app = FastAPI(title=title, version="0.1.0", description=description,
+                  lifespan=runtime_lifespan(runtime))
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.verifier = TokenVerifier(settings.public_key_pem, settings.jwt_algorithm)
+    for name, value in (state or {}).items():
+        setattr(app.state, name, value)
+    install_common(app, settings.max_body_bytes, runtime.metrics)
+    app.include_router(build_ops_router())
+    for router in routers:
+        app.include_router(router)
+    if configure is not None:
+        configure(app)
+    return app

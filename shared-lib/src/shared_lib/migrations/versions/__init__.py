@@ -1,0 +1,1 @@
+"""Revisions of the shared tables (outbox, inbox, sagas, saga_steps), branch ``messaging``."""

@@ -1,0 +1,147 @@
+"""Starting a saga from an HTTP endpoint and waiting for its end.
+
+The saga runs in a transaction of its own; the request waits up to
+``SAGA_WAIT_SECONDS`` for the saga to end (announced by ``NOTIFY``, whichever
+replica ends it), unless the client sent ``Prefer: respond-async``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from shared_lib.failpoints import failpoint
+from shared_lib.logs import saga_id as saga_var
+from shared_lib.tables import sagas
+
+from .definition import FINAL_STATUSES, SagaStatus
+from .engine import is_timeout
+from .store import SqlSagaStore
+
+log = logging.getLogger(__name__)
+
+
+def wants_async(request: Request) -> bool:
+    prefer = request.headers.get("prefer", "")
+    return any(p.strip().lower() == "respond-async" for p in prefer.split(","))
+
+
+@dataclass(frozen=True)
+class SagaOutcome:
+    saga_id: uuid.UUID
+    finished: bool
+    status: SagaStatus | None
+    reason: str | None
+    data: dict[str, Any]
+
+
+async def start_and_wait(
+    runtime: Any,
+    saga_type: str,
+    data: dict[str, Any],
+    *,
+    respond_async: bool,
+) -> SagaOutcome:
+    """Start a saga in its own transaction, then wait up to SAGA_WAIT_SECONDS."""
+    saga_id = uuid.uuid4()
+    saga_var.set(str(saga_id))
+    log.info("starting saga %s %s", saga_type, saga_id)
+    fut = runtime.waiter.expect(saga_id)
+    try:
+        async with runtime.sessions() as session, session.begin():
+            st = await runtime.orchestrator.start(SqlSagaStore(session), saga_type, data,
+                                                  saga_id=saga_id)
+    except BaseException:
+        runtime.waiter.forget(saga_id, fut)
+        raise
+    failpoint(f"saga.after_start:{saga_type}")
+    if st.status in FINAL_STATUSES:
+        runtime.waiter.forget(saga_id, fut)
+        return SagaOutcome(saga_id, True, st.status, st.reason, st.data)
+    wait = runtime.settings.saga_wait_seconds
+    if respond_async or wait <= 0:
+        runtime.waiter.forget(saga_id, fut)
+        return SagaOutcome(saga_id, False, st.status, None, st.data)
+
+    async def read() -> tuple[SagaStatus, str | None]:
+        async with runtime.sessions() as session:
+            row = (await session.execute(
+                select(sagas.c.status, sagas.c.reason).where(sagas.c.id == saga_id))).one()
+        return SagaStatus(row.status), row.reason
+
+    async def is_finished() -> bool:
+        return (await read())[0] in FINAL_STATUSES
+
+    finished = await runtime.waiter.wait(saga_id, fut, wait, is_finished)
+    if finished == SagaStatus.completed.value:
+        return SagaOutcome(saga_id, True, SagaStatus.completed, None, st.data)
+    status, reason = await read()
+    return SagaOutcome(saga_id, finished and status in FINAL_STATUSES, status, reason, st.data)
+
+
+async def run_saga(request: Request, runtime: Any, session: Any, saga_type: str,
+                   data: dict[str, Any]) -> SagaOutcome:
+    """What a saga-backed endpoint does: hand back the request's database
+    connection (the saga runs in its own transaction; ``session`` can still be
+    used after), start the saga and wait for it, unless ``Prefer: respond-async``."""
+    await session.close()
+    return await start_and_wait(runtime, saga_type, data, respond_async=wants_async(request))
+
+
+@dataclass(frozen=True)
+class Rejections:
+    """The HTTP status of each reason a saga can be rejected with (the reasons are
+    the saga module's constants, never matched as free text in a route). A
+    participant that did not answer in time is 503; any other reason ``default``."""
+
+    statuses: Mapping[str, int] = field(default_factory=dict)
+    default: int = 422
+
+    def status_of(self, reason: str | None) -> int:
+        if is_timeout(reason):
+            return 503
+        return self.statuses.get(reason or "", self.default)
+
+
+def saga_response(outcome: SagaOutcome, *, rejections: Rejections,
+                  body: dict[str, Any] | None = None, location: str | None = None,
+                  done_status: int = 201) -> Response:
+    """The answer of a saga-backed endpoint: ``done_status`` (with ``body``) when the
+    saga completed, the rejection's status when it was rejected, 202 (with
+    ``body`` and ``Location``) while it is still running or waits for an operator."""
+    headers = {"Location": location} if location else None
+    if outcome.finished and outcome.status == SagaStatus.completed:
+        status = done_status
+    elif outcome.finished and outcome.status == SagaStatus.compensated:
+        raise HTTPException(rejections.status_of(outcome.reason),
+                            outcome.reason or "The request was rejected")
+    else:
+        status = 202
+    if body is None:
+        return Response(status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def record_response(outcome: SagaOutcome, *, record_status: SagaStatus | None,
+                    rejections: Rejections, body: dict[str, Any], reason: str | None = None,
+                    location: str | None = None, unavailable: str | None = None) -> Response:
+    """:func:`saga_response` told by the record the saga works on (a post, a message),
+    read after the wait rather than the saga's row: the record may be further
+    along than the saga was when the wait ended, and one left to an operator
+    stays pending (202). ``record_status`` is the outcome the record's state
+    stands for (``completed``, ``compensated`` with ``reason``, None while
+    pending). With ``unavailable``, a rejection because a participant did not
+    answer in time is 503 with that text before the reason."""
+    if (record_status == SagaStatus.compensated and unavailable is not None
+            and is_timeout(reason)):
+        raise HTTPException(503, f"{unavailable}: {reason}")
+    told = replace(outcome, finished=record_status is not None, status=record_status,
+                   reason=reason)
+    return saga_response(told, rejections=rejections, body=body, location=location)

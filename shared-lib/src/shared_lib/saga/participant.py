@@ -1,0 +1,139 @@
+"""The participant's side of the saga protocol.
+
+A service that handles another service's saga commands wraps each command
+handler with :func:`saga_command`. The wrapper, inside the consumer's
+transaction (whose inbox row makes the command idempotent):
+
+* runs the handler in a SAVEPOINT and answers ``accepted`` with what it
+  returns, or ``rejected`` with the reason of :class:`CommandRejected`
+  (the savepoint then drops whatever the handler wrote);
+* stores the reply with the inbox row and writes it to the outbox, to the
+  exchange named by the command's ``reply_to``; a repeated command gets the
+  stored reply again and changes nothing;
+* when a compensation arrives, records its command as handled-and-cancelled
+  first (*preemption*), so a late copy of the command changes nothing.
+
+Every queue of saga commands also answers the engine's cancel probe
+(``saga.cancel``, registered with the commands by :func:`handles_saga_command`):
+the probe preempts the unanswered command, or, if it ran, answers ``already
+applied`` with the command's reply data, and the saga goes forward instead of
+compensating.
+
+Command message ids are deterministic (:func:`saga_message_id`), so every
+re-send of a step's command is the same message to the inbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from shared_lib.contracts import Command, ReplyOutcome, SagaReply, envelope_for
+from shared_lib.contracts.messages import ALREADY_APPLIED, SagaCancel
+from shared_lib.messaging import inbox
+from shared_lib.messaging.consumer import MessageContext
+from shared_lib.messaging.subscriptions import Subscriptions
+from shared_lib.messaging.topology import commands_queue
+from shared_lib.outbox import add_to_outbox
+
+log = logging.getLogger(__name__)
+
+CommandFunction = Callable[[MessageContext, Any], Awaitable[dict[str, Any] | None]]
+
+
+class CommandRejected(Exception):
+    """A participant refuses a command; the saga gets a ``rejected`` reply."""
+
+    def __init__(self, reason: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.data = data or {}
+
+
+def saga_message_id(saga_id: uuid.UUID, step: str, compensation: bool) -> uuid.UUID:
+    """The id of a saga's command for a step: the same on every re-send."""
+    return uuid.uuid5(saga_id, f"{step}:{'undo' if compensation else 'do'}")
+
+
+_CANCELLED = SagaReply(outcome=ReplyOutcome.rejected,
+                       reason="cancelled by compensation").model_dump(mode="json")
+
+
+class SagaCommandHandler:
+    """A command handler that answers the saga (see the module's docstring)."""
+
+    handles_duplicates = True
+
+    def __init__(self, function: CommandFunction) -> None:
+        self.function = function
+        self.__name__ = getattr(function, "__name__", type(self).__name__)
+
+    async def __call__(self, ctx: MessageContext, command: Any) -> None:
+        env = ctx.envelope
+        if ctx.duplicate:
+            if ctx.stored_reply is not None:
+                await _send_reply(ctx, SagaReply.model_validate(ctx.stored_reply))
+            return
+        if env.compensation and env.correlation_id and env.step:
+            # a late copy of the command this compensates must change nothing
+            do_id = saga_message_id(env.correlation_id, env.step, compensation=False)
+            ctx.extra["command_id"] = do_id
+            ctx.extra["preempted"] = await inbox.preempt(ctx.session, ctx.queue, do_id,
+                                                         env.type, _CANCELLED)
+        try:
+            async with ctx.session.begin_nested():
+                data = await self.function(ctx, command)
+            reply = SagaReply(outcome=ReplyOutcome.accepted, data=data or {})
+        except CommandRejected as rej:
+            reply = SagaReply(outcome=ReplyOutcome.rejected, reason=rej.reason, data=rej.data)
+        await inbox.store_reply(ctx.session, ctx.queue, env.message_id,
+                                reply.model_dump(mode="json"))
+        await _send_reply(ctx, reply)
+
+
+def saga_command(function: CommandFunction) -> SagaCommandHandler:
+    """Wrap a command handler so that it answers the saga that sent the command."""
+    return SagaCommandHandler(function)
+
+
+async def _send_reply(ctx: MessageContext, reply: SagaReply) -> None:
+    env = ctx.envelope
+    if not env.reply_to:
+        log.warning("command %s %s has no reply_to; no reply sent", env.type, env.message_id)
+        return
+    out = envelope_for(reply, source=ctx.service, correlation_id=env.correlation_id,
+                       causation_id=env.message_id, step=env.step,
+                       compensation=env.compensation)
+    await add_to_outbox(ctx.session, out, env.reply_to, routing_key=f"{env.type}.reply")
+
+
+async def _cancel(ctx: MessageContext, cancel: SagaCancel) -> dict[str, Any]:
+    """The probe: preempted (see :class:`SagaCommandHandler`) means the command will
+    never run; otherwise it ran, and its stored reply says whether it took effect."""
+    if ctx.extra.get("preempted", False):
+        return {"cancelled": True}
+    original = await inbox.stored_reply(ctx.session, ctx.queue, ctx.extra["command_id"])
+    if original is not None and original.get("outcome") == ReplyOutcome.accepted:
+        raise CommandRejected(ALREADY_APPLIED, data=original.get("data") or {})
+    return {"cancelled": True}  # it ran and was refused: nothing to undo
+
+
+_CANCEL = saga_command(_cancel)
+
+
+def handles_saga_command(subscriptions: Subscriptions, *commands: type[Command]
+                         ) -> Callable[[CommandFunction], CommandFunction]:
+    """Decorator: the function handles these saga commands on its service's commands
+    queue (which then also answers the cancel probe)."""
+
+    def register(function: CommandFunction) -> CommandFunction:
+        handler = saga_command(function)
+        for command in commands:
+            queue = commands_queue(command.HANDLER)  # type: ignore[attr-defined]
+            subscriptions.add(queue, command, handler)
+            subscriptions.add(queue, SagaCancel, _CANCEL)
+        return function
+
+    return register
