@@ -1,3 +1,3 @@
-"""Fixtures for every test suite: real PostgreSQL and RabbitMQ (see shared_lib.testing)."""
+"""Fixtures for every test suite: real PostgreSQL and RabbitMQ (see the testkit package)."""
 
-pytest_plugins = ["shared_lib.testing.plugin"]
+pytest_plugins = ["testkit.plugin"]

@@ -1,0 +1,69 @@
+"""pytest fixtures over real PostgreSQL and RabbitMQ (registered by the root conftest)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .infra import Infra, provide_infra
+from .stack import Stack, running_stack
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    with provide_infra() as endpoints:
+        yield endpoints
+
+
+@pytest.fixture
+def new_database(infra: Infra) -> Iterator[Callable[[], str]]:
+    """A factory of empty databases, dropped after the test."""
+    names: list[str] = []
+
+    def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        names.append(name)
+        return infra.create_database(name)
+
+    yield make
+    for name in names:
+        infra.drop_database(name)
+
+
+@pytest.fixture
+def new_vhost(infra: Infra) -> Iterator[Callable[[], str]]:
+    """A factory of fresh RabbitMQ vhosts (their AMQP URLs), deleted after the test."""
+    names: list[str] = []
+
+    def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        names.append(name)
+        return infra.create_vhost(name)
+
+    yield make
+    for name in names:
+        infra.delete_vhost(name)
+
+
+@pytest.fixture(scope="module")
+def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Core, social and the gateway, shared by the tests of one module."""
+    log_dir: Path = tmp_path_factory.mktemp("stack")
+    with running_stack(infra, log_dir, env={"BANNED_HASHTAGS": "forbidden,spam"}) as s:
+        yield s
+
+
+_LAYERS = {"unit": 0, "integration": 1, "e2e": 2, "faults": 3}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the fast layers first: unit, integration, end to end, faults."""
+
+    def layer(item: pytest.Item) -> int:
+        parts = Path(str(item.path)).parts
+        return next((rank for name, rank in _LAYERS.items() if name in parts), 0)
+
+    items.sort(key=layer)
