@@ -4,7 +4,6 @@ message contracts in shared_lib.contracts: the three are kept apart."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -23,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core_service.domain.posts import PostStatus
+
 
 class Base(DeclarativeBase):
     pass
@@ -30,13 +31,6 @@ class Base(DeclarativeBase):
 
 #: ordering key of follow events (a pair has no row left to version after an unfollow)
 follow_event_seq = Sequence("follow_event_seq", metadata=Base.metadata)
-
-
-class PostStatus(StrEnum):
-    pending = "pending"
-    published = "published"
-    rejected = "rejected"
-    deleting = "deleting"
 
 
 class User(Base):

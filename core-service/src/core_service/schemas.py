@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from core_service.domain.posts import MAX_CONTENT_CHARS, is_empty_post
+from shared_lib.schemas import UserSummary
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._]{3,30}$")]
 Url = Annotated[str, StringConstraints(max_length=2048)]
@@ -54,15 +55,9 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class UserSummary(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    username: str
-    full_name: str | None
-    profile_image_url: str | None
-
-
 class ProfileOut(UserSummary):
+    """A user's public profile."""
+
     bio: str | None
     post_count: int
     follower_count: int

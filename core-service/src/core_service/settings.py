@@ -21,11 +21,15 @@ class CoreSettings(ServiceSettings):
     @cached_property
     def private_key_pem(self) -> str:
         pem = read_pem(self.jwt_private_key, self.jwt_private_key_file)
-        return pem if pem is not None else read_pem(None, DEV_PRIVATE_KEY_FILE)  # type: ignore[return-value]
+        if pem is not None:
+            return pem
+        if not DEV_PRIVATE_KEY_FILE.is_file():  # e.g. in an image: none holds a private key
+            raise ValueError("no JWT private key: set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE")
+        return read_pem(None, DEV_PRIVATE_KEY_FILE)  # type: ignore[return-value]
 
     @model_validator(mode="after")
     def _refuse_dev_private_key(self) -> CoreSettings:
-        if (self.environment == Environment.production
+        if (self.environment == Environment.production and DEV_PRIVATE_KEY_FILE.is_file()
                 and self.private_key_pem == read_pem(None, DEV_PRIVATE_KEY_FILE)):
             raise ValueError("ENVIRONMENT=production with the development JWT private key:"
                              " set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE")

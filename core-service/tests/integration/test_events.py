@@ -3,20 +3,25 @@ committed together, or rolled back together."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core_service.models import Like, Post, User
+from core_service.models import Follow, Like, Post, User
+from core_service.sagas.delete_account import DELETE_ACCOUNT, delete_user_data
 from core_service.services import follows, posts
 from core_service.services.users import update_profile
-from shared_lib.contracts import Envelope
+from shared_lib.contracts import CORE, Envelope
 from shared_lib.db import make_engine
+from shared_lib.errors import Forbidden
+from shared_lib.saga import SagaContext
 from shared_lib.tables import outbox
-from shared_lib.testing.processes import run_migrations
+from testkit.processes import run_migrations
 
 
 @pytest.fixture
@@ -90,3 +95,78 @@ async def test_a_rolled_back_change_leaves_no_event(
         assert (await s.execute(select(Like))).first() is None
         assert (await s.get(Post, post_id)).like_count == 0  # type: ignore[union-attr]
         assert (await s.get(User, a.id)).follower_count == 0  # type: ignore[union-attr]
+
+
+async def test_deleting_an_account_announces_each_removed_follow(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """delete_user_data removes the user's follows both ways with a user.unfollowed
+    each, newer than the pair's follow, so social's graph converges by events."""
+    a, b, _ = await _setup(sessions)
+    async with sessions() as s, s.begin():
+        c = await _user(s, "carol")
+    async with sessions() as s, s.begin():
+        for follower, followee in ((a, b), (b, a), (c, a), (b, c)):
+            await follows.follow(s, follower, followee.id)
+    async with sessions() as s, s.begin():  # the saga's first step, then its last one
+        await s.execute(update(User).where(User.id == a.id).values(is_active=False))
+        await delete_user_data(SagaContext(
+            session=s, saga_id=uuid.uuid4(), saga_type=DELETE_ACCOUNT,
+            data={"user_id": a.id, "username": "alice"}, service=CORE))
+
+    events = await _events(sessions)
+    followed = {(e.payload["follower_id"], e.payload["followee_id"]): e.payload["seq"]
+                for e in events if e.type == "user.followed"}
+    unfollowed = {(e.payload["follower_id"], e.payload["followee_id"]): e.payload
+                  for e in events if e.type == "user.unfollowed"}
+    assert set(unfollowed) == {(a.id, b.id), (b.id, a.id), (c.id, a.id)}
+    for pair, payload in unfollowed.items():
+        assert payload["seq"] > followed[pair]
+        assert payload["follower_username"] == {a.id: "alice", b.id: "bob",
+                                                c.id: "carol"}[pair[0]]
+    assert events[-1].type == "user.deleted"
+    async with sessions() as s:
+        assert (await s.execute(select(Follow.follower_id, Follow.followee_id))).all() == \
+            [(b.id, c.id)]
+        counts = {u.id: (u.follower_count, u.following_count)
+                  for u in (await s.execute(select(User))).scalars()}
+        assert counts == {b.id: (0, 1), c.id: (1, 0)}
+
+
+async def _lock_waits(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as s:
+        return await s.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'")) or 0
+
+
+@pytest.mark.parametrize("action", [follows.follow, follows.unfollow],
+                         ids=["follow", "unfollow"])
+async def test_a_follower_deactivated_meanwhile_is_refused_under_the_lock(
+        sessions: async_sessionmaker[AsyncSession], action) -> None:  # type: ignore[no-untyped-def]
+    """The request authenticated alice while she was active; delete_account
+    deactivates her before the follow takes the users' locks: refused (403),
+    no edge and no event that the saga's unfollows would miss."""
+    a, b, _ = await _setup(sessions)
+    async with sessions() as s, s.begin():
+        await follows.follow(s, b, a.id)
+        if action is follows.unfollow:
+            await follows.follow(s, a, b.id)
+
+    async def attempt() -> None:
+        async with sessions() as s, s.begin():
+            await action(s, a, b.id)
+
+    async with sessions() as s, s.begin():  # deactivate, committed while the follow waits
+        await s.execute(update(User).where(User.id == a.id).values(is_active=False))
+        task = asyncio.create_task(attempt())
+        for _ in range(500):
+            if task.done() or await _lock_waits(sessions):
+                break
+            await asyncio.sleep(0.01)
+    with pytest.raises(Forbidden):
+        await task
+    async with sessions() as s:
+        edges = (await s.execute(select(Follow.follower_id, Follow.followee_id))).all()
+    assert sorted(edges) == sorted([(b.id, a.id)] + (
+        [(a.id, b.id)] if action is follows.unfollow else []))
+    assert [e.type for e in await _events(sessions)].count("user.unfollowed") == 0

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from core_service.domain.posts import extract_hashtags, is_empty_post
+from core_service.domain.posts import (
+    PostStatus,
+    extract_hashtags,
+    is_empty_post,
+    is_visible,
+    may_delete_comment,
+)
 
 
 @pytest.mark.parametrize(("content", "tags"), [
@@ -18,3 +24,18 @@ def test_extract_hashtags(content: str | None, tags: list[str]) -> None:
 def test_empty_post() -> None:
     assert is_empty_post(None, None) and is_empty_post("  ", "")
     assert not is_empty_post("x", None) and not is_empty_post(None, "http://i")
+
+
+def test_visibility() -> None:
+    assert is_visible(PostStatus.published, author_id=1, viewer_id=None)
+    assert is_visible(PostStatus.published, author_id=1, viewer_id=2)
+    for status in (PostStatus.pending, PostStatus.rejected, PostStatus.deleting):
+        assert is_visible(status, author_id=1, viewer_id=1)
+        assert not is_visible(status, author_id=1, viewer_id=2)
+        assert not is_visible(status, author_id=1, viewer_id=None)
+
+
+def test_who_may_delete_a_comment() -> None:
+    assert may_delete_comment(1, comment_author_id=1, post_author_id=2)
+    assert may_delete_comment(2, comment_author_id=1, post_author_id=2)
+    assert not may_delete_comment(3, comment_author_id=1, post_author_id=2)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Depends, Request
 
 from core_service.models import User
-from shared_lib.deps import Credentials, SessionDep
-from shared_lib.security import InvalidToken, PasswordHasher, TokenIssuer, TokenVerifier
-from shared_lib.web import bearer_token
+from core_service.services import users
+from shared_lib.deps import UNAUTHORIZED, ClaimsDep, OptionalClaimsDep, SessionDep
+from shared_lib.security import PasswordHasher, TokenIssuer
 
 
 def get_issuer(request: Request) -> TokenIssuer:
@@ -25,35 +24,21 @@ IssuerDep = Annotated[TokenIssuer, Depends(get_issuer)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 
 
-_UNAUTHORIZED = HTTPException(
-    status.HTTP_401_UNAUTHORIZED, "Could not validate credentials",
-    headers={"WWW-Authenticate": "Bearer"},
-)
-
-
-async def _user_from_token(request: Request, session: AsyncSession, token: str | None) -> User:
-    if token is None:
-        raise _UNAUTHORIZED
-    verifier: TokenVerifier = request.app.state.verifier
-    try:
-        claims = verifier.verify(token)
-    except InvalidToken:
-        raise _UNAUTHORIZED from None
-    user = await session.get(User, claims.user_id)
-    if user is None or not user.is_active:
-        raise _UNAUTHORIZED
+async def current_user(claims: ClaimsDep, session: SessionDep) -> User:
+    """The user of the bearer token; 401 without a valid token, or when the user
+    is gone or deactivated."""
+    user = await users.active_user(session, claims.user_id)
+    if user is None:
+        raise UNAUTHORIZED
     return user
 
 
-async def current_user(request: Request, session: SessionDep, creds: Credentials) -> User:
-    return await _user_from_token(request, session, bearer_token(creds))
-
-
-async def optional_user(request: Request, session: SessionDep, creds: Credentials) -> User | None:
-    token = bearer_token(creds)
-    if token is None:
+async def optional_user(claims: OptionalClaimsDep, session: SessionDep) -> User | None:
+    """The user of the bearer token, None without one; 401 like ``current_user``
+    when a token is sent but is not good."""
+    if claims is None:
         return None
-    return await _user_from_token(request, session, token)
+    return await current_user(claims, session)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -1,42 +1,43 @@
 """Commands core-service handles as a saga participant. Each runs in the
 consumer's transaction with its inbox record and its reply (see
-shared_lib.messaging.consumer); raising CommandRejected answers ``rejected``."""
+shared_lib.saga.participant); raising CommandRejected answers ``rejected``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from core_service.services import stories, users
+from shared_lib.contracts.messages import (
+    AuthorizeMessage,
+    AuthorizeMessageRefusal,
+    RecordStory,
+    RecordStoryRefusal,
+    UnrecordStory,
+)
+from shared_lib.messaging.consumer import MessageContext
+from shared_lib.saga.participant import CommandRejected, handles_saga_command
 
-from core_service.models import StoryRecord, User
-from shared_lib.contracts.messages import AuthorizeMessage, RecordStory, UnrecordStory
-from shared_lib.messaging.consumer import CommandRejected, MessageContext
+from .registry import SUBSCRIPTIONS
 
 
-async def _active(ctx: MessageContext, user_id: int) -> bool | None:
-    return await ctx.session.scalar(select(User.is_active).where(User.id == user_id))
-
-
+@handles_saga_command(SUBSCRIPTIONS, AuthorizeMessage)
 async def authorize_message(ctx: MessageContext, cmd: AuthorizeMessage) -> dict[str, Any]:
-    if not await _active(ctx, cmd.sender_id):
-        raise CommandRejected("Sender is deactivated")
-    if not await _active(ctx, cmd.receiver_id):
-        raise CommandRejected("Receiver not found")
+    if not await users.is_active(ctx.session, cmd.sender_id):
+        raise CommandRejected(AuthorizeMessageRefusal.sender_deactivated)
+    if not await users.is_active(ctx.session, cmd.receiver_id):
+        raise CommandRejected(AuthorizeMessageRefusal.receiver_not_found)
     return {}
 
 
+@handles_saga_command(SUBSCRIPTIONS, RecordStory)
 async def record_story(ctx: MessageContext, cmd: RecordStory) -> dict[str, Any]:
-    if not await _active(ctx, cmd.author_id):
-        raise CommandRejected("Author is deactivated")
-    await ctx.session.execute(
-        pg_insert(StoryRecord)
-        .values(story_id=cmd.story_id, author_id=cmd.author_id, expires_at=cmd.expires_at)
-        .on_conflict_do_nothing()
-    )
+    if not await users.is_active(ctx.session, cmd.author_id):
+        raise CommandRejected(RecordStoryRefusal.author_deactivated)
+    await stories.record_story(ctx.session, cmd.story_id, cmd.author_id, cmd.expires_at)
     return {}
 
 
+@handles_saga_command(SUBSCRIPTIONS, UnrecordStory)
 async def unrecord_story(ctx: MessageContext, cmd: UnrecordStory) -> dict[str, Any]:
-    await ctx.session.execute(delete(StoryRecord).where(StoryRecord.story_id == cmd.story_id))
+    await stories.forget_story(ctx.session, cmd.story_id)
     return {}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete
-
-from core_service.models import StoryRecord
+from core_service.services import stories
 from shared_lib.contracts.messages import StoryDeleted
 from shared_lib.messaging.consumer import MessageContext
 
+from .registry import SUBSCRIPTIONS
 
+
+@SUBSCRIPTIONS.on("core.events.stories", StoryDeleted)
 async def on_story_deleted(ctx: MessageContext, event: StoryDeleted) -> None:
-    await ctx.session.execute(delete(StoryRecord).where(StoryRecord.story_id == event.story_id))
+    await stories.forget_story(ctx.session, event.story_id)

@@ -1,4 +1,4 @@
-"""create_post saga (SPEC 5).
+"""create_post saga (docs/sagas.md#create_post).
 
 1. core ``insert_post``: the post is stored ``pending``
    (compensation: mark it ``rejected`` with the saga's reason);
@@ -12,21 +12,31 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
 
-from core_service.domain.posts import extract_hashtags
-from core_service.models import Post, PostStatus, User
+from core_service.domain.posts import PostStatus, extract_hashtags
+from core_service.models import Post, User
+from core_service.services import users
 from shared_lib.contracts.messages import IndexPostHashtags, PostPublished, UnindexPostHashtags
 from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
 
 CREATE_POST = "create_post"
 
 
-def create_post_data(author_id: int, content: str | None, image_url: str | None) -> dict[str, Any]:
+class CreatePostRejection(StrEnum):
+    """Why ``publish_post`` refuses (social's ``index_hashtags`` has reasons of its own)."""
+
+    post_deleted = "The post was deleted before it was published"
+    author_deactivated = "The author's account is deactivated"
+
+
+def create_post_data(author_id: int, author_username: str, content: str | None,
+                     image_url: str | None) -> dict[str, Any]:
     return {"author_id": author_id, "content": content, "image_url": image_url,
-            "hashtags": extract_hashtags(content)}
+            "hashtags": extract_hashtags(content), "author_username": author_username}
 
 
 async def insert_post(ctx: SagaContext) -> None:
@@ -69,18 +79,16 @@ async def publish_post(ctx: SagaContext) -> None:
         .with_for_update(of=Post)
     )).first()
     if row is None or row.status != PostStatus.pending.value:
-        raise StepRejected("The post was deleted before it was published")
+        raise StepRejected(CreatePostRejection.post_deleted)
     if not row.is_active:
-        raise StepRejected("The author's account is deactivated")
+        raise StepRejected(CreatePostRejection.author_deactivated)
     post = (await ctx.session.execute(
         update(Post).where(Post.id == d["post_id"])
         .values(status=PostStatus.published.value, published_at=Post.created_at,
                 version=Post.version + 1)
         .returning(Post.version, Post.created_at, Post.like_count, Post.comment_count)
     )).one()
-    await ctx.session.execute(
-        update(User).where(User.id == d["author_id"]).values(post_count=User.post_count + 1)
-    )
+    await users.change_post_count(ctx.session, d["author_id"], 1)
     await ctx.publish(PostPublished(
         seq=post.version, post_id=d["post_id"], author_id=d["author_id"],
         author_username=row.username, content=d["content"], image_url=d["image_url"],

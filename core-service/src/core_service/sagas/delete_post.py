@@ -1,4 +1,4 @@
-"""delete_post saga (SPEC 5).
+"""delete_post saga (docs/sagas.md#delete_post).
 
 1. core ``mark_deleting``: the post is hidden (status ``deleting``)
    (compensation ``restore``: published again, announced anew with
@@ -13,15 +13,22 @@ Rejected when social does not answer within the step deadline (after retries).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from core_service.models import Post, PostStatus, User
+from core_service.domain.posts import PostStatus
+from core_service.models import Post, User
+from core_service.services import users
 from shared_lib.contracts.messages import PostDeleted, PostPublished, PurgePost
 from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
 
 DELETE_POST = "delete_post"
+
+
+class DeletePostRejection(StrEnum):
+    not_published = "The post is not published"
 
 
 async def mark_deleting(ctx: SagaContext) -> None:
@@ -31,7 +38,7 @@ async def mark_deleting(ctx: SagaContext) -> None:
         .values(status=PostStatus.deleting.value, version=Post.version + 1)
         .returning(Post.version))
     if version is None:
-        raise StepRejected("The post is not published")
+        raise StepRejected(DeletePostRejection.not_published)
     ctx.data["seq"] = version
 
 
@@ -64,8 +71,7 @@ async def delete_post(ctx: SagaContext) -> None:
     )).first()
     if row is None:  # already gone: nothing more to do
         return
-    await ctx.session.execute(update(User).where(User.id == row.author_id)
-                              .values(post_count=User.post_count - 1))
+    await users.change_post_count(ctx.session, row.author_id, -1)
     await ctx.publish(PostDeleted(seq=row.version + 1, post_id=ctx.data["post_id"],
                                   author_id=row.author_id))
 

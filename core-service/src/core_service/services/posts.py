@@ -1,49 +1,82 @@
-"""Reading posts, likes and comments."""
+"""Posts: reading them, likes and comments with exact counters, what a deletion
+checks first (the deletion of a published post is the delete_post saga), and
+the removal of a deleted account's likes and comments."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core_service.models import Comment, Like, Post, PostStatus, User
-from core_service.schemas import CommentOut, PostOut
-from core_service.services.errors import Forbidden, NotFound
+from core_service.domain.posts import PostStatus, is_visible, may_delete_comment
+from core_service.models import Comment, Like, Post, User
+from core_service.services.users import require_active
 from shared_lib.contracts import CORE
 from shared_lib.contracts.messages import CommentAdded, CommentDeleted, PostLiked, PostUnliked
+from shared_lib.errors import Conflict, Forbidden, NotFound
 from shared_lib.outbox import publish_event
 
 
-def post_out(post: Post, author_username: str) -> PostOut:
-    return PostOut(
-        id=post.id, author_id=post.author_id, author_username=author_username,
-        content=post.content, image_url=post.image_url, hashtags=list(post.hashtags or []),
-        like_count=post.like_count, comment_count=post.comment_count, status=post.status,
-        rejection_reason=post.rejection_reason, created_at=post.created_at,
-    )
+@dataclass(frozen=True)
+class AuthoredPost:
+    post: Post
+    author_username: str
 
 
-async def load_post(session: AsyncSession, post_id: int) -> tuple[Post, str] | None:
+@dataclass(frozen=True)
+class AuthoredComment:
+    comment: Comment
+    author_username: str
+
+
+async def _load_post(session: AsyncSession, post_id: int) -> AuthoredPost | None:
     row = (await session.execute(
         select(Post, User.username).join(User, User.id == Post.author_id)
         .where(Post.id == post_id)
     )).first()
-    return (row[0], row[1]) if row else None
+    return AuthoredPost(row[0], row[1]) if row else None
 
 
 async def visible_post(session: AsyncSession, post_id: int, viewer_id: int | None
-                       ) -> tuple[Post, str]:
+                       ) -> AuthoredPost:
     """A post the viewer may see: published, or any status for its author."""
-    loaded = await load_post(session, post_id)
-    if loaded is None:
-        raise NotFound("Post not found")
-    post, _ = loaded
-    if post.status != PostStatus.published and post.author_id != viewer_id:
+    loaded = await _load_post(session, post_id)
+    if loaded is None or not is_visible(loaded.post.status, loaded.post.author_id, viewer_id):
         raise NotFound("Post not found")
     return loaded
+
+
+async def published_posts_of(session: AsyncSession, user_id: int, limit: int, offset: int
+                             ) -> list[AuthoredPost]:
+    """An active user's published posts, newest first."""
+    await require_active(session, user_id)
+    rows = (await session.execute(
+        select(Post, User.username).join(User, User.id == Post.author_id)
+        .where(Post.author_id == user_id, Post.status == PostStatus.published.value)
+        .order_by(Post.created_at.desc(), Post.id.desc()).limit(limit).offset(offset)
+    )).all()
+    return [AuthoredPost(p, name) for p, name in rows]
+
+
+async def delete_if_rejected(session: AsyncSession, user_id: int, post_id: int) -> bool:
+    """Check that the user may delete the post now. A rejected post was never
+    published, so social holds nothing about it: it is deleted here (True). A
+    published post gives False: its deletion is the delete_post saga. A post
+    still being created or deleted is a Conflict."""
+    post = (await visible_post(session, post_id, user_id)).post
+    if post.author_id != user_id:
+        raise Forbidden("Not allowed to delete this post")
+    if post.status == PostStatus.rejected:
+        await session.execute(delete(Post).where(Post.id == post_id,
+                                                 Post.status == PostStatus.rejected.value))
+        return True
+    if post.status != PostStatus.published:
+        raise Conflict(f"The post is {post.status}; try again when that is done")
+    return False
 
 
 @dataclass(frozen=True)
@@ -65,16 +98,28 @@ async def lock_published_post(session: AsyncSession, post_id: int) -> LockedPost
     return LockedPost(row.id, row.author_id)
 
 
-async def _bump(session: AsyncSession, post_id: int, **deltas: Any) -> Any:
+async def _change_counters(session: AsyncSession, post_id: int, *where: ColumnElement[bool],
+                           **deltas: int) -> Any:
+    """Add ``deltas`` to the post's counters, one version newer; the post's
+    author, version and counters after, or None when no post matched."""
     values = {name: getattr(Post, name) + d for name, d in deltas.items()}
     return (await session.execute(
-        update(Post).where(Post.id == post_id)
+        update(Post).where(Post.id == post_id, *where)
         .values(**values, version=Post.version + 1)
-        .returning(Post.version, Post.like_count, Post.comment_count)
-    )).one()
+        .returning(Post.author_id, Post.version, Post.like_count, Post.comment_count)
+    )).first()
+
+
+async def _change_locked_counters(session: AsyncSession, post: LockedPost, **deltas: int
+                                  ) -> Any:
+    row = await _change_counters(session, post.id, **deltas)
+    if row is None:
+        raise NotFound("Post not found")
+    return row
 
 
 async def toggle_like(session: AsyncSession, user: User, post_id: int) -> tuple[bool, int]:
+    """Like the post, or take the like back; whether it is liked now, and its count."""
     post = await lock_published_post(session, post_id)
     inserted = await session.scalar(
         pg_insert(Like).values(post_id=post_id, user_id=user.id)
@@ -83,7 +128,7 @@ async def toggle_like(session: AsyncSession, user: User, post_id: int) -> tuple[
         await session.execute(delete(Like).where(Like.post_id == post_id,
                                                  Like.user_id == user.id))
     liked = inserted is not None
-    row = await _bump(session, post_id, like_count=1 if liked else -1)
+    row = await _change_locked_counters(session, post, like_count=1 if liked else -1)
     event = PostLiked if liked else PostUnliked
     await publish_event(session, event(
         seq=row.version, post_id=post_id, post_author_id=post.author_id, user_id=user.id,
@@ -91,24 +136,18 @@ async def toggle_like(session: AsyncSession, user: User, post_id: int) -> tuple[
     return liked, row.like_count
 
 
-def comment_out(comment: Comment, username: str) -> CommentOut:
-    return CommentOut(id=comment.id, post_id=comment.post_id, author_id=comment.author_id,
-                      author_username=username, content=comment.content,
-                      created_at=comment.created_at)
-
-
 async def add_comment(session: AsyncSession, user: User, post_id: int, content: str
-                      ) -> CommentOut:
+                      ) -> Comment:
     post = await lock_published_post(session, post_id)
     comment = Comment(post_id=post_id, author_id=user.id, content=content)
     session.add(comment)
     await session.flush()
-    row = await _bump(session, post_id, comment_count=1)
+    row = await _change_locked_counters(session, post, comment_count=1)
     await publish_event(session, CommentAdded(
         seq=row.version, comment_id=comment.id, post_id=post_id, post_author_id=post.author_id,
         author_id=user.id, author_username=user.username, content=content,
         comment_count=row.comment_count, created_at=comment.created_at), source=CORE)
-    return comment_out(comment, user.username)
+    return comment
 
 
 async def delete_comment(session: AsyncSession, user: User, comment_id: int) -> None:
@@ -118,24 +157,65 @@ async def delete_comment(session: AsyncSession, user: User, comment_id: int) -> 
     )).first()
     if found is None:
         raise NotFound("Comment not found")
-    if user.id not in (found.author_id, found.post_author_id):
+    if not may_delete_comment(user.id, found.author_id, found.post_author_id):
         raise Forbidden("Not allowed to delete this comment")
     post = await lock_published_post(session, found.post_id)
     deleted = await session.scalar(delete(Comment).where(Comment.id == comment_id)
                                    .returning(Comment.id))
     if deleted is None:  # removed concurrently
         raise NotFound("Comment not found")
-    row = await _bump(session, post.id, comment_count=-1)
+    row = await _change_locked_counters(session, post, comment_count=-1)
     await publish_event(session, CommentDeleted(
         seq=row.version, comment_id=comment_id, post_id=post.id, post_author_id=post.author_id,
         author_id=found.author_id, comment_count=row.comment_count), source=CORE)
 
 
-async def list_comments(session: AsyncSession, post_id: int, limit: int, offset: int
-                        ) -> list[CommentOut]:
+async def comments(session: AsyncSession, viewer_id: int, post_id: int, limit: int,
+                   offset: int) -> list[AuthoredComment]:
+    """The comments of a post the viewer may see, oldest first."""
+    await visible_post(session, post_id, viewer_id)
     rows = (await session.execute(
         select(Comment, User.username).join(User, User.id == Comment.author_id)
         .where(Comment.post_id == post_id)
         .order_by(Comment.created_at, Comment.id).limit(limit).offset(offset)
     )).all()
-    return [comment_out(c, name) for c, name in rows]
+    return [AuthoredComment(c, name) for c, name in rows]
+
+
+async def remove_likes_of(session: AsyncSession, user_id: int, username: str
+                          ) -> list[PostUnliked]:
+    """Delete every like of a user; the counters of the posts of others go down,
+    each with the ``post.unliked`` event to publish (their own posts are being
+    deleted with them)."""
+    post_ids = (await session.execute(
+        delete(Like).where(Like.user_id == user_id).returning(Like.post_id))).scalars().all()
+    events = []
+    for post_id in sorted(post_ids):
+        post = await _change_counters(session, post_id, Post.author_id != user_id,
+                                      like_count=-1)
+        if post is not None:
+            events.append(PostUnliked(seq=post.version, post_id=post_id,
+                                      post_author_id=post.author_id, user_id=user_id,
+                                      username=username, like_count=post.like_count))
+    return events
+
+
+async def remove_comments_of(session: AsyncSession, user_id: int) -> list[CommentDeleted]:
+    """Delete a user's comments on the posts of others, whose counters go down,
+    with a ``comment.deleted`` event to publish for each comment."""
+    removed = (await session.execute(
+        delete(Comment)
+        .where(Comment.author_id == user_id,
+               Comment.post_id.not_in(select(Post.id).where(Post.author_id == user_id)))
+        .returning(Comment.id, Comment.post_id))).all()
+    per_post = Counter(r.post_id for r in removed)
+    events = []
+    for post_id in sorted(per_post):
+        post = await _change_counters(session, post_id, comment_count=-per_post[post_id])
+        if post is None:
+            continue
+        events += [CommentDeleted(seq=post.version, comment_id=r.id, post_id=post_id,
+                                  post_author_id=post.author_id, author_id=user_id,
+                                  comment_count=post.comment_count)
+                   for r in removed if r.post_id == post_id]
+    return events

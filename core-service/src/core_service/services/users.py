@@ -1,16 +1,75 @@
-"""Profile changes."""
+"""Users: who is active, profiles and profile changes, the ``user.updated``
+event, and the author's post counter."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from sqlalchemy import func, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core_service.models import User
+from core_service.models import StoryRecord, User
 from shared_lib.contracts import CORE
 from shared_lib.contracts.messages import UserUpdated
+from shared_lib.errors import NotFound
 from shared_lib.outbox import publish_event
+
+
+class UserFields(Protocol):
+    """What the user events carry: a ``User`` or a row returned by an UPDATE."""
+
+    id: int
+    username: str
+    full_name: str | None
+    bio: str | None
+    profile_image_url: str | None
+    is_active: bool
+    version: int
+
+
+def user_updated_event(user: UserFields) -> UserUpdated:
+    return UserUpdated(seq=user.version, user_id=user.id, username=user.username,
+                       full_name=user.full_name, bio=user.bio,
+                       profile_image_url=user.profile_image_url, is_active=user.is_active)
+
+
+async def active_user(session: AsyncSession, user_id: int) -> User | None:
+    """The user, or None when there is no such user or they are deactivated."""
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        return None
+    return user
+
+
+async def is_active(session: AsyncSession, user_id: int) -> bool:
+    """Whether the user exists and is active."""
+    return bool(await session.scalar(select(User.is_active).where(User.id == user_id)))
+
+
+async def require_active(session: AsyncSession, user_id: int) -> None:
+    if not await is_active(session, user_id):
+        raise NotFound("User not found")
+
+
+@dataclass(frozen=True)
+class Profile:
+    user: User
+    has_active_story: bool
+
+
+async def profile(session: AsyncSession, user_id: int) -> Profile:
+    """An active user with whether they have a story that has not expired."""
+    has_story = exists().where(StoryRecord.author_id == User.id,
+                               StoryRecord.expires_at > func.now())
+    row = (await session.execute(
+        select(User, has_story.label("has_active_story"))
+        .where(User.id == user_id, User.is_active)
+    )).first()
+    if row is None:
+        raise NotFound("User not found")
+    user, has_active_story = row
+    return Profile(user, bool(has_active_story))
 
 
 async def update_profile(session: AsyncSession, user: User, changes: dict[str, Any]) -> User:
@@ -22,8 +81,10 @@ async def update_profile(session: AsyncSession, user: User, changes: dict[str, A
         .returning(User)
         .execution_options(populate_existing=True)
     )).scalar_one()
-    await publish_event(session, UserUpdated(
-        seq=updated.version, user_id=updated.id, username=updated.username,
-        full_name=updated.full_name, bio=updated.bio,
-        profile_image_url=updated.profile_image_url, is_active=updated.is_active), source=CORE)
+    await publish_event(session, user_updated_event(updated), source=CORE)
     return updated
+
+
+async def change_post_count(session: AsyncSession, user_id: int, delta: int) -> None:
+    await session.execute(
+        update(User).where(User.id == user_id).values(post_count=User.post_count + delta))
