@@ -43,6 +43,11 @@ class UserProjection(Base):
     full_name: Mapped[str | None] = mapped_column(String(100))
     profile_image_url: Mapped[str | None] = mapped_column(String(2048))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    #: the account was purged (delete_account's pivot: it is never reactivated
+    #: after that) or deleted. Unlike ``is_active = false``, which a deletion
+    #: still under way also sets and its compensation undoes, this is final:
+    #: no event creates a follow edge or a notification involving this user again
+    deleted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     #: ``seq`` of the last applied user event (older ones are ignored)
     version: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
@@ -64,6 +69,8 @@ class PostProjection(Base):
     image_url: Mapped[str | None] = mapped_column(String(2048))
     hashtags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     published: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: deleted in core (post.deleted): final, unlike a purge, which a restore undoes
+    deleted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     like_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     comment_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     #: ``seq`` of the last applied publication / purge / deletion
@@ -74,11 +81,6 @@ class PostProjection(Base):
     likes_version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     comments_version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-    @staticmethod
-    def is_tombstone():  # type: ignore[no-untyped-def]
-        """A purged or deleted post (a pending one has version 0)."""
-        return PostProjection.published.is_(False) & (PostProjection.version > 0)
 
 
 class Hashtag(Base):
@@ -176,7 +178,9 @@ POST_NOTIFICATION_TYPES = (NotificationType.like.value, NotificationType.comment
 class Notification(Base):
     """``dedupe_key`` names the fact a notification is about (``like:<post>:<actor>``),
     so a fact notifies once; ``seq`` and ``hidden`` let an unlike hide a like
-    notification without a late like bringing it back."""
+    notification without a late like bringing it back. ``withdrawn`` marks the
+    ones hidden only because their post is being deleted (purge_post): a
+    restore of the post shows them again."""
 
     __tablename__ = "notifications"
     __table_args__ = (
@@ -194,6 +198,7 @@ class Notification(Base):
     message: Mapped[str] = mapped_column(Text)
     is_read: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     hidden: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    withdrawn: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),

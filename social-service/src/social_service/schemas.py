@@ -72,14 +72,6 @@ class NotificationOut(BaseModel):
     created_at: datetime
 
 
-class UserSummary(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    username: str
-    full_name: str | None
-    profile_image_url: str | None
-
-
 class HashtagOut(BaseModel):
     id: int
     name: str

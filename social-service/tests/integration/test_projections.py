@@ -8,38 +8,52 @@ its own consumer and inbox, as RabbitMQ would deliver it.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import random
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from shared_lib.contracts import CORE, SOCIAL, Envelope, Payload, ReplyOutcome, SagaReply
+from shared_lib.contracts import (
+    CORE,
+    SOCIAL,
+    Envelope,
+    Payload,
+    ReplyOutcome,
+    SagaReply,
+    envelope_for,
+)
 from shared_lib.contracts.messages import (
     CommentAdded,
+    CommentDeleted,
     IndexPostHashtags,
     PostDeleted,
     PostLiked,
     PostPublished,
     PostUnliked,
     PurgePost,
+    PurgeUser,
     UserDeleted,
     UserFollowed,
     UserRegistered,
     UserUnfollowed,
     UserUpdated,
 )
+from shared_lib.contracts.routing import commands_exchange, events_exchange
 from shared_lib.db import make_engine
-from shared_lib.messaging.consumer import MessageConsumer, decode, saga_message_id
-from shared_lib.messaging.topology import build_topology, commands_exchange, events_exchange
-from shared_lib.outbox import envelope_for
+from shared_lib.messaging.consumer import MessageConsumer, MessageContext, decode
+from shared_lib.messaging.topology import build_topology
+from shared_lib.metrics import Metrics
+from shared_lib.outbox import publish_caused_by
+from shared_lib.saga.participant import saga_message_id
 from shared_lib.tables import outbox
-from shared_lib.testing.processes import run_migrations
-from social_service.handlers import handler_registry
+from social_service.handlers import SUBSCRIPTIONS, commands
 from social_service.models import (
     FollowEdge,
     Hashtag,
@@ -49,6 +63,7 @@ from social_service.models import (
     UserProjection,
 )
 from social_service.settings import SocialSettings
+from testkit.processes import run_migrations
 
 PROJECTIONS = "social.events.projections"
 NOTIFICATIONS = "social.events.notifications"
@@ -65,10 +80,12 @@ class Social:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
-        handlers = handler_registry(SocialSettings())
+        handlers = SUBSCRIPTIONS.handlers()
+        self.metrics = Metrics(SOCIAL)
         self.consumers = {
             queue: MessageConsumer(queue=queue, service=SOCIAL, handlers=handlers[queue],
-                                   session_factory=self.sessions)
+                                   session_factory=self.sessions, metrics=self.metrics,
+                                   publisher=publish_caused_by, settings=SocialSettings())
             for queue in (PROJECTIONS, NOTIFICATIONS, COMMANDS)
         }
 
@@ -84,6 +101,13 @@ class Social:
             assert queues, f"{envelope.type} reaches no queue"
             for queue in queues:
                 await self._process(queue, envelope)
+
+    async def deliver_to(self, queue: str, envelopes: Iterable[Envelope]) -> None:
+        """Deliver events to one of the queues they are routed to (the other
+        queue's consumer being slower)."""
+        for envelope in envelopes:
+            assert queue in TOPOLOGY.routes(events_exchange(CORE), envelope.type)
+            await self._process(queue, envelope)
 
     async def command(self, payload: Payload, *, saga_id: uuid.UUID, step: str) -> SagaReply:
         """Send a saga's command, as core's orchestrator would; return social's reply."""
@@ -102,7 +126,9 @@ class Social:
         return SagaReply.model_validate(Envelope.model_validate_json(body).payload)
 
     def duplicates(self, queue: str) -> int:
-        return self.consumers[queue].stats["duplicates"]
+        value = self.metrics.registry.get_sample_value("messages_duplicate_total",
+                                                       {"queue": queue})
+        return int(value or 0)
 
     # ----------------------------------------------------------------- reads
     async def user(self, user_id: int) -> UserProjection | None:
@@ -127,6 +153,21 @@ class Social:
         async with self.sessions() as session:
             return list((await session.execute(
                 select(Notification).order_by(Notification.id))).scalars())
+
+    async def visible(self) -> list[Notification]:
+        """Every notification that is not hidden."""
+        return [n for n in await self.notifications() if not n.hidden]
+
+    async def follows(self) -> list[FollowEdge]:
+        async with self.sessions() as session:
+            return list((await session.execute(select(FollowEdge))).scalars())
+
+    async def lock_waits(self) -> int:
+        """Sessions of this database waiting for a lock."""
+        async with self.sessions() as session:
+            return await session.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'")) or 0
 
     async def listed(self, user_id: int) -> list[Notification]:
         """A user's notifications as /api/notifications lists them (not hidden)."""
@@ -473,7 +514,7 @@ async def test_purge_post_forgets_the_post(social: Social) -> None:
     assert post is not None
     assert (post.published, post.version) == (False, 5)
     assert await social.post_hashtags(doomed) == set()
-    assert summary(await social.notifications()) == sorted([
+    assert summary(await social.visible()) == sorted([
         (A, B, "follow", B),
         (B, A, "mention", other), (A, B, "like", other), (A, C, "comment", other),
         (B, C, "mention", other),
@@ -514,4 +555,265 @@ async def test_a_late_like_does_not_notify_about_a_purged_post(social: Social) -
 
     await social.deliver([late_like])
 
+    assert await social.visible() == []
+    # and once the post is deleted for good, nothing about it is kept
+    await social.deliver([event(PostDeleted(seq=5, post_id=POST, author_id=AUTHOR)),
+                          *resent([late_like])])
     assert await social.notifications() == []
+
+
+async def test_a_post_restored_after_a_late_purge_gets_its_notifications_back(
+        social: Social) -> None:
+    """delete_post gave up waiting for social and restored the post (post.published,
+    seq 9), but the purge (seq 8) was only slow: handled first, it hides the
+    post's notifications, and the restore shows them again. A fact still queued
+    at the purge (a comment) shows with them; one undone meanwhile (carol's
+    like) stays hidden."""
+    await social.deliver(registrations())
+    await index_post(social)
+    await social.deliver([
+        published(2, content="at the #sunset with @bob"),
+        liked(3, 1, user_id=B, username="bob"),
+        commented(4, 1, comment_id=40, content="lovely @bob", author_id=C,
+                  author_username="carol"),
+        liked(5, 2, user_id=C, username="carol"),
+    ])
+    before = summary(await social.visible())
+    assert before == sorted([(B, A, "mention", POST), (A, B, "like", POST),
+                             (A, C, "comment", POST), (B, C, "mention", POST),
+                             (A, C, "like", POST)])
+    queued = [unliked(6, 1, user_id=C, username="carol"),
+              commented(7, 2, comment_id=70, content="thanks @carol", author_id=B,
+                        author_username="bob")]
+
+    reply = await purge(social, POST, seq=8)
+    assert reply.data == {"purged": True}
+    assert await social.visible() == []
+    await social.deliver(queued)
+    assert await social.visible() == []  # recorded, hidden with the post
+
+    await social.deliver([published(9, content="at the #sunset with @bob", like_count=1,
+                                    comment_count=2)])
+
+    post = await social.post(POST)
+    assert post is not None and (post.published, post.version) == (True, 9)
+    assert summary(await social.visible()) == sorted(
+        [n for n in before if n != (A, C, "like", POST)]
+        + [(A, B, "comment", POST), (C, B, "mention", POST)])
+    # a copy of the purge arriving now changes nothing (the restore is newer)
+    assert (await purge(social, POST, seq=8)).data == {"purged": False}
+    assert len(await social.visible()) == 6
+
+
+async def test_a_restored_post_gets_back_the_facts_of_any_delivery_order(
+        social: Social) -> None:
+    """The same, with the purge before the publication's own mention, and the
+    restore handled by the notifications queue before the projections queue."""
+    await social.deliver(registrations())
+    await index_post(social)
+    first = published(2, content="hello @bob")
+    await social.deliver([liked(3, 1, user_id=B, username="bob")])  # overtook first
+    assert (await purge(social, POST, seq=4)).data == {"purged": True}
+    await social.deliver([first])
+    restore = published(5, content="hello @bob", like_count=1)
+    await social.deliver_to(NOTIFICATIONS, [restore])
+    assert await social.visible() == []
+    await social.deliver_to(PROJECTIONS, [restore])
+
+    assert summary(await social.visible()) == [(A, B, "like", POST), (B, A, "mention", POST)]
+
+
+# --------------------------------------------------------- 6. delete_account
+# bob's account is deleted: deactivated (user.updated, seq 2), purged by the
+# saga's pivot purge_user (seq 2), then core deletes his data (seq 3).
+X = B
+
+
+async def purge_user(social: Social, user_id: int = X, seq: int = 2) -> SagaReply:
+    """delete_account's pivot, as core's orchestrator sends it."""
+    reply = await social.command(PurgeUser(user_id=user_id, seq=seq), saga_id=uuid.uuid4(),
+                                 step="purge_user")
+    assert reply.outcome == ReplyOutcome.accepted
+    return reply
+
+
+def deactivation(seq: int, active: bool = False) -> Envelope:
+    return event(UserUpdated(seq=seq, user_id=X, username="bob", is_active=active))
+
+
+def queued_at_the_purge() -> list[Envelope]:
+    """bob's last moves in core, still queued when social purges him: alice and
+    carol follow him and he follows them back, he likes alice's post and
+    comments on it mentioning both."""
+    return [
+        followed(11, A, X), followed(12, X, A), followed(13, C, X), followed(14, X, C),
+        liked(3, 1, user_id=X, username="bob"),
+        commented(4, 1, comment_id=40, content="hi @alice and @carol", author_id=X,
+                  author_username="bob"),
+    ]
+
+
+def deletion_of_bob() -> list[Envelope]:
+    """What core's delete_user_data announces: his like and comment removed, each
+    of his follow edges unfollowed (newer seq), and user.deleted."""
+    return [
+        unliked(5, 0, user_id=X, username="bob"),
+        event(CommentDeleted(seq=6, comment_id=40, post_id=POST, post_author_id=AUTHOR,
+                             author_id=X, comment_count=0)),
+        unfollowed(15, A, X), unfollowed(16, X, A), unfollowed(17, C, X),
+        unfollowed(18, X, C),
+        event(UserDeleted(seq=3, user_id=X)),
+    ]
+
+
+def unrelated() -> list[Envelope]:
+    """Facts not involving bob, delivered among the others: they still notify."""
+    return [liked(7, 1, user_id=C, username="carol"), followed(19, C, A),
+            commented(8, 1, comment_id=80, content="hey @alice", author_id=C,
+                      author_username="carol")]
+
+
+async def published_post_of_alice(social: Social) -> None:
+    await social.deliver(registrations())
+    await index_post(social)
+    await social.deliver([published(2)])
+
+
+async def about_bob(social: Social) -> list[tuple[int, int, str, int | None]]:
+    """Notifications to or from bob, hidden ones too."""
+    return summary(n for n in await social.notifications() if X in (n.user_id, n.actor_id))
+
+
+async def assert_nothing_about_bob(social: Social, when: str) -> None:
+    about = await about_bob(social)
+    assert about == [], f"{when}: notifications involving bob: {about}"
+    active = [(e.follower_id, e.followee_id) for e in await social.follows()
+              if e.active and X in (e.follower_id, e.followee_id)]
+    assert active == [], f"{when}: active follow edges of bob: {active}"
+
+
+async def test_events_queued_at_the_purge_create_nothing_about_the_user(
+        social: Social) -> None:
+    await published_post_of_alice(social)
+    await social.deliver([deactivation(2)])
+    await purge_user(social)
+
+    late = queued_at_the_purge()
+    await social.deliver(late)
+    await assert_nothing_about_bob(social, "queued events after the purge")
+    await social.deliver(deletion_of_bob())
+    await social.deliver(resent(late))  # re-published by core's relay, say
+    await assert_nothing_about_bob(social, "after the deletion")
+
+    user = await social.user(X)
+    assert user is not None and (user.is_active, user.deleted, user.version) == (False, True, 3)
+    for pair, seq in (((A, X), 15), ((X, A), 16), ((C, X), 17), ((X, C), 18)):
+        edge = await social.follow(*pair)
+        assert edge is not None and (edge.active, edge.version) == (False, seq)
+    post = await social.post(POST)
+    assert post is not None and (post.like_count, post.comment_count) == (0, 0)
+
+
+def _shuffled(seed: int) -> Callable[[list[Envelope]], list[Envelope]]:
+    def order(es: list[Envelope]) -> list[Envelope]:
+        shuffled = [*es, *resent(random.Random(seed).sample(es, 4))]
+        random.Random(seed).shuffle(shuffled)
+        return shuffled
+    return order
+
+
+@pytest.mark.parametrize("plan", [
+    IN_ORDER, REVERSE, TWICE,
+    *(Plan(f"shuffled with duplicates ({seed})", _shuffled(seed)) for seed in range(4)),
+], ids=lambda p: p.name)
+async def test_nothing_about_a_purged_user_in_any_delivery_order(social: Social,
+                                                                 plan: Plan) -> None:
+    """After the purge, bob's queued events, the events of his deletion and
+    unrelated ones arrive in any order, with duplicates: at no point is there a
+    notification to or from him or an active follow edge of his; the rest
+    notifies as usual."""
+    await published_post_of_alice(social)
+    await social.deliver([deactivation(2)])
+    await purge_user(social)
+
+    for envelope in plan([*queued_at_the_purge(), *deletion_of_bob(), *unrelated()]):
+        await social.deliver([envelope])
+        await assert_nothing_about_bob(social, f"after {envelope.type}")
+
+    assert summary(await social.visible()) == sorted([
+        (A, C, "like", POST), (A, C, "follow", C), (A, C, "comment", POST),
+        (A, C, "mention", POST)])
+    edge = await social.follow(C, A)
+    assert edge is not None and edge.active
+
+
+async def test_user_deleted_removes_the_users_notifications(social: Social) -> None:
+    """user.deleted reaches the notifications queue too: whatever the purge could
+    not see (or a copy delivered after it) goes then, and stays gone."""
+    assert NOTIFICATIONS in TOPOLOGY.routes(events_exchange(CORE), "user.deleted")
+    await published_post_of_alice(social)
+    late = [*queued_at_the_purge(), published(9, content="thanks @bob")]
+    await social.deliver(late)  # no purge: as if these had raced with it
+    assert len(await about_bob(social)) == 9
+
+    await social.deliver_to(NOTIFICATIONS, [event(UserDeleted(seq=3, user_id=X))])
+    assert await about_bob(social) == []
+    await social.deliver(resent(late))
+    assert await about_bob(social) == []
+
+
+async def test_a_deactivated_user_keeps_what_happens_until_the_deletion_is_compensated(
+        social: Social) -> None:
+    """Deactivated is not purged: the deletion may be compensated (user.updated,
+    active again), so follows and notifications of the meantime are kept."""
+    await published_post_of_alice(social)
+    await social.deliver([deactivation(2)])
+
+    await social.deliver([*queued_at_the_purge(), published(9, content="thanks @bob")])
+    await social.deliver([deactivation(3, active=True)])
+
+    assert summary(await social.visible()) == sorted([
+        (X, A, "follow", A), (A, X, "follow", X), (X, C, "follow", C), (C, X, "follow", X),
+        (A, X, "like", POST), (A, X, "comment", POST), (A, X, "mention", POST),
+        (C, X, "mention", POST), (X, A, "mention", POST)])
+    assert all(e.active for e in await social.follows())
+    assert len(await social.follows()) == 4
+
+
+# A purge handled while an event is being handled: the event's handler reads the
+# rows it depends on FOR SHARE, so it waits for the purge and then sees it.
+async def _held_purge(social: Social, purge_cmd: PurgeUser | PurgePost, queue: str,
+                      late: Envelope) -> None:
+    """Run the purge's handler in a transaction kept open until ``late`` (delivered
+    to ``queue`` meanwhile) waits for one of its locks or is handled, then commit."""
+    handler = commands.purge_user if isinstance(purge_cmd, PurgeUser) else commands.purge_post
+    async with social.sessions() as session, session.begin():
+        ctx = MessageContext(session=session, envelope=envelope_for(purge_cmd, source=CORE),
+                             service=SOCIAL, queue=COMMANDS)
+        await handler(ctx, purge_cmd)
+        delivery = asyncio.create_task(social.deliver_to(queue, [late]))
+        for _ in range(500):
+            if delivery.done() or await social.lock_waits() > 0:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the delivery neither waited nor ended")
+    await delivery
+
+
+@pytest.mark.parametrize(("queue", "late"), [
+    (NOTIFICATIONS, liked(3, 1, user_id=X, username="bob")),
+    (PROJECTIONS, followed(11, X, A)),
+], ids=["like notification", "follow edge"])
+async def test_an_event_handled_during_purge_user_waits_for_it(social: Social, queue: str,
+                                                              late: Envelope) -> None:
+    await published_post_of_alice(social)
+    await _held_purge(social, PurgeUser(user_id=X, seq=2), queue, late)
+    await assert_nothing_about_bob(social, "after the purge")
+
+
+async def test_an_event_handled_during_purge_post_waits_for_it(social: Social) -> None:
+    await published_post_of_alice(social)
+    await _held_purge(social, PurgePost(post_id=POST, seq=3), NOTIFICATIONS,
+                      liked(2, 1, user_id=B, username="bob"))
+    assert await social.visible() == []

@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
-from sqlalchemy import select
+from fastapi import Depends
 
-from shared_lib.deps import Credentials, SessionDep
-from shared_lib.security import InvalidToken, TokenVerifier
-from shared_lib.web import bearer_token
-from social_service.models import UserProjection
+from shared_lib.deps import UNAUTHORIZED, ClaimsDep, SessionDep
+from social_service.services import users
 
 
 @dataclass(frozen=True)
@@ -22,28 +19,12 @@ class Viewer:
     username: str
 
 
-_UNAUTHORIZED = HTTPException(
-    status.HTTP_401_UNAUTHORIZED, "Could not validate credentials",
-    headers={"WWW-Authenticate": "Bearer"},
-)
-
-
-async def current_viewer(request: Request, session: SessionDep, creds: Credentials) -> Viewer:
-    token = bearer_token(creds)
-    if token is None:
-        raise _UNAUTHORIZED
-    verifier: TokenVerifier = request.app.state.verifier
-    try:
-        claims = verifier.verify(token)
-    except InvalidToken:
-        raise _UNAUTHORIZED from None
+async def current_viewer(claims: ClaimsDep, session: SessionDep) -> Viewer:
     # a user core deactivated or deleted is refused here too; a user not yet
     # projected (just registered) is let through: the token is core's word
-    projected = (await session.execute(
-        select(UserProjection.is_active, UserProjection.username)
-        .where(UserProjection.id == claims.user_id))).first()
+    projected = await users.standing(session, claims.user_id)
     if projected is not None and not projected.is_active:
-        raise _UNAUTHORIZED
+        raise UNAUTHORIZED
     username = claims.username or (projected.username if projected else "")
     return Viewer(id=claims.user_id, username=username)
 

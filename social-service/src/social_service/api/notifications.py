@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
-from sqlalchemy import select, update
+from fastapi import APIRouter
 
 from shared_lib.deps import SessionDep
 from shared_lib.web import IdPath, Limit, Offset
 from social_service.api.deps import CurrentViewer
 from social_service.models import Notification
 from social_service.schemas import MarkedOut, NotificationOut
+from social_service.services import notifications
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
@@ -17,35 +17,19 @@ router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 @router.get("", response_model=list[NotificationOut])
 async def list_notifications(viewer: CurrentViewer, session: SessionDep, limit: Limit = 20,
                              offset: Offset = 0) -> list[Notification]:
-    return list((await session.execute(
-        select(Notification)
-        .where(Notification.user_id == viewer.id, Notification.hidden.is_(False))
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(limit).offset(offset)
-    )).scalars())
+    return await notifications.list_for(session, viewer.id, limit=limit, offset=offset)
 
 
 @router.post("/read-all", response_model=MarkedOut)
 async def mark_all_read(viewer: CurrentViewer, session: SessionDep) -> MarkedOut:
-    result = await session.execute(
-        update(Notification)
-        .where(Notification.user_id == viewer.id, Notification.hidden.is_(False),
-               Notification.is_read.is_(False))
-        .values(is_read=True))
+    marked = await notifications.mark_all_read(session, viewer.id)
     await session.commit()
-    return MarkedOut(marked=result.rowcount)  # type: ignore[attr-defined]
+    return MarkedOut(marked=marked)
 
 
 @router.post("/{notification_id}/read", response_model=NotificationOut)
 async def mark_read(notification_id: IdPath, viewer: CurrentViewer,
                     session: SessionDep) -> Notification:
-    notification = (await session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id, Notification.user_id == viewer.id,
-               Notification.hidden.is_(False))
-        .values(is_read=True).returning(Notification)
-    )).scalar_one_or_none()
-    if notification is None:
-        raise HTTPException(404, "Notification not found")
+    notification = await notifications.mark_read(session, viewer.id, notification_id)
     await session.commit()
     return notification

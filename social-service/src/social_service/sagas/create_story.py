@@ -1,4 +1,4 @@
-"""create_story saga (SPEC 5).
+"""create_story saga (docs/sagas.md#create_story).
 
 1. social ``insert_story``: stored ``pending``, expiring 24 hours after its
    creation (compensation: mark it ``rejected`` with the reason);
@@ -10,38 +10,43 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, insert, update
-
-from shared_lib.contracts.messages import RecordStory, StoryCreated, UnrecordStory
+from shared_lib.contracts.messages import (
+    RecordStory,
+    RecordStoryRefusal,
+    StoryCreated,
+    UnrecordStory,
+)
 from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
-from social_service.models import Story, StoryStatus
+from social_service.services import stories
 
 CREATE_STORY = "create_story"
-STORY_LIFETIME = timedelta(hours=24)
+
+
+class CreateStoryRejection(StrEnum):
+    """The reasons a create_story saga (and its story) is rejected with,
+    besides a participant's timeout."""
+
+    #: core's record_story: the author is missing or deactivated
+    author_deactivated = RecordStoryRefusal.author_deactivated.value
+    #: activate: the story is no longer pending (deleted by its author)
+    story_deleted = "The story was deleted before it was published"
 
 
 async def insert_story(ctx: SagaContext) -> None:
     d = ctx.data
-    row = (await ctx.session.execute(
-        insert(Story)
-        .values(author_id=d["author_id"], author_username=d["author_username"],
-                image_url=d["image_url"], content=d["content"],
-                status=StoryStatus.pending.value,
-                # now() is the transaction's time, the same as created_at's default
-                expires_at=func.now() + STORY_LIFETIME)
-        .returning(Story.id, Story.expires_at))).one()
-    d["story_id"] = row.id
-    d["expires_at"] = row.expires_at.isoformat()
+    story = await stories.insert_pending(
+        ctx.session, author_id=d["author_id"], author_username=d["author_username"],
+        image_url=d["image_url"], content=d["content"])
+    d["story_id"] = story.id
+    d["expires_at"] = story.expires_at.isoformat()
 
 
 async def reject_story(ctx: SagaContext) -> None:
-    await ctx.session.execute(
-        update(Story)
-        .where(Story.id == ctx.data["story_id"], Story.status == StoryStatus.pending.value)
-        .values(status=StoryStatus.rejected.value, rejection_reason=ctx.reason))
+    await stories.reject(ctx.session, ctx.data["story_id"], ctx.reason)
 
 
 def record_command(d: dict[str, Any]) -> RecordStory:
@@ -55,12 +60,8 @@ def unrecord_command(d: dict[str, Any]) -> UnrecordStory:
 
 async def activate(ctx: SagaContext) -> None:
     d = ctx.data
-    done = await ctx.session.scalar(
-        update(Story)
-        .where(Story.id == d["story_id"], Story.status == StoryStatus.pending.value)
-        .values(status=StoryStatus.active.value).returning(Story.id))
-    if done is None:
-        raise StepRejected("The story was deleted before it was published")
+    if not await stories.activate(ctx.session, d["story_id"]):
+        raise StepRejected(CreateStoryRejection.story_deleted)
     await ctx.publish(StoryCreated(story_id=d["story_id"], author_id=d["author_id"],
                                    expires_at=datetime.fromisoformat(d["expires_at"])))
 

@@ -1,4 +1,4 @@
-"""send_message saga (SPEC 5).
+"""send_message saga (docs/sagas.md#send_message).
 
 1. social ``insert_message``: stored ``pending``
    (compensation: mark it ``rejected`` with the reason);
@@ -10,34 +10,39 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import update
-
-from shared_lib.contracts.messages import AuthorizeMessage, MessageSent
+from shared_lib.contracts.messages import AuthorizeMessage, AuthorizeMessageRefusal, MessageSent
 from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
-from social_service.handlers.notifications import notify
-from social_service.models import Message, MessageStatus, NotificationType
+from social_service.models import NotificationType
+from social_service.services import messages
+from social_service.services.notifications import notify
 
 SEND_MESSAGE = "send_message"
-RECEIVER_NOT_FOUND = "Receiver not found"
+
+
+class SendMessageRejection(StrEnum):
+    """The reasons a send_message saga (and its message) is rejected with,
+    besides a participant's timeout."""
+
+    #: core's authorize_message: the sender is missing or deactivated
+    sender_deactivated = AuthorizeMessageRefusal.sender_deactivated.value
+    #: core's authorize_message: the receiver is missing or deactivated
+    receiver_not_found = AuthorizeMessageRefusal.receiver_not_found.value
+    #: deliver: the message is no longer pending (purged by a delete_account)
+    message_gone = "The message is gone"
 
 
 async def insert_message(ctx: SagaContext) -> None:
     d = ctx.data
-    message = Message(sender_id=d["sender_id"], receiver_id=d["receiver_id"],
-                      content=d["content"], status=MessageStatus.pending.value)
-    ctx.session.add(message)
-    await ctx.session.flush()
-    d["message_id"] = message.id
+    d["message_id"] = await messages.insert_pending(
+        ctx.session, sender_id=d["sender_id"], receiver_id=d["receiver_id"],
+        content=d["content"])
 
 
 async def reject_message(ctx: SagaContext) -> None:
-    await ctx.session.execute(
-        update(Message)
-        .where(Message.id == ctx.data["message_id"],
-               Message.status == MessageStatus.pending.value)
-        .values(status=MessageStatus.rejected.value, rejection_reason=ctx.reason))
+    await messages.reject(ctx.session, ctx.data["message_id"], ctx.reason)
 
 
 def authorize_command(d: dict[str, Any]) -> AuthorizeMessage:
@@ -47,19 +52,15 @@ def authorize_command(d: dict[str, Any]) -> AuthorizeMessage:
 
 async def deliver(ctx: SagaContext) -> None:
     d = ctx.data
-    row = (await ctx.session.execute(
-        update(Message)
-        .where(Message.id == d["message_id"], Message.status == MessageStatus.pending.value)
-        .values(status=MessageStatus.sent.value)
-        .returning(Message.created_at))).first()
-    if row is None:
-        raise StepRejected("The message is gone")
+    created_at = await messages.mark_sent(ctx.session, d["message_id"])
+    if created_at is None:
+        raise StepRejected(SendMessageRejection.message_gone)
     await notify(ctx.session, user_id=d["receiver_id"], actor_id=d["sender_id"],
                  type_=NotificationType.message, reference_id=d["message_id"],
                  message=f"{d['sender_username']} sent you a message",
                  dedupe_key=f"message:{d['message_id']}")
     await ctx.publish(MessageSent(message_id=d["message_id"], sender_id=d["sender_id"],
-                                  receiver_id=d["receiver_id"], created_at=row.created_at))
+                                  receiver_id=d["receiver_id"], created_at=created_at))
 
 
 def send_message_saga() -> SagaDefinition:

@@ -1,0 +1,158 @@
+"""Notifications: recording the facts that notify someone, and a user's own list.
+
+Each notification has a ``dedupe_key`` naming the fact it reports, so the
+same fact never notifies twice; ``seq`` decides which of two records of the
+same fact (a like and an unlike) is the newer one. Nothing notifies to or
+from a deleted user, nor about a deleted post (see
+:mod:`social_service.services.tombstones`); a fact about a post being deleted
+(withdrawn) is recorded hidden and withdrawn, and shows if the post is
+restored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared_lib.errors import NotFound
+from social_service.domain.mentions import extract_mentions
+from social_service.models import (
+    POST_NOTIFICATION_TYPES,
+    Notification,
+    NotificationType,
+    PostProjection,
+    UserProjection,
+)
+from social_service.services.tombstones import PostState, post_state
+
+
+async def notify(session: AsyncSession, *, user_id: int, actor_id: int, type_: NotificationType,
+                 reference_id: int | None, message: str, dedupe_key: str, seq: int = 0,
+                 hidden: bool = False, withdrawn: bool = False) -> None:
+    """Create (or, for a newer ``seq``, update) the notification of one fact;
+    a ``withdrawn`` one stays hidden until its post is restored."""
+    values = {"user_id": user_id, "actor_id": actor_id, "type": type_.value,
+              "reference_id": reference_id, "message": message, "seq": seq,
+              "hidden": hidden or withdrawn, "withdrawn": withdrawn}
+    stmt = pg_insert(Notification).values(dedupe_key=dedupe_key, **values)
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=[Notification.dedupe_key],
+        set_={"hidden": stmt.excluded.hidden, "withdrawn": stmt.excluded.withdrawn,
+              "seq": stmt.excluded.seq, "message": stmt.excluded.message},
+        where=Notification.seq < stmt.excluded.seq,
+    ))
+
+
+async def involved(session: AsyncSession, user_ids: Iterable[int],
+                   text: str | None = None) -> list[int] | None:
+    """Read the users an event involves, and those its ``text`` mentions, FOR
+    SHARE in id order (a purge_user running now finishes first). None when one
+    of ``user_ids`` is deleted: the event notifies nobody. Otherwise the ids of
+    the mentioned users who are not deleted (one who is only deactivated is
+    still notified: the deletion may yet be compensated)."""
+    ids, names = set(user_ids), extract_mentions(text)
+    matches = UserProjection.id.in_(sorted(ids))
+    if names:
+        matches = or_(matches, func.lower(UserProjection.username).in_(names))
+    rows = (await session.execute(
+        select(UserProjection.id, UserProjection.username, UserProjection.deleted)
+        .where(matches).order_by(UserProjection.id).with_for_update(read=True))).all()
+    if any(r.deleted for r in rows if r.id in ids):
+        return None
+    return [r.id for r in rows if not r.deleted and r.username.lower() in names]
+
+
+async def live_post(session: AsyncSession, post_id: int) -> PostState | None:
+    """The post's state (its row read FOR SHARE, after the users'); None when it
+    is deleted and the event must notify nobody."""
+    state = await post_state(session, post_id)
+    return None if state == PostState.deleted else state
+
+
+async def notify_mentions(session: AsyncSession, mentioned: Sequence[int], *, actor_id: int,
+                          actor_username: str, post_id: int, where: str, key: str,
+                          state: PostState) -> None:
+    for user_id in mentioned:
+        if user_id == actor_id:
+            continue
+        await notify(session, user_id=user_id, actor_id=actor_id,
+                     type_=NotificationType.mention, reference_id=post_id,
+                     message=f"{actor_username} mentioned you in {where}",
+                     dedupe_key=f"mention:{key}:{user_id}",
+                     withdrawn=state == PostState.withdrawn)
+
+
+def _about_post(post_id: int):  # type: ignore[no-untyped-def]
+    return Notification.type.in_(POST_NOTIFICATION_TYPES), Notification.reference_id == post_id
+
+
+async def withdraw_about_post(session: AsyncSession, post_id: int) -> None:
+    """Hide the notifications about a post being deleted, as withdrawn: a restore
+    of the post shows them again."""
+    await session.execute(
+        update(Notification)
+        .where(*_about_post(post_id), Notification.hidden.is_(False))
+        .values(hidden=True, withdrawn=True))
+
+
+async def restore_about_post(session: AsyncSession, post_id: int) -> None:
+    """Show again the notifications a purge of the post withdrew."""
+    await session.execute(
+        update(Notification)
+        .where(*_about_post(post_id), Notification.withdrawn)
+        .values(hidden=False, withdrawn=False))
+
+
+async def delete_about_post(session: AsyncSession, post_id: int) -> None:
+    await session.execute(delete(Notification).where(*_about_post(post_id)))
+
+
+async def delete_about_posts_of(session: AsyncSession, author_id: int) -> None:
+    """Delete the notifications about every post of ``author_id``."""
+    posts = select(PostProjection.id).where(PostProjection.author_id == author_id)
+    await session.execute(delete(Notification).where(
+        Notification.type.in_(POST_NOTIFICATION_TYPES), Notification.reference_id.in_(posts)))
+
+
+async def delete_involving(session: AsyncSession, user_id: int) -> int:
+    """Delete every notification to or from ``user_id``, hidden ones too; how many."""
+    result = await session.execute(delete(Notification).where(
+        or_(Notification.user_id == user_id, Notification.actor_id == user_id)))
+    return result.rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+async def list_for(session: AsyncSession, user_id: int, *, limit: int,
+                   offset: int) -> list[Notification]:
+    """The user's visible notifications, newest first."""
+    return list((await session.execute(
+        select(Notification)
+        .where(Notification.user_id == user_id, Notification.hidden.is_(False))
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit).offset(offset)
+    )).scalars())
+
+
+async def mark_all_read(session: AsyncSession, user_id: int) -> int:
+    """Mark the user's visible unread notifications read; how many."""
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.hidden.is_(False),
+               Notification.is_read.is_(False))
+        .values(is_read=True))
+    return result.rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+async def mark_read(session: AsyncSession, user_id: int, notification_id: int) -> Notification:
+    """Mark one of the user's visible notifications read (NotFound if there is none)."""
+    notification = (await session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.user_id == user_id,
+               Notification.hidden.is_(False))
+        .values(is_read=True).returning(Notification)
+    )).scalar_one_or_none()
+    if notification is None:
+        raise NotFound("Notification not found")
+    return notification

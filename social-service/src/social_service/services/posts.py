@@ -1,0 +1,157 @@
+"""core's posts as social keeps them (for hashtag search), and their hashtag links.
+
+A post is indexed unpublished by a running create_post saga
+(:func:`index_pending`), published by ``post.published`` (:func:`publish`),
+hidden by purge_post (:func:`purge`) and kept as a tombstone row by
+``post.deleted`` (:func:`mark_deleted`). ``version`` holds the ``seq`` of the
+last applied publication, purge or deletion, and each counter has its own
+watermark (``likes_version``, ``comments_version``), since like and comment
+events carry one counter each: an event not newer than what the row holds
+changes nothing, so any delivery order ends in the same state.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared_lib.contracts.messages import IndexPostHashtags, PostPublished
+from shared_lib.errors import BadRequest
+from social_service.domain.hashtags import normalise, rejection_reason
+from social_service.models import Hashtag, PostHashtag, PostProjection
+from social_service.services import notifications
+from social_service.services.tombstones import any_user_deleted
+from social_service.settings import SocialSettings
+
+
+async def link_hashtags(session: AsyncSession, post_id: int, tags: list[str]) -> None:
+    """Link the post to its (normalised) hashtags, creating the ones not seen yet."""
+    if not tags:
+        return
+    await session.execute(
+        pg_insert(Hashtag).values([{"name": t} for t in tags])
+        .on_conflict_do_nothing(index_elements=["name"]))
+    ids = (await session.execute(select(Hashtag.id).where(Hashtag.name.in_(tags)))).scalars()
+    await session.execute(
+        pg_insert(PostHashtag).values([{"post_id": post_id, "hashtag_id": i} for i in ids])
+        .on_conflict_do_nothing())
+
+
+async def unlink_hashtags(session: AsyncSession, post_id: int) -> None:
+    await session.execute(delete(PostHashtag).where(PostHashtag.post_id == post_id))
+
+
+async def index_pending(session: AsyncSession, settings: SocialSettings,
+                        post: IndexPostHashtags) -> list[str]:
+    """Index a post a create_post saga is creating, unpublished, with its
+    normalised hashtags (returned); BadRequest, writing nothing, when the
+    hashtags break the service's limits."""
+    tags = normalise(post.hashtags)
+    reason = rejection_reason(tags, max_count=settings.max_hashtags_per_post,
+                              max_length=settings.max_hashtag_length,
+                              banned=settings.banned_hashtag_set)
+    if reason is not None:
+        raise BadRequest(reason)
+    await session.execute(
+        pg_insert(PostProjection)
+        .values(id=post.post_id, author_id=post.author_id, author_username=post.author_username,
+                content=post.content, image_url=post.image_url, created_at=post.created_at,
+                hashtags=tags, published=False, version=0)
+        .on_conflict_do_nothing()
+    )
+    await link_hashtags(session, post.post_id, tags)
+    return tags
+
+
+async def unindex_pending(session: AsyncSession, post_id: int) -> None:
+    """Undo :func:`index_pending`: the links go, and the row unless it was published."""
+    await unlink_hashtags(session, post_id)
+    await session.execute(
+        delete(PostProjection).where(PostProjection.id == post_id,
+                                     PostProjection.published.is_(False))
+    )
+
+
+async def set_like_count(session: AsyncSession, post_id: int, seq: int, count: int) -> None:
+    await session.execute(
+        update(PostProjection)
+        .where(PostProjection.id == post_id, PostProjection.likes_version < seq)
+        .values(like_count=count, likes_version=seq))
+
+
+async def set_comment_count(session: AsyncSession, post_id: int, seq: int, count: int) -> None:
+    await session.execute(
+        update(PostProjection)
+        .where(PostProjection.id == post_id, PostProjection.comments_version < seq)
+        .values(comment_count=count, comments_version=seq))
+
+
+async def publish(session: AsyncSession, post: PostPublished) -> None:
+    """Publish the post, or publish it again when it is restored after a purge:
+    its hashtag links and the notifications the purge withdrew come back.
+    Nothing happens for a deleted author (a late event after purge_user)."""
+    if await any_user_deleted(session, [post.author_id]):
+        return
+    values = {"author_id": post.author_id, "author_username": post.author_username,
+              "content": post.content, "image_url": post.image_url,
+              "hashtags": post.hashtags, "created_at": post.created_at, "published": True,
+              "version": post.seq}
+    stmt = pg_insert(PostProjection).values(
+        id=post.post_id, like_count=post.like_count, comment_count=post.comment_count,
+        likes_version=post.seq, comments_version=post.seq, **values)
+    applied = await session.scalar(
+        stmt.on_conflict_do_update(
+            index_elements=[PostProjection.id], set_=values,
+            where=PostProjection.version < stmt.excluded.version,
+        ).returning(PostProjection.id)
+    )
+    await set_like_count(session, post.post_id, post.seq, post.like_count)
+    await set_comment_count(session, post.post_id, post.seq, post.comment_count)
+    if applied is not None:
+        # a post restored after a purge gets its hashtag links and notifications back
+        await link_hashtags(session, post.post_id, post.hashtags)
+        await notifications.restore_about_post(session, post.post_id)
+
+
+async def purge(session: AsyncSession, post_id: int, seq: int) -> bool:
+    """Forget a post being deleted: hide its projection (kept as a tombstone at
+    ``seq`` so that no older event brings it back), drop its hashtag links and
+    withdraw the notifications about it (hidden, not deleted: when the saga
+    gives up and restores the post, its ``post.published`` shows them again;
+    ``post.deleted`` deletes them). A projection newer than ``seq`` belongs to
+    a restored post and is left alone: False then."""
+    purged = await session.scalar(
+        update(PostProjection)
+        .where(PostProjection.id == post_id, PostProjection.version <= seq)
+        .values(published=False, version=seq)
+        .returning(PostProjection.id))
+    if purged is None:
+        return False
+    await unlink_hashtags(session, post_id)
+    await notifications.withdraw_about_post(session, post_id)
+    return True
+
+
+async def mark_deleted(session: AsyncSession, post_id: int, seq: int) -> None:
+    """The row stays as a tombstone at ``seq``: older events about the post
+    find it newer than themselves and change nothing. Its hashtag links and the
+    notifications about it (hidden since the purge) go."""
+    deleted = await session.scalar(
+        update(PostProjection)
+        .where(PostProjection.id == post_id, PostProjection.version < seq)
+        .values(published=False, deleted=True, version=seq)
+        .returning(PostProjection.id))
+    if deleted is not None:
+        await unlink_hashtags(session, post_id)
+        await notifications.delete_about_post(session, post_id)
+
+
+async def withdraw_posts_of(session: AsyncSession, author_id: int) -> None:
+    """Hide every post of a user being purged, with their hashtag links and the
+    notifications about them (core's post.deleted events follow)."""
+    posts = select(PostProjection.id).where(PostProjection.author_id == author_id)
+    await session.execute(delete(PostHashtag).where(PostHashtag.post_id.in_(posts)))
+    await notifications.delete_about_posts_of(session, author_id)
+    await session.execute(update(PostProjection).where(PostProjection.author_id == author_id)
+                          .values(published=False))

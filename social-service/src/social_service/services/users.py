@@ -1,0 +1,71 @@
+"""core's users as social keeps them (search, display names, token checks), and
+the purge of a user whose account is being deleted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared_lib.contracts.messages import UserRegistered, UserUpdated
+from social_service.models import UserProjection
+from social_service.services import follows, messages, notifications, posts, stories
+from social_service.services.tombstones import mark_user_deleted
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What social knows of a user, for a request made with their token."""
+
+    is_active: bool
+    username: str
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What a purge of a user deleted."""
+
+    messages: int
+    stories: int
+    notifications: int
+
+
+async def standing(session: AsyncSession, user_id: int) -> Standing | None:
+    """The projected user's standing; None when not projected yet (just registered)."""
+    row = (await session.execute(
+        select(UserProjection.is_active, UserProjection.username)
+        .where(UserProjection.id == user_id))).first()
+    return None if row is None else Standing(is_active=row.is_active, username=row.username)
+
+
+async def apply_change(session: AsyncSession, user: UserRegistered | UserUpdated) -> None:
+    """Project a registration or an update, unless the row holds a newer ``seq``."""
+    values = {"username": user.username, "full_name": user.full_name,
+              "profile_image_url": user.profile_image_url, "is_active": user.is_active,
+              "version": user.seq}
+    stmt = pg_insert(UserProjection).values(id=user.user_id, **values)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[UserProjection.id], set_=values,
+            where=UserProjection.version < stmt.excluded.version,
+        )
+    )
+
+
+async def purge(session: AsyncSession, user_id: int, seq: int) -> Purged:
+    """Forget a user whose account is being deleted (delete_account's pivot):
+    their messages, stories, notifications to or about them, search entry (kept
+    as an inactive tombstone), follow edges (kept inactive) and their posts'
+    hashtag links (the posts hidden until core's post.deleted events). The user
+    becomes a deleted tombstone, locked first: an event still queued now
+    creates nothing about them."""
+    await mark_user_deleted(session, user_id, seq)
+    await posts.withdraw_posts_of(session, user_id)
+    deleted_messages = await messages.delete_involving(session, user_id)
+    deleted_stories = await stories.delete_by_author(session, user_id)
+    deleted_notifications = await notifications.delete_involving(session, user_id)
+    await follows.deactivate_edges_of(session, user_id)
+    return Purged(messages=deleted_messages, stories=deleted_stories,
+                  notifications=deleted_notifications)
