@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import signal
 import subprocess
@@ -23,15 +22,10 @@ from pathlib import Path
 
 import asyncpg
 
+from instasaga_gateway import render
+
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _load_render():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("gateway_render", ROOT / "gateway/render.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _db_url(server: str, name: str) -> str:
@@ -75,7 +69,6 @@ def main() -> int:
                         help="processes of each service (ports 8001, 8011, ... / 8002, 8012, ...)")
     args = parser.parse_args()
 
-    render = _load_render()
     try:
         render.nginx_command(Path("/nonexistent/nginx.conf"))
     except RuntimeError as exc:

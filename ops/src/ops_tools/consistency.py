@@ -1,5 +1,5 @@
-"""Cross-service consistency check (SPEC 9: "a consistency check across both
-databases finds nothing lost and nothing orphaned").
+"""Cross-service consistency check: across both databases (and the dead-letter
+queues), nothing lost and nothing orphaned.
 
 It reads core's and social's databases with plain SQL (no service code, so it
 can be pointed at production) and, optionally, the RabbitMQ management API
@@ -42,7 +42,7 @@ import asyncpg
 import httpx
 
 MAX_EXAMPLES = 5
-#: SPEC 9: "outbox rows unsent for more than a minute" are flagged whatever the grace
+#: outbox rows unsent for more than a minute are flagged whatever the grace
 OUTBOX_MAX_AGE_SECONDS = 60.0
 #: core post statuses that count as published (``deleting`` is mid delete_post saga)
 CORE_VISIBLE_STATUSES = ("published", "deleting")

@@ -29,8 +29,8 @@ from ops_tools.consistency import (
     redact,
     wait_until_settled,
 )
-from shared_lib.testing.infra import Infra, run_sync
-from shared_lib.testing.processes import REPO_ROOT, run_migrations
+from testkit.infra import Infra, run_sync
+from testkit.processes import REPO_ROOT, run_migrations
 
 OLD = "now() - interval '1 hour'"
 
