@@ -1,4 +1,5 @@
-"""docker-compose.yml, the Dockerfiles and the gateway template agree with the code.
+"""docker-compose.yml, the Dockerfile, .dockerignore and the gateway template agree with
+the code.
 
 No Docker, PostgreSQL or RabbitMQ needed: the files are read and the services' modules
 imported (apps are built without running their lifespan).
@@ -9,13 +10,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import tomllib
 from pathlib import Path
-from types import ModuleType
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -23,8 +24,12 @@ import pytest
 import yaml
 from starlette.routing import Match
 
+from instasaga_gateway import render
+from shared_lib.settings import DEV_PRIVATE_KEY_FILE, DEV_PUBLIC_KEY_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "gateway" / "default.conf.template"
+TEMPLATE = ROOT / "gateway" / "src" / "instasaga_gateway" / "default.conf.template"
+DOCKERFILE = ROOT / "Dockerfile"
 
 
 class App(NamedTuple):
@@ -40,7 +45,7 @@ APPS = (App("core-service", "core_service", 8001, "postgres-core", "core", "Core
         App("social-service", "social_service", 8002, "postgres-social", "social",
             "SocialSettings"))
 UPSTREAMS = {"core_service": "core-service", "social_service": "social-service"}
-# SPEC section 2: what the gateway routes, and where
+# what the gateway routes, and where (README, "API")
 ROUTES = {**{p: "core_service" for p in ("auth", "users", "posts", "follow", "feed")},
           **{p: "social_service" for p in ("messages", "stories", "notifications", "search")}}
 PUBLISHED = {8000: "gateway", 8001: "core-service", 8002: "social-service",
@@ -64,24 +69,120 @@ def environment(service: str) -> dict[str, str]:
     return {name: interpolate(value) for name, value in env.items()}
 
 
+def secret_files(service: str) -> dict[str, Path]:
+    """Where the service's compose secrets are mounted, and the files they come from."""
+    declared = compose().get("secrets", {})
+    mounted: dict[str, Path] = {}
+    for secret in compose()["services"][service].get("secrets", []):
+        source = secret if isinstance(secret, str) else secret["source"]
+        target = source if isinstance(secret, str) else secret.get("target", source)
+        target = target if target.startswith("/") else f"/run/secrets/{target}"
+        mounted[target] = ROOT / interpolate(declared[source]["file"])
+    return mounted
+
+
 def healthcheck_urls(text: str) -> list[tuple[int, str]]:
     return [(int(port), path) for port, path in
             re.findall(r"http://127\.0\.0\.1:(\d+)(/[\w/]*)", text)]
 
 
+def build_args(app: App) -> dict[str, str]:
+    build = compose()["services"][app.service]["build"]
+    return {name: interpolate(value) for name, value in build.get("args", {}).items()}
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """``${NAME}`` and ``$NAME`` replaced, as the Dockerfile or the image's shell would."""
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)",
+                  lambda m: values.get(m.group(1) or m.group(2), m.group(0)), text)
+
+
+def dockerfile_stages() -> tuple[dict[str, str], list[tuple[str, str, list[tuple[str, str]]]]]:
+    """The Dockerfile's ARGs before its first FROM (with their defaults) and its stages:
+    (base image or stage, stage name or "", [(instruction, arguments)])."""
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    args: dict[str, str] = {}
+    stages: list[tuple[str, str, list[tuple[str, str]]]] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        word, _, rest = line.strip().partition(" ")
+        word, rest = word.upper(), rest.strip()
+        if word == "FROM":
+            words = rest.split()
+            named = len(words) == 3 and words[1].lower() == "as"
+            stages.append((words[0], words[2] if named else "", []))
+        elif not stages:  # usable in FROM lines
+            assert word == "ARG", line
+            name, _, default = rest.partition("=")
+            args[name] = default
+        else:
+            stages[-1][2].append((word, rest))
+    return args, stages
+
+
+def image_instructions(app: App) -> list[tuple[str, str]]:
+    """The instructions that make the app's image, first to last: the last stage's, for
+    the app's build arguments, after those of the stages it is built from."""
+    args, stages = dockerfile_stages()
+    args.update(build_args(app))
+    named = {name: (base, instructions) for base, name, instructions in stages if name}
+    base, _, instructions = stages[-1]
+    chain = [instructions]
+    base = substitute(base, args)
+    while base in named:
+        base, instructions = named[base]
+        chain.insert(0, instructions)
+    assert base.startswith("python:"), base
+    return [item for instructions in chain for item in instructions]
+
+
+def image_env(app: App) -> dict[str, str]:
+    """The image's ENV, with the build arguments substituted."""
+    values = dict(build_args(app))
+    env: dict[str, str] = {}
+    for word, rest in image_instructions(app):
+        if word == "ENV":
+            for item in shlex.split(rest):
+                name, _, value = item.partition("=")
+                env[name] = values[name] = substitute(value, values)
+    return env
+
+
 def instruction(app: App, name: str) -> list[str]:
-    """The arguments of each ``name`` instruction of the app's Dockerfile."""
-    text = (ROOT / app.service / "Dockerfile").read_text().replace("\\\n", " ")
-    lines = [line.split(None, 1) for line in text.splitlines() if line.strip()]
-    return [words[1].strip() for words in lines if words[0].upper() == name]
+    """The arguments of each ``name`` instruction of the app's image, with the image's
+    environment substituted (as its shell does when it runs RUN, CMD and HEALTHCHECK)."""
+    values = {**build_args(app), **image_env(app)}
+    return [substitute(rest, values) for word, rest in image_instructions(app) if word == name]
 
 
-def load_render() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gateway_render", ROOT / "gateway/render.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+GLOB = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+
+
+def dockerignore() -> list[tuple[bool, re.Pattern[str]]]:
+    """.dockerignore as (exception, pattern), in order (the last match decides)."""
+    patterns = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        exception = line.startswith("!")
+        parts = re.split(r"(\*\*/|\*\*|\*|\?)", line.lstrip("!").strip("/"))
+        regex = "".join(GLOB.get(part, re.escape(part)) for part in parts)
+        patterns.append((exception, re.compile(regex + r"\Z")))
+    return patterns
+
+
+def excluded_from_build_context(path: Path) -> bool:
+    """Whether .dockerignore keeps the file out (a pattern may match a parent folder)."""
+    parts = path.relative_to(ROOT).parts
+    prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    excluded = False
+    for exception, pattern in dockerignore():
+        if any(pattern.match(prefix) for prefix in prefixes):
+            excluded = not exception
+    return excluded
+
 
 
 def serves_get(asgi_app: Any, path: str) -> bool:
@@ -112,8 +213,10 @@ def test_environment_is_read_by_the_settings(app: App, monkeypatch: pytest.Monke
     fields = {name.lower() for name in settings_class.model_fields}
     env = environment(app.service)
     assert {name.lower() for name in env} <= fields
+    secrets = secret_files(app.service)
     for name, value in env.items():
-        monkeypatch.setenv(name, value)
+        # a secret's mount point stands for the file compose mounts there
+        monkeypatch.setenv(name, str(secrets.get(value, value)))
     settings = settings_class()  # the compose values parse
     database, broker = urlsplit(settings.database_url), urlsplit(settings.amqp_url)
     assert (database.hostname, database.path) == (app.database_host, f"/{app.database}")
@@ -133,12 +236,22 @@ def test_each_service_has_its_own_database(app: App) -> None:
 @by_app
 def test_dockerfile_builds_and_runs_the_service(app: App) -> None:
     build = compose()["services"][app.service]["build"]
-    assert (build["context"], build["dockerfile"]) == (".", f"{app.service}/Dockerfile")
+    assert (build["context"], build["dockerfile"]) == (".", DOCKERFILE.name)
+    # the build argument names the workspace package and the module
+    service = build_args(app)["SERVICE"]
+    assert (f"{service}-service", f"{service}_service") == (app.service, app.package)
     members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
+    assert app.service in members["members"]
+    project = tomllib.loads((ROOT / app.service / "pyproject.toml").read_text())["project"]
+    assert project["name"] == app.service
     copied = " ".join(instruction(app, "COPY"))
     assert all(f"{member}/" in copied for member in members["members"])
-    assert any(f"--package {app.service}" in run for run in instruction(app, "RUN"))
+    syncs = [shlex.split(run) for run in instruction(app, "RUN") if "uv sync" in run]
+    assert syncs and all(words[:3] == ["uv", "sync", "--frozen"] for words in syncs)
+    assert all(words[words.index("--package") + 1] == app.service for words in syncs)
+    assert "--no-editable" in syncs[-1]  # the image runs installed packages, not sources
     assert instruction(app, "EXPOSE") == [str(app.port)]
+    assert instruction(app, "USER")[-1] not in ("root", "0")
     [cmd] = instruction(app, "CMD")
     script = json.loads(cmd)[-1]
     assert f"python -m {app.package}.migrate &&" in script
@@ -149,6 +262,27 @@ def test_dockerfile_builds_and_runs_the_service(app: App) -> None:
     assert f"{app.port}:{app.port}" in compose()["services"][app.service]["ports"]
     assert callable(importlib.import_module(f"{app.package}.main").create_app)
     assert callable(importlib.import_module(f"{app.package}.migrate").main)
+
+
+def test_no_private_key_enters_an_image() -> None:
+    keys = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in (".git", ".venv", "node_modules")]
+        keys += [Path(folder) / name for name in files
+                 if "private" in name or name.endswith((".pem", ".key"))]
+    assert DEV_PRIVATE_KEY_FILE in keys
+    for key in keys:
+        if "public" not in key.name:
+            assert excluded_from_build_context(key), key
+    assert not excluded_from_build_context(DEV_PUBLIC_KEY_FILE)  # verifies by default
+    for app in APPS:
+        for word, rest in image_instructions(app):
+            assert word != "ADD" and not (word == "COPY" and re.search(r"\.(pem|key)\b", rest))
+    # core-service gets its key at run time, as a secret; social-service has none
+    env = environment("core-service")
+    assert secret_files("core-service")[env["JWT_PRIVATE_KEY_FILE"]].is_file()
+    assert not {"JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_FILE"} & set(environment("social-service"))
+    assert not compose()["services"]["social-service"].get("secrets")
 
 
 @by_app
@@ -187,15 +321,16 @@ def test_gateway_upstreams_and_environment() -> None:
     assert env["GATEWAY_PORT"] == "8000" and "listen ${GATEWAY_PORT};" in template
     # envsubst replaces every $NAME defined in the container: nginx's own are lowercase
     placeholders = set(re.findall(r"\$\{(\w+)\}", template))
-    assert placeholders == set(env) == set(load_render().PLACEHOLDERS)
+    assert placeholders == set(env) == set(render.PLACEHOLDERS)
     assert not set(re.findall(r"\$([A-Z]\w*)", template))
     mounts = gateway["volumes"]
-    assert "./gateway/default.conf.template:/etc/nginx/templates/default.conf.template:ro" in mounts
+    assert (f"./{TEMPLATE.relative_to(ROOT)}:/etc/nginx/templates/default.conf.template:ro"
+            in mounts)
     assert healthcheck_urls(json.dumps(gateway["healthcheck"]["test"])) == [(8000, "/health")]
 
 
 def test_render_substitutes_only_the_placeholders(tmp_path: Path) -> None:
-    conf = load_render().render(tmp_path, "127.0.0.1:18001", "localhost:18002", 18000)
+    conf = render.render(tmp_path, "127.0.0.1:18001", "localhost:18002", 18000)
     server = (tmp_path / "default.conf").read_text()
     assert "${" not in server and "listen 18000;" in server
     assert "server 127.0.0.1:18001;" in server and "server localhost:18002;" in server
@@ -206,7 +341,6 @@ def test_render_substitutes_only_the_placeholders(tmp_path: Path) -> None:
 
 
 def test_rendered_config_passes_nginx_check(tmp_path: Path) -> None:
-    render = load_render()
     if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
         pytest.skip("nginx is not installed")
     conf = render.render(tmp_path, "127.0.0.1:18001", "127.0.0.1:18002", 18000)

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from shared_lib.testing.http import register_and_login
-from shared_lib.testing.sql import scalar
-from shared_lib.testing.stack import Stack
+from testkit.http import register_and_login
+from testkit.sql import scalar
+from testkit.stack import Stack
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import uuid
 
 import httpx
 
-from shared_lib.testing.http import hashtag_counts, register_and_login, wait_for_post_status
-from shared_lib.testing.processes import wait_until
-from shared_lib.testing.stack import Stack
+from testkit.http import hashtag_counts, register_and_login, wait_for_post_status
+from testkit.processes import wait_until
+from testkit.stack import Stack
 
 
 def _tag() -> str:

@@ -8,9 +8,9 @@ import uuid
 
 import httpx
 
-from shared_lib.testing.http import hashtag_counts, register_and_login
-from shared_lib.testing.processes import wait_until
-from shared_lib.testing.stack import Stack
+from testkit.http import hashtag_counts, register_and_login
+from testkit.processes import wait_until
+from testkit.stack import Stack
 
 
 def _log_lines(path) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]

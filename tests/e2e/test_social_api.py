@@ -8,10 +8,10 @@ import uuid
 import httpx
 import pytest
 
-from shared_lib.testing.http import register_and_login
-from shared_lib.testing.processes import wait_until
-from shared_lib.testing.sql import scalar
-from shared_lib.testing.stack import Stack
+from testkit.http import register_and_login
+from testkit.processes import wait_until
+from testkit.sql import scalar
+from testkit.stack import Stack
 
 
 @pytest.fixture

@@ -9,12 +9,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared_lib.testing.consistency import assert_consistent
-from shared_lib.testing.http import hashtag_counts, register_and_login
-from shared_lib.testing.infra import Infra
-from shared_lib.testing.processes import wait_until
-from shared_lib.testing.sql import scalar
-from shared_lib.testing.stack import running_stack
+from shared_lib.contracts import CORE
+from shared_lib.contracts.routing import events_exchange
+from shared_lib.messaging.topology import build_topology
+from testkit.consistency import assert_consistent
+from testkit.http import hashtag_counts, register_and_login
+from testkit.infra import Infra
+from testkit.processes import wait_until
+from testkit.queues import hold_queued
+from testkit.sql import scalar
+from testkit.stack import running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -131,11 +135,76 @@ def test_cancelled_purge_reactivates_the_user(infra: Infra, tmp_path: Path) -> N
         c.close()
 
 
+def test_events_still_queued_at_the_purge_leave_nothing_of_the_user(
+        infra: Infra, tmp_path: Path) -> None:
+    """Two users follow X and X follows them back, X likes one's post and mentions
+    both in a comment on it, then deletes the account at once. The events of
+    those moves are still queued for social's projections and notifications
+    when social purges X: held back here until the whole deletion has been
+    handled, then delivered. They must bring back no follow edge and no
+    notification of X's."""
+    with running_stack(infra, tmp_path, gateway=False,
+                       env={"SAGA_STEP_TIMEOUT_SECONDS": "10"}) as stack:
+        c = httpx.Client(base_url=stack.core.url, timeout=30)
+        x, *others = (register_and_login(c) for _ in range(3))
+        post = c.post("/api/posts", json={"content": "hello"}, headers=others[0]["headers"])
+        assert post.status_code == 201, post.text
+        post_id = post.json()["id"]
+        wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM users") == 3
+                   and scalar(stack.social_db, "SELECT count(*) FROM inbox WHERE "
+                                               "message_type = 'post.published'") == 2,
+                   10, what="users and post projected")
+        stack.social.stop()
+
+        for other in others:
+            assert c.post(f"/api/follow/{x['id']}", headers=other["headers"]).status_code == 200
+            assert c.post(f"/api/follow/{other['id']}", headers=x["headers"]).status_code == 200
+        assert c.post(f"/api/posts/{post_id}/likes", headers=x["headers"]).status_code == 200
+        mentions = " ".join(f"@{o['username']}" for o in others)
+        assert c.post(f"/api/posts/{post_id}/comments", json={"content": f"hi {mentions}"},
+                      headers=x["headers"]).status_code == 201
+        r = c.delete("/api/users/me", headers={**x["headers"], "Prefer": "respond-async"})
+        assert r.status_code == 202, r.text
+        wait_until(lambda: scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE "
+                                  "sent_at IS NOT NULL AND message_type = 'purge_user'") == 1
+                   and scalar(stack.core_db, "SELECT count(*) FROM outbox "
+                                             "WHERE sent_at IS NULL") == 0,
+                   10, what="core published the events and the purge")
+
+        def purge_and_deletion() -> None:
+            stack.social.start()
+            wait_until(lambda: scalar(stack.core_db, "SELECT status FROM sagas WHERE "
+                                      "type = 'delete_account'") == "completed",
+                       30, what="account deleted")
+            # core's events of the deletion (unfollows, user.deleted) handled on every
+            # queue they reach
+            queues = len(build_topology().routes(events_exchange(CORE), "user.deleted"))
+            wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM inbox WHERE "
+                                      "message_type = 'user.deleted'") == queues,
+                       15, what="user.deleted handled")
+
+        held = hold_queued(stack.amqp_url,
+                           ["social.events.projections", "social.events.notifications"],
+                           meanwhile=purge_and_deletion)
+        # 4 follows, like, comment, deactivation on projections; 4 follows, like, comment
+        assert held == 13, held
+        assert_consistent(stack)
+        uid = x["id"]
+        assert scalar(stack.social_db, "SELECT count(*) FROM notifications "
+                                       f"WHERE user_id = {uid} OR actor_id = {uid}") == 0
+        assert scalar(stack.social_db, "SELECT count(*) FROM follows WHERE active AND "
+                                       f"(follower_id = {uid} OR followee_id = {uid})") == 0
+        assert scalar(stack.social_db, "SELECT count(*) FROM follows WHERE active") == 0
+        c.close()
+
+
+
+
 def _drop_queued(stack, message_type: str) -> None:  # type: ignore[no-untyped-def]
     """Remove the queued commands of one type from social.commands, keeping the rest."""
     import aio_pika
 
-    from shared_lib.testing.infra import run_sync
+    from testkit.infra import run_sync
 
     async def go() -> None:
         conn = await aio_pika.connect(stack.amqp_url)

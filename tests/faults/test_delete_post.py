@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from shared_lib.testing.consistency import assert_consistent
-from shared_lib.testing.http import hashtag_counts, register_and_login, wait_for_post_status
-from shared_lib.testing.infra import Infra
-from shared_lib.testing.processes import wait_until
-from shared_lib.testing.sql import scalar
-from shared_lib.testing.stack import running_stack
+from testkit.consistency import assert_consistent
+from testkit.http import hashtag_counts, register_and_login, wait_for_post_status
+from testkit.infra import Infra
+from testkit.processes import wait_until
+from testkit.queues import hold_queued
+from testkit.sql import scalar
+from testkit.stack import running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -70,3 +72,55 @@ def test_social_away_past_the_deadline_restores_the_post(infra: Infra, tmp_path:
         assert_consistent(stack)
         c.close()
         s.close()
+
+
+def test_a_restored_post_gets_its_notifications_back_after_a_late_purge(
+        infra: Infra, tmp_path: Path) -> None:
+    """Social is away past the deadline: delete_post restores the post (announced
+    with post.published). When social is back, it handles the late purge_post
+    before that post.published (held back here until then): the purge hides the
+    notifications about the post, and the restore shows them again."""
+    with running_stack(infra, tmp_path, gateway=False,
+                       env={"SAGA_STEP_TIMEOUT_SECONDS": "0.5", "SAGA_STEP_MAX_ATTEMPTS": "2",
+                            "SAGA_WAIT_SECONDS": "10"}) as stack:
+        c = httpx.Client(base_url=stack.core.url, timeout=30)
+        s = httpx.Client(base_url=stack.social.url, timeout=10)
+        alice, bob = register_and_login(c), register_and_login(c)
+        post = c.post("/api/posts", json={"content": f"sunset with @{bob['username']}"},
+                      headers=alice["headers"]).json()
+        c.post(f"/api/posts/{post['id']}/likes", headers=bob["headers"])
+        c.post(f"/api/posts/{post['id']}/comments",
+               json={"content": f"thanks @{alice['username']}"}, headers=bob["headers"])
+
+        def types(user: dict[str, Any]) -> list[str]:
+            return sorted(n["type"] for n in s.get("/api/notifications",
+                                                   headers=user["headers"]).json())
+
+        def notified() -> tuple[list[str], list[str]]:
+            return types(alice), types(bob)
+
+        before = (["comment", "like", "mention"], ["mention"])
+        wait_until(lambda: notified() == before, 10, what="notifications")
+        stack.social.stop()
+        assert c.delete(f"/api/posts/{post['id']}", headers=alice["headers"]).status_code == 503
+        wait_for_post_status(c, alice["headers"], post["id"], {"published"}, 5)
+        wait_until(lambda: scalar(stack.core_db, "SELECT count(*) FROM outbox "
+                                                 "WHERE sent_at IS NULL") == 0,
+                   10, what="restore announced")
+
+        def purge_first() -> None:
+            stack.social.start()
+            wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM inbox WHERE "
+                                      "message_type = 'purge_post'") == 1, 15,
+                       what="purge handled")
+            assert notified() == ([], [])  # hidden by the purge
+
+        held = hold_queued(stack.amqp_url,
+                           ["social.events.projections", "social.events.notifications"],
+                           meanwhile=purge_first)
+        assert held == 2, held  # the restore's post.published, on both queues
+        wait_until(lambda: notified() == before, 10, what="notifications back")
+        assert_consistent(stack)
+        c.close()
+        s.close()
+

@@ -11,15 +11,15 @@ from pathlib import Path
 import aio_pika
 import pytest
 
+from shared_lib.contracts import envelope_for
 from shared_lib.contracts.messages import IndexPostHashtags
-from shared_lib.outbox import envelope_for
-from shared_lib.testing.consistency import assert_consistent
-from shared_lib.testing.http import register_and_login
-from shared_lib.testing.infra import Infra, run_sync
-from shared_lib.testing.load import Load
-from shared_lib.testing.processes import wait_until
-from shared_lib.testing.sql import scalar
-from shared_lib.testing.stack import Stack, running_stack
+from testkit.consistency import assert_consistent
+from testkit.http import register_and_login
+from testkit.infra import Infra, run_sync
+from testkit.load import Load
+from testkit.processes import wait_until
+from testkit.sql import scalar
+from testkit.stack import Stack, running_stack
 
 pytestmark = pytest.mark.slow
 

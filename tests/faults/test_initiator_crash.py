@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared_lib.testing.consistency import assert_consistent
-from shared_lib.testing.http import hashtag_counts, register_and_login, wait_for_post_status
-from shared_lib.testing.infra import Infra
-from shared_lib.testing.processes import wait_until
-from shared_lib.testing.sql import scalar
-from shared_lib.testing.stack import running_stack
+from testkit.consistency import assert_consistent
+from testkit.http import hashtag_counts, register_and_login, wait_for_post_status
+from testkit.infra import Infra
+from testkit.processes import wait_until
+from testkit.sql import scalar
+from testkit.stack import running_stack
 
 pytestmark = pytest.mark.slow
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared_lib.testing.consistency import assert_consistent
-from shared_lib.testing.infra import Infra
-from shared_lib.testing.load import Load
-from shared_lib.testing.processes import GatewayProcess, ServiceProcess, wait_until
-from shared_lib.testing.sql import scalar
-from shared_lib.testing.stack import Stack, running_stack
+from testkit.consistency import assert_consistent
+from testkit.infra import Infra
+from testkit.load import Load
+from testkit.processes import GatewayProcess, ServiceProcess, wait_until
+from testkit.sql import scalar
+from testkit.stack import Stack, running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -149,7 +149,7 @@ def test_replies_and_deadlines_shared_by_replicas(infra: Infra, tmp_path: Path) 
         core2 = ServiceProcess("core_service", stack.core.env, tmp_path, name="core-2").start()
         try:
             with httpx.Client(base_url=stack.core.url, timeout=10) as c:
-                from shared_lib.testing.http import register_and_login
+                from testkit.http import register_and_login
 
                 u = register_and_login(c)
                 stack.social.stop()

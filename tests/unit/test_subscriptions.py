@@ -1,0 +1,39 @@
+"""Each subscription is declared once, by its handler: the manifest the topology
+is built from must match the handlers, and every message has a consumer."""
+
+from __future__ import annotations
+
+from core_service.handlers import SUBSCRIPTIONS as CORE_SUBSCRIPTIONS
+from shared_lib.contracts import MessageKind, registry
+from shared_lib.contracts.messages import SagaCancel
+from shared_lib.messaging.subscriptions import manifest_of, read_manifest
+from shared_lib.messaging.topology import build_topology, commands_queue
+from social_service.handlers import SUBSCRIPTIONS as SOCIAL_SUBSCRIPTIONS
+
+SERVICES = (CORE_SUBSCRIPTIONS, SOCIAL_SUBSCRIPTIONS)
+
+
+def test_the_manifest_matches_the_handlers() -> None:
+    assert read_manifest() == manifest_of(SERVICES), (
+        "shared_lib/messaging/subscriptions.json is out of date: run `make subscriptions`")
+
+
+def test_every_binding_has_a_handler_and_every_handler_a_binding() -> None:
+    topology = build_topology()
+    for subs in SERVICES:
+        handlers = subs.handlers()
+        owned = {q.name: q for q in topology.queues if q.name in handlers}
+        assert set(owned) == set(handlers), f"{subs.service}: queues without bindings"
+        for queue, by_type in handlers.items():
+            bound = {b.routing_key for b in owned[queue].bindings}
+            assert bound == set(by_type), f"{queue}: bindings {bound} vs handlers {set(by_type)}"
+
+
+def test_every_command_has_a_handler_on_its_services_queue() -> None:
+    handlers = {q: h for subs in SERVICES for q, h in subs.handlers().items()}
+    for contract in registry.all():
+        if contract.kind != MessageKind.command or contract.model is SagaCancel:
+            continue
+        queue = commands_queue(contract.model.HANDLER)  # type: ignore[attr-defined]
+        assert contract.type in handlers.get(queue, {}), f"nobody handles {contract.type}"
+        assert SagaCancel.TYPE in handlers[queue], f"{queue} does not answer saga.cancel"
