@@ -16,9 +16,9 @@ import uuid
 import asyncpg
 from sqlalchemy.dialects import postgresql
 
-from core_service.api.feed import feed_query
-from shared_lib.testing.infra import provide_infra
-from shared_lib.testing.processes import run_migrations
+from core_service.services.feed import feed_query
+from testkit.infra import provide_infra
+from testkit.processes import run_migrations
 
 
 async def fill_and_explain(url: str) -> str:

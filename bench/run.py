@@ -1,4 +1,4 @@
-"""Benchmark harness (SPEC section 10): drive the stack through the gateway and report.
+"""Benchmark harness: drive the stack through the gateway and report.
 
 Scenarios:
 
@@ -12,6 +12,8 @@ Scenarios:
   social, nginx and the load generator; the consistency check when available.
 * ``saga``: create_post only, at concurrency 1, 8, 32, 128 (``--levels``).
 * ``replicas``: ``mixed`` on one replica of each service, then on two.
+* ``floor``: the cheapest saga asyncpg and aio-pika can run (``harness/floor.py``);
+  ``saga`` measures it first and reports create_post as ratios to it.
 
 It starts its own stack (``running_stack``: databases, vhost, services and nginx on
 free ports, on the local PostgreSQL/RabbitMQ or TEST_POSTGRES_URL / TEST_AMQP_URL)
@@ -42,7 +44,7 @@ from harness.scenarios import SCENARIOS, RunConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUIET_PERCENT = 15.0
-DEFAULT_DURATION = {"mixed": 30.0, "saga": 15.0, "replicas": 30.0}
+DEFAULT_DURATION = {"mixed": 30.0, "saga": 15.0, "replicas": 30.0, "floor": 10.0}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -134,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
            "target": cfg.url or "a stack of its own (running_stack, LOG_LEVEL=WARNING)",
            "logs_dir": None if cfg.url else str(cfg.log_dir), "results": results}
     print(write_outputs(doc, out, stem))
-    print(f"written: {out / stem}.json, .txt, .png" + ("" if cfg.url else
+    chart = ", .png" if (out / f"{stem}.png").exists() else ""
+    print(f"written: {out / stem}.json, .txt{chart}" + ("" if cfg.url else
                                                        f"; service logs in {cfg.log_dir}"))
     return 0
 

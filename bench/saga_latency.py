@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from shared_lib.testing.infra import provide_infra
-from shared_lib.testing.stack import running_stack
+from testkit.infra import provide_infra
+from testkit.stack import running_stack
 
 RESULTS = Path(__file__).parent / "results"
 

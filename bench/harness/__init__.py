@@ -1,4 +1,4 @@
-"""The benchmark harness behind ``bench/run.py`` (SPEC section 10).
+"""The benchmark harness behind ``bench/run.py``.
 
 * ``loadgen``: the asyncio HTTP client, timed requests and users;
 * ``stats``: what is recorded per operation and its percentiles;

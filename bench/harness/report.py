@@ -141,9 +141,46 @@ def saga_text(result: Doc) -> str:
                             for level in result["levels"])
     errors = [f"  concurrency {lv['concurrency']}: {lv['create_post'].get('error_samples')}"
               for lv in result["levels"] if lv["create_post"].get("errors")]
-    return "\n\n".join([main, "errors:\n" + "\n".join(errors) if errors else "errors: none",
+    return "\n\n".join([main, floor_text(result["floor"]), against_floor_text(result),
+                        "errors:\n" + "\n".join(errors) if errors else "errors: none",
                         resources, consistency_text(result["consistency"]),
                         logs_text(result["service_logs"])])
+
+
+#: the targets the saga path is held to
+TARGET_P50_RATIO = 2.5
+TARGET_RATE_RATIO = 0.5
+TARGET_CPU_MS_PER_SAGA = 7.0
+
+
+def floor_text(result: Doc) -> str:
+    rows = [[lv["concurrency"], lv["sagas"], lv["per_s"], lv["p50_ms"], lv["p99_ms"],
+             lv["cpu_ms_per_saga"]] for lv in result["levels"]]
+    return ("floor: bare asyncpg + aio-pika saga in one process (3 commits, 2 confirmed "
+            "hops, no HTTP, no ORM)\n"
+            + table(["concurrency", "sagas", "sagas/s", "p50 ms", "p99 ms", "CPU ms/saga"],
+                    rows))
+
+
+def against_floor_text(result: Doc) -> str:
+    a = result.get("against_floor") or {}
+    lines = ["create_post against the floor measured in this run (target beside each):"]
+    if "p50_ratio" in a:
+        lines.append(f"  p50 at concurrency 1: {_cell(a['p50_c1_ms'])} ms = "
+                     f"{_cell(a['p50_ratio'])} x floor ({_cell(a['floor_p50_c1_ms'])} ms)"
+                     f"   target <= {TARGET_P50_RATIO} x")
+    if "rate_ratio" in a:
+        lines.append(f"  completed sagas/s at concurrency 32: {_cell(a['rate_c32_per_s'])} = "
+                     f"{_cell(a['rate_ratio'])} x floor ({_cell(a['floor_rate_c32_per_s'])}/s)"
+                     f"   target >= {TARGET_RATE_RATIO} x")
+    for level in result["levels"]:
+        per = level.get("cpu_ms_per_saga_by_process") or {}
+        services = sum(v for k, v in per.items()
+                       if v is not None and k.split(" ")[0] in ("core", "social"))
+        lines.append(f"  CPU ms per saga at concurrency {level['concurrency']}: "
+                     + ", ".join(f"{k} {_cell(v)}" for k, v in per.items())
+                     + f"; core + social {services:.1f}   target <= {TARGET_CPU_MS_PER_SAGA}")
+    return "\n".join(lines)
 
 
 def replicas_text(result: Doc) -> str:
@@ -170,7 +207,8 @@ def header_text(doc: Doc) -> str:
 
 
 def render_text(doc: Doc) -> str:
-    body = {"mixed": mixed_text, "saga": saga_text, "replicas": replicas_text}[doc["scenario"]]
+    body = {"mixed": mixed_text, "saga": saga_text, "replicas": replicas_text,
+            "floor": floor_text}[doc["scenario"]]
     return header_text(doc) + "\n\n" + body(doc["results"]) + "\n"
 
 
@@ -269,6 +307,6 @@ def write_chart(doc: Doc, path: Path) -> None:
     elif doc["scenario"] == "saga":
         saga_chart(result, f"create_post saga vs concurrency ({p['duration']:g} s per level)",
                    path)
-    else:
+    elif doc["scenario"] == "replicas":
         replicas_chart(result, f"mixed workload, one vs two replicas ({p['clients']} clients, "
                                f"{p['duration']:g} s each)", path)

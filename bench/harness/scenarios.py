@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared_lib.testing.infra import provide_infra
+from testkit.infra import provide_infra
 
 from .consistency import run_consistency_check
+from .floor import measure_floor
 from .loadgen import Api, User, make_client
 from .logs import scan_logs
 from .resources import ResourceSampler
@@ -125,9 +126,68 @@ async def saga_levels(target: Target, cfg: RunConfig) -> dict[str, object]:
     return {"levels": levels, **await _finish(target)}
 
 
+#: where the floor is measured: c=1 for latency, c=32 for saturation
+FLOOR_LEVELS = (1, 32)
+
+
+def floor_run(cfg: RunConfig) -> dict[str, Any]:
+    """The floor saga on databases and a vhost of its own on the local servers."""
+    with provide_infra() as infra:
+        name = f"floor_{uuid.uuid4().hex[:8]}"
+        core = infra.create_database(f"{name}_core", ).replace("+asyncpg", "")
+        social = infra.create_database(f"{name}_social").replace("+asyncpg", "")
+        amqp = infra.create_vhost(name)
+        try:
+            print(f"floor: bare asyncpg + aio-pika saga at concurrency {FLOOR_LEVELS}, "
+                  f"{cfg.warmup:g} s warm-up + {cfg.duration:g} s each", flush=True)
+            return asyncio.run(measure_floor(core, social, amqp, FLOOR_LEVELS, cfg.warmup,
+                                             cfg.duration))
+        finally:
+            infra.drop_database(f"{name}_core")
+            infra.drop_database(f"{name}_social")
+            infra.delete_vhost(name)
+
+
+def cpu_ms_per_saga_by_process(level: dict[str, Any]) -> dict[str, float | None]:
+    """CPU ms per completed create_post, per process group (services, servers)."""
+    resources, op = level["resources"], level["create_post"]
+    sagas = (op.get("saga_completed_per_s") or 0) * float(resources["seconds"])
+    return {name: (round(float(g["cpu_percent_of_one_core"]) / 100
+                         * float(resources["seconds"]) * 1000 / sagas, 2) if sagas else None)
+            for name, g in resources["processes"].items() if name != "loadgen"}
+
+
+def against_floor(levels: list[dict[str, Any]], floor: dict[str, Any]) -> dict[str, Any]:
+    """create_post p50 at concurrency 1 and saturation rate at 32, as ratios to the floor."""
+    by_c = {lv["concurrency"]: lv for lv in levels}
+    fl = {lv["concurrency"]: lv for lv in floor["levels"]}
+    out: dict[str, Any] = {}
+    if 1 in by_c and 1 in fl and fl[1]["p50_ms"]:
+        p50 = by_c[1]["create_post"].get("saga_completion_ms", {}).get("p50")
+        out["p50_c1_ms"] = p50
+        out["floor_p50_c1_ms"] = fl[1]["p50_ms"]
+        out["p50_ratio"] = round(p50 / fl[1]["p50_ms"], 2) if p50 else None
+    if 32 in by_c and 32 in fl and fl[32]["per_s"]:
+        rate = by_c[32]["create_post"].get("saga_completed_per_s")
+        out["rate_c32_per_s"] = rate
+        out["floor_rate_c32_per_s"] = fl[32]["per_s"]
+        out["rate_ratio"] = round(rate / fl[32]["per_s"], 2) if rate else None
+    return out
+
+
 def run_saga(cfg: RunConfig) -> dict[str, object]:
+    floor = floor_run(cfg)
     with target_for(cfg, cfg.log_dir) as target:
-        return asyncio.run(saga_levels(target, cfg))
+        result = asyncio.run(saga_levels(target, cfg))
+    levels = result["levels"]
+    assert isinstance(levels, list)
+    for level in levels:
+        level["cpu_ms_per_saga_by_process"] = cpu_ms_per_saga_by_process(level)
+    return {**result, "floor": floor, "against_floor": against_floor(levels, floor)}
+
+
+def run_floor(cfg: RunConfig) -> dict[str, object]:
+    return floor_run(cfg)
 
 
 # ------------------------------------------------------------------- replicas
@@ -159,4 +219,5 @@ def compare_phases(one: dict[str, object], two: dict[str, object]) -> list[dict[
     return rows
 
 
-SCENARIOS = {"mixed": run_mixed, "saga": run_saga, "replicas": run_replicas}
+SCENARIOS = {"mixed": run_mixed, "saga": run_saga, "replicas": run_replicas,
+             "floor": run_floor}

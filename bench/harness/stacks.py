@@ -5,7 +5,7 @@ on free ports). With two replicas, a second core and a second social process are
 started with the same environment (same databases, same vhost) and a second
 gateway balances over both (nginx round-robin).
 
-``gateway/render.py`` accepts one ``HOST:PORT`` per upstream (it refuses
+``instasaga_gateway.render`` accepts one ``HOST:PORT`` per upstream (it refuses
 ``"P1; server P2"``), so the balanced gateway is rendered with the first
 replicas and the ``server`` line of each upstream is then repeated for the
 second one; the rendered file is checked to hold exactly the expected servers.
@@ -13,7 +13,6 @@ second one; the rendered file is checked to hold exactly the expected servers.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import socket
@@ -23,20 +22,19 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 import asyncpg
 import httpx
 
-from shared_lib.testing.infra import Infra, run_sync
-from shared_lib.testing.processes import (
-    REPO_ROOT,
+from instasaga_gateway import render
+from testkit.infra import Infra, run_sync
+from testkit.processes import (
     GatewayProcess,
     ServiceProcess,
     free_port,
     wait_until,
 )
-from shared_lib.testing.stack import Stack, running_stack
+from testkit.stack import Stack, running_stack
 
 from .resources import ProcessGroup
 
@@ -168,14 +166,6 @@ def _service(package: str, first: ServiceProcess, log_dir: Path,
         replica.stop()
 
 
-def _load_render() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gateway_render",
-                                                  REPO_ROOT / "gateway" / "render.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def upstream_servers(conf: str, upstream: str) -> list[str]:
     """The ``server`` addresses of ``upstream <name> { ... }`` in a rendered config."""
@@ -192,7 +182,6 @@ def _repeat_server_line(conf: str, first: str, others: list[str]) -> str:
 
 def render_balanced(run_dir: Path, core: list[str], social: list[str], port: int) -> Path:
     """Render the gateway with every address of ``core`` and ``social`` as upstreams."""
-    render = _load_render()
     conf = render.render(run_dir, core[0], social[0], port)
     server_conf = run_dir / "default.conf"
     text = _repeat_server_line(server_conf.read_text(), core[0], core[1:])
@@ -215,7 +204,7 @@ def _balanced_gateway(run_dir: Path, core: list[ServiceProcess], social: list[Se
     conf = render_balanced(run_dir, upstreams["core_service"], upstreams["social_service"],
                            gateway.port)
     with (run_dir / "nginx.out").open("ab") as log:
-        gateway.proc = subprocess.Popen(_load_render().nginx_command(conf), stdout=log,
+        gateway.proc = subprocess.Popen(render.nginx_command(conf), stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until(lambda: httpx.get(f"{gateway.url}/health", timeout=2).status_code == 200,
