@@ -3,7 +3,7 @@ UV ?= uv
 PYTEST_ARGS ?=
 REPLICAS ?= 1
 
-.PHONY: install dev up down test test-fast bench lint migrate check
+.PHONY: install dev up down test test-fast bench lint migrate check replay-dlq subscriptions
 
 install:
 	$(UV) sync --all-packages --frozen
@@ -37,3 +37,12 @@ migrate: install
 
 check: install
 	$(UV) run python -m ops_tools.consistency
+
+# make replay-dlq QUEUE=social.events.projections.dlq [ARGS="--dry-run --limit 10"]
+replay-dlq: install
+	@test -n "$(QUEUE)" || { echo 'usage: make replay-dlq QUEUE=<queue>.dlq [ARGS="--dry-run --limit N --amqp-url URL"]' >&2; exit 2; }
+	$(UV) run python -m ops_tools.replay_dlq "$(QUEUE)" $(ARGS)
+
+# after adding, moving or removing a message handler: the topology is built from this file
+subscriptions: install
+	$(UV) run python scripts/write_subscriptions.py
