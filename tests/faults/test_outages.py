@@ -105,6 +105,11 @@ def test_postgres_restart_under_load(infra: Infra, tmp_path: Path) -> None:
         # during the restart requests may get 503; never a 500
         assert not any(s >= 500 and s != 503 for s in result.statuses()), result.answers
         assert stack.core.running and stack.social.running
+        # no request outlived its answer with an error (the server would then drop the
+        # gateway's keep-alive connection and the next request on it would get a 502)
+        for service in (stack.core, stack.social):
+            assert "Exception in ASGI application" not in service.log_path.read_text(), \
+                service.log_tail()
         assert_consistent(stack, settle_seconds=90)
         _assert_acknowledged_posts_published(stack, load)
 

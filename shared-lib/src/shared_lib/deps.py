@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.security import InvalidToken, TokenClaims, TokenVerifier
 from shared_lib.web import bearer_scheme, bearer_token
+
+log = logging.getLogger(__name__)
 
 
 def get_runtime(request: Request) -> ServiceRuntime:
@@ -23,14 +27,31 @@ RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """A session per request; a write commits it, anything else rolls back at the end."""
+    """A session per request; a write commits it, anything else rolls back at the end.
+
+    The session closes as soon as the endpoint returns (``scope="function"``), so its
+    connection goes back to the pool before the response is sent. Closing rolls back
+    whatever the endpoint left open; when the database dropped the connection meanwhile
+    that rollback fails, but the server has already rolled back: the connection is
+    discarded and the endpoint's answer stands. (Raising there would turn a committed
+    201 into an error, or, after the response, make the server drop the keep-alive
+    connection under the gateway's feet.)
+    """
     if runtime.sessions is None:
         raise RuntimeError("the service runtime has not started")
-    async with runtime.sessions() as session:
+    session = runtime.sessions()
+    try:
         yield session
+    finally:
+        try:
+            await session.close()
+        except (DBAPIError, OSError) as exc:
+            log.warning("a request's database connection was lost before it closed; "
+                        "discarding it (%s)", exc)
+            await session.invalidate()
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 #: the answer to a missing, malformed, expired or forged token
