@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to SECONDS for the machine to be nearly idle "
                              "(other test runs skew the numbers); default: do not wait")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the services with py-spy during each measured window; "
+                             "collapsed stacks in <out>/<run>-profiles/, summary in the table")
     args = parser.parse_args(argv)
     if args.duration is None:
         args.duration = DEFAULT_DURATION[args.scenario]
@@ -97,7 +100,8 @@ def config(args: argparse.Namespace, log_dir: Path) -> RunConfig:
     levels = tuple(int(v) for v in args.levels.split(",") if v.strip())
     return RunConfig(scenario=args.scenario, clients=args.clients, duration=args.duration,
                      warmup=args.warmup, url=args.url, levels=levels,
-                     probe_every=args.probe_every, seed=args.seed, log_dir=log_dir)
+                     probe_every=args.probe_every, seed=args.seed, log_dir=log_dir,
+                     profile=args.profile)
 
 
 def parameters(cfg: RunConfig) -> dict[str, object]:

@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after use("Agg"): no display is needed
 
+from .profile import render as render_profiles
+
 Doc = dict[str, Any]
 
 #: CPU used by processes outside the benchmark above which a warning is printed
@@ -209,7 +211,26 @@ def header_text(doc: Doc) -> str:
 def render_text(doc: Doc) -> str:
     body = {"mixed": mixed_text, "saga": saga_text, "replicas": replicas_text,
             "floor": floor_text}[doc["scenario"]]
-    return header_text(doc) + "\n\n" + body(doc["results"]) + "\n"
+    text = header_text(doc) + "\n\n" + body(doc["results"]) + "\n"
+    profiles = list(_profiles(doc["results"]))
+    if profiles:
+        text += "\n" + "\n".join(line for label, p in profiles
+                                  for line in [f"[{label}]", *render_profiles(p)]) + "\n"
+    return text
+
+
+def _profiles(results: Any, label: str = "") -> Any:
+    """Every ``profiles`` summary in the results, with where it was found."""
+    if isinstance(results, dict):
+        if "profiles" in results:
+            yield label or "run", results["profiles"]
+        for key, value in results.items():
+            if key != "profiles":
+                yield from _profiles(value, f"{label} {key}".strip())
+    elif isinstance(results, list):
+        for i, value in enumerate(results):
+            name = value.get("concurrency") if isinstance(value, dict) else None
+            yield from _profiles(value, f"{label} c={name}" if name else f"{label}[{i}]")
 
 
 def write_json(doc: Doc, path: Path) -> None:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .profile import Profiler
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PROC = Path("/proc")
 
@@ -128,9 +130,13 @@ class ProcessGroup:
 class ResourceSampler:
     """Sample ``groups`` every ``interval`` seconds in a thread, between start and stop."""
 
-    def __init__(self, groups: list[ProcessGroup], interval: float = 1.0) -> None:
+    def __init__(self, groups: list[ProcessGroup], interval: float = 1.0,
+                 profiler: Profiler | None = None) -> None:
         self.groups = groups
         self.interval = interval
+        #: py-spy on the services over the same window (``--profile``)
+        self.profiler = profiler
+        self.profiles: dict[str, Any] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="resources", daemon=True)
         self._started = self._stopped = 0.0
@@ -151,6 +157,8 @@ class ResourceSampler:
         self._machine_start = machine_ticks()
         self._sample()
         self._thread.start()
+        if self.profiler is not None:
+            self.profiler.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -158,6 +166,8 @@ class ResourceSampler:
         self._sample()
         self._stopped = time.monotonic()
         self._machine_end = machine_ticks()
+        if self.profiler is not None:
+            self.profiles = self.profiler.stop()
 
     def summary(self) -> dict[str, Any]:
         seconds = max(1e-9, self._stopped - self._started)
@@ -181,6 +191,7 @@ class ResourceSampler:
                     max(0.0, 100 * cores * busy / total - ours), 1),
             },
             "processes": groups,
+            **({"profiles": self.profiles} if self.profiles else {}),
         }
 
 

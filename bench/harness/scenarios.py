@@ -19,6 +19,7 @@ from .consistency import run_consistency_check
 from .floor import measure_floor
 from .loadgen import Api, User, make_client
 from .logs import scan_logs
+from .profile import Profiler
 from .resources import ResourceSampler
 from .stacks import Target, external_target, own_stack
 from .stats import summarize_op
@@ -38,6 +39,8 @@ class RunConfig:
     warmup: float
     url: str | None
     levels: tuple[int, ...]
+    #: py-spy the services during each measured window
+    profile: bool = False
     probe_every: int
     seed: int | None
     log_dir: Path
@@ -54,6 +57,20 @@ def target_for(cfg: RunConfig, log_dir: Path, replicas: int = 1) -> Iterator[Tar
     with ExitStack() as es:
         infra = es.enter_context(provide_infra())
         yield es.enter_context(own_stack(infra, log_dir, replicas))
+
+
+def sampler_for(target: Target, cfg: RunConfig, label: str) -> ResourceSampler:
+    """A resource sampler for a measured window, with py-spy on the services if asked."""
+    profiler = None
+    if cfg.profile:
+        pids = {name: roots[0] for name, roots in target.pids.items()
+                if name != "gateway" and roots}
+        if not pids:
+            raise SystemExit("--profile needs a stack of our own (not --url)")
+        if not Profiler.available():
+            raise SystemExit("--profile needs py-spy (uv sync installs it)")
+        profiler = Profiler(pids, cfg.log_dir.parent / f"{cfg.log_dir.name}-profiles", label)
+    return ResourceSampler(target.process_groups(), profiler=profiler)
 
 
 def cpu_ms_per_request(resources: dict[str, Any], requests: int) -> float | None:
@@ -82,7 +99,7 @@ async def mixed_workload(target: Target, cfg: RunConfig) -> dict[str, object]:
                                         parallel=min(cfg.clients, 16))
         workload = Workload(api, users, cfg.run_id, deque(posts, maxlen=RECENT_POSTS),
                             probe_every=cfg.probe_every, rng=random.Random(cfg.seed))
-        sampler = ResourceSampler(target.process_groups())
+        sampler = sampler_for(target, cfg, "mixed")
         print(f"mixed: {cfg.clients} clients, {cfg.warmup:g} s warm-up + "
               f"{cfg.duration:g} s against {target.url}", flush=True)
         recorder = await measure(workload, users[: cfg.clients], MIXED_WEIGHTS, cfg.warmup,
@@ -103,7 +120,7 @@ def run_mixed(cfg: RunConfig) -> dict[str, object]:
 async def saga_level(workload: Workload, users: list[User], concurrency: int,
                      target: Target, cfg: RunConfig) -> dict[str, object]:
     clients = [users[i % len(users)] for i in range(concurrency)]
-    sampler = ResourceSampler(target.process_groups())
+    sampler = sampler_for(target, cfg, f"saga-c{concurrency}")
     print(f"saga: concurrency {concurrency}, {cfg.warmup:g} s warm-up + {cfg.duration:g} s",
           flush=True)
     recorder = await measure(workload, clients, {"create_post": 1}, cfg.warmup, cfg.duration,
