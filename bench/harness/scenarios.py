@@ -39,12 +39,12 @@ class RunConfig:
     warmup: float
     url: str | None
     levels: tuple[int, ...]
-    #: py-spy the services during each measured window
-    profile: bool = False
     probe_every: int
     seed: int | None
     log_dir: Path
     #: a prefix for user names and hashtags: unique per run, valid in both
+    #: py-spy the services during each measured window
+    profile: bool = False
     run_id: str = field(default_factory=lambda: "b" + uuid.uuid4().hex[:6])
 
 
