@@ -1,10 +1,16 @@
 """Sampling profiles of the services during a measured window (``--profile``).
 
-``py-spy record`` samples each service process (its main thread and any
-other, idle time left out) while the load runs, writing collapsed stacks
+``py-spy record --gil`` samples each service process while the load runs,
+taking only the thread that holds the GIL (so idle threads and waiting count
+for nothing: the samples are where the process spends its CPU), writing collapsed stacks
 (``<label>-<process>.txt``: one ``frame;frame;...;frame count`` line per
 distinct stack, the input of flame graph tools: speedscope opens it as is). :func:`summarize`
 reads the collapsed stacks back and tells where the busy samples went:
+
+SQLAlchemy runs the database calls of an async session in greenlets, whose
+stacks py-spy sees from the greenlet's start (``Session.execute``), not from
+the caller: the package shares count them, the inclusive shares of our
+functions do not.
 
 * by package: the share of busy samples with at least one frame in
   SQLAlchemy, asyncpg, aio-pika/aiormq/pamqp, pydantic, logging, ... (a sample
@@ -24,16 +30,17 @@ from pathlib import Path
 from typing import Any
 
 #: package shown for a frame, by a fragment of its file path (first match wins)
+#: (py-spy names files by their module path: ``sqlalchemy/orm/session.py``)
 PACKAGES: tuple[tuple[str, str], ...] = (
-    ("/sqlalchemy/", "sqlalchemy"),
-    ("/asyncpg/", "asyncpg"),
-    ("/aio_pika/", "aio-pika"), ("/aiormq/", "aio-pika"), ("/pamqp/", "aio-pika"),
-    ("/pydantic", "pydantic"),
-    ("/logging/", "logging"), ("shared_lib/logs.py", "logging"),
-    ("/prometheus_client/", "prometheus"),
-    ("/starlette/", "fastapi"), ("/fastapi/", "fastapi"), ("/uvicorn/", "uvicorn"),
-    ("/httptools/", "uvicorn"), ("/bcrypt/", "bcrypt"), ("/jwt/", "jwt"),
-    ("/tenacity/", "tenacity"), ("/asyncio/", "asyncio"), ("/json/", "json"),
+    ("sqlalchemy/", "sqlalchemy"), ("greenlet/", "sqlalchemy"),
+    ("asyncpg/", "asyncpg"),
+    ("aio_pika/", "aio-pika"), ("aiormq/", "aio-pika"), ("pamqp/", "aio-pika"),
+    ("pydantic", "pydantic"),
+    ("logging/", "logging"), ("shared_lib/logs.py", "logging"),
+    ("prometheus_client/", "prometheus"),
+    ("starlette/", "fastapi"), ("fastapi/", "fastapi"), ("uvicorn/", "uvicorn"),
+    ("httptools/", "uvicorn"), ("bcrypt/", "bcrypt"), ("jwt/", "jwt"),
+    ("tenacity/", "tenacity"), ("asyncio/", "asyncio"), ("json/", "json"),
     ("shared_lib/", "shared_lib"), ("core_service/", "core_service"),
     ("social_service/", "social_service"),
 )
@@ -47,7 +54,7 @@ def _frame_file(frame: str) -> str:
 def package_of(frame: str) -> str | None:
     path = _frame_file(frame)
     for fragment, name in PACKAGES:
-        if fragment in path:
+        if path.startswith(fragment) or f"/{fragment}" in path:
             return name
     return None
 
@@ -121,7 +128,7 @@ class Profiler:
         for name, pid in self.pids.items():
             self._procs[name] = subprocess.Popen(
                 ["py-spy", "record", "--pid", str(pid), "--rate", str(self.rate),
-                 "--nolineno", "--format", "raw", "--output", str(self._path(name, "txt"))],
+                 "--gil", "--nolineno", "--format", "raw", "--output", str(self._path(name, "txt"))],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> dict[str, Any]:
