@@ -15,11 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
-
 from core_service.domain.posts import PostStatus, extract_hashtags
-from core_service.models import Post, User
-from core_service.services import users
+from core_service.services import posts
 from shared_lib.contracts.messages import IndexPostHashtags, PostPublished, UnindexPostHashtags
 from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
 
@@ -41,21 +38,14 @@ def create_post_data(author_id: int, author_username: str, content: str | None,
 
 async def insert_post(ctx: SagaContext) -> None:
     d = ctx.data
-    post = Post(author_id=d["author_id"], content=d["content"], image_url=d["image_url"],
-                hashtags=d["hashtags"], status=PostStatus.pending.value)
-    ctx.session.add(post)
-    await ctx.session.flush()
-    d["post_id"] = post.id
-    d["created_at"] = post.created_at.isoformat() if post.created_at else None
+    post_id, created_at = await posts.insert_pending(
+        ctx.session, d["author_id"], d["content"], d["image_url"], d["hashtags"])
+    d["post_id"] = post_id
+    d["created_at"] = created_at.isoformat()
 
 
 async def reject_post(ctx: SagaContext) -> None:
-    await ctx.session.execute(
-        update(Post)
-        .where(Post.id == ctx.data["post_id"], Post.status == PostStatus.pending.value)
-        .values(status=PostStatus.rejected.value, rejection_reason=ctx.reason,
-                version=Post.version + 1)
-    )
+    await posts.reject_pending(ctx.session, ctx.data["post_id"], ctx.reason)
 
 
 def index_command(d: dict[str, Any]) -> IndexPostHashtags:
@@ -72,28 +62,17 @@ def unindex_command(d: dict[str, Any]) -> UnindexPostHashtags:
 
 async def publish_post(ctx: SagaContext) -> None:
     d = ctx.data
-    row = (await ctx.session.execute(
-        select(Post.status, User.is_active, User.username)
-        .join(User, User.id == Post.author_id)
-        .where(Post.id == d["post_id"])
-        .with_for_update(of=Post)
-    )).first()
-    if row is None or row.status != PostStatus.pending.value:
+    pending = await posts.lock_pending(ctx.session, d["post_id"])
+    if pending is None or pending.status != PostStatus.pending:
         raise StepRejected(CreatePostRejection.post_deleted)
-    if not row.is_active:
+    if not pending.author_active:
         raise StepRejected(CreatePostRejection.author_deactivated)
-    post = (await ctx.session.execute(
-        update(Post).where(Post.id == d["post_id"])
-        .values(status=PostStatus.published.value, published_at=Post.created_at,
-                version=Post.version + 1)
-        .returning(Post.version, Post.created_at, Post.like_count, Post.comment_count)
-    )).one()
-    await users.change_post_count(ctx.session, d["author_id"], 1)
+    post = await posts.publish_locked(ctx.session, d["post_id"], d["author_id"])
     await ctx.publish(PostPublished(
         seq=post.version, post_id=d["post_id"], author_id=d["author_id"],
-        author_username=row.username, content=d["content"], image_url=d["image_url"],
-        hashtags=d["hashtags"], like_count=post.like_count, comment_count=post.comment_count,
-        created_at=post.created_at,
+        author_username=pending.author_username, content=d["content"],
+        image_url=d["image_url"], hashtags=d["hashtags"], like_count=post.like_count,
+        comment_count=post.comment_count, created_at=post.created_at,
     ))
 
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.domain.posts import PostStatus, is_visible, may_delete_comment
 from core_service.models import Comment, Like, Post, User
-from core_service.services.users import require_active
+from core_service.services.users import change_post_count, require_active
 from shared_lib.contracts import CORE
 from shared_lib.contracts.messages import CommentAdded, CommentDeleted, PostLiked, PostUnliked
 from shared_lib.errors import Conflict, Forbidden, NotFound
@@ -77,6 +78,82 @@ async def delete_if_rejected(session: AsyncSession, user_id: int, post_id: int) 
     if post.status != PostStatus.published:
         raise Conflict(f"The post is {post.status}; try again when that is done")
     return False
+
+
+# ------------------------------------------------------------- create_post
+# These run for every post created: each statement is built once, here, and executed
+# with parameters (no statement building per post; the compiled form comes from
+# SQLAlchemy's cache). They use the tables, not the mapped classes (an ORM insert
+# executed with parameters would be a bulk insert).
+_posts, _users = Post.__table__, User.__table__
+_INSERT_PENDING = (
+    insert(_posts)
+    .values(author_id=bindparam("author_id"), content=bindparam("content"),
+            image_url=bindparam("image_url"), hashtags=bindparam("hashtags"),
+            status=PostStatus.pending.value)
+    .returning(_posts.c.id, _posts.c.created_at))
+_REJECT_PENDING = (
+    update(_posts)
+    .where(_posts.c.id == bindparam("post_id"), _posts.c.status == PostStatus.pending.value)
+    .values(status=PostStatus.rejected.value, rejection_reason=bindparam("reason"),
+            version=_posts.c.version + 1))
+_LOCK_PENDING = (
+    select(_posts.c.status, _users.c.is_active.label("author_active"),
+           _users.c.username.label("author_username"))
+    .join(_users, _users.c.id == _posts.c.author_id)
+    .where(_posts.c.id == bindparam("post_id"))
+    .with_for_update(of=_posts))
+_PUBLISH = (
+    update(_posts).where(_posts.c.id == bindparam("post_id"))
+    .values(status=PostStatus.published.value, published_at=_posts.c.created_at,
+            version=_posts.c.version + 1)
+    .returning(_posts.c.version, _posts.c.created_at, _posts.c.like_count,
+               _posts.c.comment_count))
+
+
+@dataclass(frozen=True)
+class PendingPost:
+    status: PostStatus
+    author_active: bool
+    author_username: str
+
+
+@dataclass(frozen=True)
+class PublishedPost:
+    version: int
+    created_at: datetime
+    like_count: int
+    comment_count: int
+
+
+async def insert_pending(session: AsyncSession, author_id: int, content: str | None,
+                         image_url: str | None, hashtags: list[str]) -> tuple[int, datetime]:
+    """Store a post ``pending`` (a create_post saga runs); its id and creation time."""
+    row = (await session.execute(_INSERT_PENDING, {
+        "author_id": author_id, "content": content, "image_url": image_url,
+        "hashtags": hashtags})).one()
+    return row.id, row.created_at
+
+
+async def reject_pending(session: AsyncSession, post_id: int, reason: str | None) -> None:
+    """A pending post is refused: ``rejected``, with the reason its author will see."""
+    await session.execute(_REJECT_PENDING, {"post_id": post_id, "reason": reason})
+
+
+async def lock_pending(session: AsyncSession, post_id: int) -> PendingPost | None:
+    """Lock a post (gone: None) and say whether it and its author may still publish."""
+    row = (await session.execute(_LOCK_PENDING, {"post_id": post_id})).first()
+    if row is None:
+        return None
+    return PendingPost(PostStatus(row.status), row.author_active, row.author_username)
+
+
+async def publish_locked(session: AsyncSession, post_id: int, author_id: int
+                         ) -> PublishedPost:
+    """Publish a post locked by :func:`lock_pending`; the author's post count + 1."""
+    row = (await session.execute(_PUBLISH, {"post_id": post_id})).one()
+    await change_post_count(session, author_id, 1)
+    return PublishedPost(row.version, row.created_at, row.like_count, row.comment_count)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import StoryRecord, User
@@ -85,6 +85,11 @@ async def update_profile(session: AsyncSession, user: User, changes: dict[str, A
     return updated
 
 
+_users = User.__table__
+#: built once: every post created or deleted changes a count
+_CHANGE_POST_COUNT = (update(_users).where(_users.c.id == bindparam("user_id"))
+                      .values(post_count=_users.c.post_count + bindparam("delta")))
+
+
 async def change_post_count(session: AsyncSession, user_id: int, delta: int) -> None:
-    await session.execute(
-        update(User).where(User.id == user_id).values(post_count=User.post_count + delta))
+    await session.execute(_CHANGE_POST_COUNT, {"user_id": user_id, "delta": delta})

@@ -12,11 +12,30 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared_lib.tables import inbox
+
+# Every statement runs once or twice per message: each is built once, here, and
+# executed with parameters, so that a message costs no statement building (the
+# compiled form comes from SQLAlchemy's cache, the prepared one from asyncpg's).
+# (an UPDATE's bind parameters may not carry the names of the table's columns)
+_KEY = ((inbox.c.consumer == bindparam("key_consumer"))
+        & (inbox.c.message_id == bindparam("key_message_id")))
+_CLAIM = (pg_insert(inbox)
+          .values(consumer=bindparam("consumer"), message_id=bindparam("message_id"),
+                  message_type=bindparam("message_type"))
+          .on_conflict_do_nothing()
+          .returning(inbox.c.message_id))
+_PREEMPT = (pg_insert(inbox)
+            .values(consumer=bindparam("consumer"), message_id=bindparam("message_id"),
+                    message_type=bindparam("message_type"), reply=bindparam("reply"))
+            .on_conflict_do_nothing()
+            .returning(inbox.c.message_id))
+_REPLY = select(inbox.c.reply).where(_KEY)
+_STORE_REPLY = update(inbox).where(_KEY).values(reply=bindparam("new_reply"))
 
 
 @dataclass(frozen=True)
@@ -33,36 +52,23 @@ async def record_message(
     A concurrent duplicate (another replica) waits on the primary key until the
     first transaction ends, then sees the row.
     """
-    inserted = await session.scalar(
-        pg_insert(inbox)
-        .values(consumer=consumer, message_id=message_id, message_type=message_type)
-        .on_conflict_do_nothing()
-        .returning(inbox.c.message_id)
-    )
+    inserted = await session.scalar(_CLAIM, {"consumer": consumer, "message_id": message_id,
+                                             "message_type": message_type})
     if inserted is not None:
         return InboxRecord(new=True)
-    reply = await session.scalar(
-        select(inbox.c.reply).where(inbox.c.consumer == consumer,
-                                    inbox.c.message_id == message_id)
-    )
-    return InboxRecord(new=False, reply=reply)
+    return InboxRecord(new=False, reply=await stored_reply(session, consumer, message_id))
 
 
 async def stored_reply(session: AsyncSession, consumer: str, message_id: uuid.UUID
                        ) -> dict[str, Any] | None:
-    return await session.scalar(
-        select(inbox.c.reply).where(inbox.c.consumer == consumer,
-                                    inbox.c.message_id == message_id))
+    return await session.scalar(_REPLY, {"key_consumer": consumer, "key_message_id": message_id})
 
 
 async def store_reply(
     session: AsyncSession, consumer: str, message_id: uuid.UUID, reply: dict[str, Any]
 ) -> None:
-    await session.execute(
-        update(inbox)
-        .where(inbox.c.consumer == consumer, inbox.c.message_id == message_id)
-        .values(reply=reply)
-    )
+    await session.execute(_STORE_REPLY, {"key_consumer": consumer,
+                                         "key_message_id": message_id, "new_reply": reply})
 
 
 async def preempt(
@@ -74,11 +80,6 @@ async def preempt(
     Used when a compensation overtakes its command: the late command then
     changes nothing. Returns False when the command was handled already.
     """
-    inserted = await session.scalar(
-        pg_insert(inbox)
-        .values(consumer=consumer, message_id=message_id, message_type=message_type,
-                reply=reply)
-        .on_conflict_do_nothing()
-        .returning(inbox.c.message_id)
-    )
+    inserted = await session.scalar(_PREEMPT, {"consumer": consumer, "message_id": message_id,
+                                               "message_type": message_type, "reply": reply})
     return inserted is not None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared_lib.contracts import Envelope
@@ -63,6 +63,25 @@ def _row_to_state(row: Any) -> SagaState:
     )
 
 
+# The statements of a saga transition, built once (a transition costs no statement
+# building; see messaging.inbox).
+_STATE = ("status", "step_index", "data", "deadline", "attempts", "reason", "version")
+_INSERT = insert(sagas).values(id=bindparam("id"), type=bindparam("type"),
+                               **{c: bindparam(c) for c in _STATE})
+_LOAD_FOR_UPDATE = select(sagas).where(sagas.c.id == bindparam("id")).with_for_update()
+# (an UPDATE's bind parameters may not carry the names of the table's columns)
+_SAVE = (update(sagas).where(sagas.c.id == bindparam("saga_id"))
+         .values(updated_at=text("now()"), **{c: bindparam(f"new_{c}") for c in _STATE}))
+_ADD_LOG = insert(saga_steps)
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+def _state_params(state: SagaState) -> dict[str, Any]:
+    return {"status": state.status.value, "step_index": state.step_index, "data": state.data,
+            "deadline": state.deadline, "attempts": state.attempts, "reason": state.reason,
+            "version": state.version}
+
+
 class SqlSagaStore:
     """Saga state in the service's own database, inside the caller's transaction."""
 
@@ -70,18 +89,11 @@ class SqlSagaStore:
         self.session = session
 
     async def insert(self, state: SagaState) -> None:
-        await self.session.execute(
-            insert(sagas).values(
-                id=state.id, type=state.type, status=state.status.value,
-                step_index=state.step_index, data=state.data, deadline=state.deadline,
-                attempts=state.attempts, reason=state.reason, version=state.version,
-            )
-        )
+        await self.session.execute(_INSERT, {"id": state.id, "type": state.type,
+                                             **_state_params(state)})
 
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None:
-        row = (
-            await self.session.execute(select(sagas).where(sagas.c.id == saga_id).with_for_update())
-        ).first()
+        row = (await self.session.execute(_LOAD_FOR_UPDATE, {"id": saga_id})).first()
         return _row_to_state(row) if row else None
 
     async def claim_due(self, now: datetime, limit: int) -> list[SagaState]:
@@ -100,21 +112,14 @@ class SqlSagaStore:
 
     async def save(self, state: SagaState) -> None:
         state.version += 1
-        await self.session.execute(
-            update(sagas)
-            .where(sagas.c.id == state.id)
-            .values(
-                status=state.status.value, step_index=state.step_index, data=state.data,
-                deadline=state.deadline, attempts=state.attempts, reason=state.reason,
-                version=state.version, updated_at=text("now()"),
-            )
-        )
+        await self.session.execute(_SAVE, {"saga_id": state.id, **{
+            f"new_{c}": v for c, v in _state_params(state).items()}})
 
     async def add_log(self, entries: list[LogEntry]) -> None:
         if not entries:
             return
         await self.session.execute(
-            insert(saga_steps),
+            _ADD_LOG,
             [
                 {"saga_id": e.saga_id, "step": e.step, "action": e.action.value,
                  "detail": e.detail, "compensation": e.compensation}
@@ -141,6 +146,6 @@ class SqlSagaStore:
 
     async def notify_finished(self, saga_id: uuid.UUID, status: SagaStatus) -> None:
         await self.session.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
+            _NOTIFY,
             {"channel": SAGA_FINISHED_CHANNEL, "payload": f"{saga_id}:{status.value}"},
         )

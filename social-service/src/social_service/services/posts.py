@@ -12,7 +12,19 @@ changes nothing, so any delivery order ends in the same state.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,18 +36,60 @@ from social_service.services import notifications
 from social_service.services.tombstones import any_user_deleted
 from social_service.settings import SocialSettings
 
+# The statements of the create_post path (index_pending, publish) run for every post:
+# each is built once, here, and executed with parameters (no statement building per
+# message; the compiled form comes from SQLAlchemy's cache). They use the tables,
+# not the mapped classes: an ORM insert executed with parameters is a bulk insert.
+_posts, _hashtags = PostProjection.__table__, Hashtag.__table__
+_TAGS = bindparam("tags", type_=ARRAY(String))
+#: first the hashtags not seen yet; then, in a statement of its own whose snapshot
+#: sees a hashtag another transaction created meanwhile, the links
+_ADD_HASHTAGS = (pg_insert(_hashtags).from_select(["name"], select(func.unnest(_TAGS)))
+                 .on_conflict_do_nothing(index_elements=["name"]))
+_LINK_HASHTAGS = (pg_insert(PostHashtag.__table__)
+                  .from_select(["post_id", "hashtag_id"],
+                               select(bindparam("post_id", type_=BigInteger), _hashtags.c.id)
+                               .where(_hashtags.c.name == any_(_TAGS)))
+                  .on_conflict_do_nothing())
+_PROJECTION = ("author_id", "author_username", "content", "image_url", "hashtags",
+               "created_at")
+_INDEX_PENDING = (pg_insert(_posts)
+                  .values(id=bindparam("post_id"), published=False, version=0,
+                          **{c: bindparam(c) for c in _PROJECTION})
+                  .on_conflict_do_nothing())
+_published = pg_insert(_posts).values(
+    id=bindparam("post_id"), like_count=bindparam("like_count"),
+    comment_count=bindparam("comment_count"), likes_version=bindparam("seq"),
+    comments_version=bindparam("seq"), published=True, version=bindparam("seq"),
+    **{c: bindparam(c) for c in _PROJECTION})
+_PUBLISH = (_published.on_conflict_do_update(
+    index_elements=[_posts.c.id],
+    set_={**{c: getattr(_published.excluded, c) for c in _PROJECTION},
+          "published": True, "version": _published.excluded.version},
+    where=_posts.c.version < _published.excluded.version,
+).returning(_posts.c.id))
+#: both counters of a publication, each only if it is newer than the row's
+_seq = bindparam("new_seq", type_=BigInteger)
+_SET_COUNTS = (
+    update(_posts)
+    .where(_posts.c.id == bindparam("post"),
+           (_posts.c.likes_version < _seq) | (_posts.c.comments_version < _seq))
+    .values(like_count=case((_posts.c.likes_version < _seq,
+                             bindparam("likes", type_=Integer)),
+                            else_=_posts.c.like_count),
+            likes_version=func.greatest(_posts.c.likes_version, _seq),
+            comment_count=case((_posts.c.comments_version < _seq,
+                                bindparam("comments", type_=Integer)),
+                               else_=_posts.c.comment_count),
+            comments_version=func.greatest(_posts.c.comments_version, _seq)))
+
 
 async def link_hashtags(session: AsyncSession, post_id: int, tags: list[str]) -> None:
     """Link the post to its (normalised) hashtags, creating the ones not seen yet."""
     if not tags:
         return
-    await session.execute(
-        pg_insert(Hashtag).values([{"name": t} for t in tags])
-        .on_conflict_do_nothing(index_elements=["name"]))
-    ids = (await session.execute(select(Hashtag.id).where(Hashtag.name.in_(tags)))).scalars()
-    await session.execute(
-        pg_insert(PostHashtag).values([{"post_id": post_id, "hashtag_id": i} for i in ids])
-        .on_conflict_do_nothing())
+    await session.execute(_ADD_HASHTAGS, {"tags": tags})
+    await session.execute(_LINK_HASHTAGS, {"post_id": post_id, "tags": tags})
 
 
 async def unlink_hashtags(session: AsyncSession, post_id: int) -> None:
@@ -53,13 +107,10 @@ async def index_pending(session: AsyncSession, settings: SocialSettings,
                               banned=settings.banned_hashtag_set)
     if reason is not None:
         raise BadRequest(reason)
-    await session.execute(
-        pg_insert(PostProjection)
-        .values(id=post.post_id, author_id=post.author_id, author_username=post.author_username,
-                content=post.content, image_url=post.image_url, created_at=post.created_at,
-                hashtags=tags, published=False, version=0)
-        .on_conflict_do_nothing()
-    )
+    await session.execute(_INDEX_PENDING, {
+        "post_id": post.post_id, "author_id": post.author_id,
+        "author_username": post.author_username, "content": post.content,
+        "image_url": post.image_url, "created_at": post.created_at, "hashtags": tags})
     await link_hashtags(session, post.post_id, tags)
     return tags
 
@@ -93,21 +144,15 @@ async def publish(session: AsyncSession, post: PostPublished) -> None:
     Nothing happens for a deleted author (a late event after purge_user)."""
     if await any_user_deleted(session, [post.author_id]):
         return
-    values = {"author_id": post.author_id, "author_username": post.author_username,
-              "content": post.content, "image_url": post.image_url,
-              "hashtags": post.hashtags, "created_at": post.created_at, "published": True,
-              "version": post.seq}
-    stmt = pg_insert(PostProjection).values(
-        id=post.post_id, like_count=post.like_count, comment_count=post.comment_count,
-        likes_version=post.seq, comments_version=post.seq, **values)
-    applied = await session.scalar(
-        stmt.on_conflict_do_update(
-            index_elements=[PostProjection.id], set_=values,
-            where=PostProjection.version < stmt.excluded.version,
-        ).returning(PostProjection.id)
-    )
-    await set_like_count(session, post.post_id, post.seq, post.like_count)
-    await set_comment_count(session, post.post_id, post.seq, post.comment_count)
+    applied = await session.scalar(_PUBLISH, {
+        "post_id": post.post_id, "seq": post.seq, "like_count": post.like_count,
+        "comment_count": post.comment_count, "author_id": post.author_id,
+        "author_username": post.author_username, "content": post.content,
+        "image_url": post.image_url, "hashtags": post.hashtags,
+        "created_at": post.created_at})
+    await session.execute(_SET_COUNTS, {"post": post.post_id, "new_seq": post.seq,
+                                        "likes": post.like_count,
+                                        "comments": post.comment_count})
     if applied is not None:
         # a post restored after a purge gets its hashtag links and notifications back
         await link_hashtags(session, post.post_id, post.hashtags)

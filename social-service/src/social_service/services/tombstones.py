@@ -20,18 +20,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from social_service.models import PostProjection, UserProjection
 
+#: built once: every event about users or posts asks it
+_DELETED = (select(UserProjection.deleted)
+            .where(UserProjection.id.in_(bindparam("ids", expanding=True)))
+            .order_by(UserProjection.id).with_for_update(read=True))
+
 
 async def any_user_deleted(session: AsyncSession, user_ids: Iterable[int]) -> bool:
     """Whether one of these users is deleted; their rows are read FOR SHARE, in id order."""
-    deleted = (await session.execute(
-        select(UserProjection.deleted).where(UserProjection.id.in_(sorted(set(user_ids))))
-        .order_by(UserProjection.id).with_for_update(read=True))).scalars().all()
+    deleted = (await session.execute(_DELETED, {"ids": sorted(set(user_ids))})).scalars()
     return any(deleted)
 
 
