@@ -128,7 +128,8 @@ class Profiler:
         for name, pid in self.pids.items():
             self._procs[name] = subprocess.Popen(
                 ["py-spy", "record", "--pid", str(pid), "--rate", str(self.rate),
-                 "--gil", "--nolineno", "--format", "raw", "--output", str(self._path(name, "txt"))],
+                 "--gil", "--nolineno", "--format", "raw",
+                 "--output", str(self._path(name, "txt"))],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> dict[str, Any]:

@@ -120,8 +120,10 @@ def logs_text(logs: Doc) -> str:
 
 
 def mixed_text(result: Doc) -> str:
+    sql = result.get("sql_per_request")
     parts = [operations_table(result), saga_table(result), lag_text(result),
              errors_text(result), resources_text(result["resources"]),
+             *(["SQL statements per request: " + sql_text(sql)] if sql else []),
              consistency_text(result["consistency"]), logs_text(result["service_logs"])]
     return "\n\n".join(parts)
 
@@ -182,7 +184,17 @@ def against_floor_text(result: Doc) -> str:
         lines.append(f"  CPU ms per saga at concurrency {level['concurrency']}: "
                      + ", ".join(f"{k} {_cell(v)}" for k, v in per.items())
                      + f"; core + social {services:.1f}   target <= {TARGET_CPU_MS_PER_SAGA}")
+    for level in result["levels"]:
+        if level.get("sql_per_saga"):
+            lines.append(f"  SQL statements per saga at concurrency {level['concurrency']}: "
+                         + sql_text(level["sql_per_saga"]))
     return "\n".join(lines)
+
+
+def sql_text(per: Doc) -> str:
+    """Statements per request of each service, and how many SQLAlchemy compiled."""
+    return ", ".join(f"{name} {_cell(s['per_request'])} ({s['compiled']} of "
+                     f"{s['statements']} compiled, target 0)" for name, s in per.items())
 
 
 def replicas_text(result: Doc) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import sqlstats
 from .profile import Profiler
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -131,12 +132,16 @@ class ResourceSampler:
     """Sample ``groups`` every ``interval`` seconds in a thread, between start and stop."""
 
     def __init__(self, groups: list[ProcessGroup], interval: float = 1.0,
-                 profiler: Profiler | None = None) -> None:
+                 profiler: Profiler | None = None,
+                 service_urls: dict[str, str] | None = None) -> None:
         self.groups = groups
         self.interval = interval
         #: py-spy on the services over the same window (``--profile``)
         self.profiler = profiler
         self.profiles: dict[str, Any] = {}
+        #: the services' statement counters are read at start and stop
+        self.service_urls = service_urls or {}
+        self.statements: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="resources", daemon=True)
         self._started = self._stopped = 0.0
@@ -157,6 +162,7 @@ class ResourceSampler:
         self._machine_start = machine_ticks()
         self._sample()
         self._thread.start()
+        self.statements = (sqlstats.read(self.service_urls), {})
         if self.profiler is not None:
             self.profiler.start()
 
@@ -166,6 +172,7 @@ class ResourceSampler:
         self._sample()
         self._stopped = time.monotonic()
         self._machine_end = machine_ticks()
+        self.statements = (self.statements[0], sqlstats.read(self.service_urls))
         if self.profiler is not None:
             self.profiles = self.profiler.stop()
 

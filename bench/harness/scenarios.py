@@ -15,6 +15,7 @@ from typing import Any
 
 from testkit.infra import provide_infra
 
+from . import sqlstats
 from .consistency import run_consistency_check
 from .floor import measure_floor
 from .loadgen import Api, User, make_client
@@ -70,7 +71,8 @@ def sampler_for(target: Target, cfg: RunConfig, label: str) -> ResourceSampler:
         if not Profiler.available():
             raise SystemExit("--profile needs py-spy (uv sync installs it)")
         profiler = Profiler(pids, cfg.log_dir.parent / f"{cfg.log_dir.name}-profiles", label)
-    return ResourceSampler(target.process_groups(), profiler=profiler)
+    return ResourceSampler(target.process_groups(), profiler=profiler,
+                           service_urls=target.service_urls)
 
 
 def cpu_ms_per_request(resources: dict[str, Any], requests: int) -> float | None:
@@ -107,6 +109,8 @@ async def mixed_workload(target: Target, cfg: RunConfig) -> dict[str, object]:
     summary, resources = recorder.summary(), sampler.summary()
     return {**summary, "resources": resources,
             "cpu_ms_per_request": cpu_ms_per_request(resources, summary["total_requests"]),
+            "sql_per_request": sqlstats.per_request(*sampler.statements,
+                                                    summary["total_requests"]),
             **await _finish(target), "gateway_upstreams": target.gateway_upstreams,
             "setup_users": len(users)}
 
@@ -128,8 +132,10 @@ async def saga_level(workload: Workload, users: list[User], concurrency: int,
     samples = recorder.ops.get("create_post")
     op = summarize_op("create_post", samples, recorder.window.seconds) if samples else {}
     resources = sampler.summary()
+    ok = samples.ok if samples else 0
     return {"concurrency": concurrency, "create_post": op, "resources": resources,
-            "cpu_ms_per_request": cpu_ms_per_request(resources, samples.ok if samples else 0)}
+            "cpu_ms_per_request": cpu_ms_per_request(resources, ok),
+            "sql_per_saga": sqlstats.per_request(*sampler.statements, ok)}
 
 
 async def saga_levels(target: Target, cfg: RunConfig) -> dict[str, object]:

@@ -52,6 +52,13 @@ class Target:
     logs: dict[str, Path] = field(default_factory=dict)
     gateway_upstreams: dict[str, list[str]] = field(default_factory=dict)
 
+    @property
+    def service_urls(self) -> dict[str, str]:
+        """The services' own addresses (for their /metrics), on a stack of our own."""
+        if self.stack is None:
+            return {}
+        return {"core": self.stack.core.url, "social": self.stack.social.url}
+
     def process_groups(self) -> list[ProcessGroup]:
         groups = [ProcessGroup.tree(name, roots) for name, roots in self.pids.items()]
         if self.stack is not None:  # our servers are on this machine

@@ -7,7 +7,7 @@ from core_service.handlers import SUBSCRIPTIONS as CORE_SUBSCRIPTIONS
 from shared_lib.contracts import MessageKind, registry
 from shared_lib.contracts.messages import SagaCancel
 from shared_lib.messaging.subscriptions import manifest_of, read_manifest
-from shared_lib.messaging.topology import build_topology, commands_queue
+from shared_lib.messaging.topology import RETIRED_BINDINGS, build_topology, commands_queue
 from social_service.handlers import SUBSCRIPTIONS as SOCIAL_SUBSCRIPTIONS
 
 SERVICES = (CORE_SUBSCRIPTIONS, SOCIAL_SUBSCRIPTIONS)
@@ -37,3 +37,12 @@ def test_every_command_has_a_handler_on_its_services_queue() -> None:
         queue = commands_queue(contract.model.HANDLER)  # type: ignore[attr-defined]
         assert contract.type in handlers.get(queue, {}), f"nobody handles {contract.type}"
         assert SagaCancel.TYPE in handlers[queue], f"{queue} does not answer saga.cancel"
+
+
+def test_a_retired_binding_is_no_longer_declared() -> None:
+    """A binding removed from a queue is unbound where it exists; it must not also be
+    one of the queue's bindings (declared, then unbound at every start)."""
+    queues = {q.name: q for q in build_topology().queues}
+    for name, binding in RETIRED_BINDINGS:
+        assert name in queues, f"{name}: retired binding of an unknown queue"
+        assert binding not in queues[name].bindings, f"{name}: {binding} is still declared"

@@ -44,5 +44,10 @@ class Metrics:
         self.dead_lettered = Counter("messages_dead_lettered_total",
                                      "Messages rejected to the dead-letter queue at once",
                                      ["queue"], registry=r)
+        self.sql_statements = Counter(
+            "sql_statements_total", "SQL statements executed, by how SQLAlchemy got their "
+            "compiled form: 'hit' from its cache, 'miss' compiled now (in steady state every "
+            "miss is a statement that should be cached), 'uncached' (no cache key)",
+            ["compiled"], registry=r)
         self.handling = Histogram("message_handling_seconds", "Consumer handling time",
                                   ["queue", "type"], registry=r, buckets=_LATENCY_BUCKETS)

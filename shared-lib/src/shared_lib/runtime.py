@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared_lib.contracts import SagaReply
-from shared_lib.db import make_engine, wait_for_database
+from shared_lib.db import count_statements, make_engine, wait_for_database
 from shared_lib.messaging.broker import Broker
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext
 from shared_lib.messaging.subscriptions import Subscriptions
@@ -89,6 +89,7 @@ class ServiceRuntime:
         s = self.settings
         self.check_inbox_retention()
         self.engine = make_engine(s.database_url, s.db_pool_size)
+        count_statements(self.engine, self.metrics.sql_statements)
         await wait_for_database(self.engine, s.startup_retry_seconds)
         self.broker = Broker(s.amqp_url, self.service, self.topology, s.message_delivery_limit)
         await self.broker.connect(s.startup_retry_seconds)

@@ -51,7 +51,8 @@ class ServiceSettings(BaseSettings):
     environment: Environment = Environment.development
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/app"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    #: connections each process keeps open (no overflow: a burst waits for one)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
 
     jwt_public_key: str | None = None
     jwt_public_key_file: Path | None = None

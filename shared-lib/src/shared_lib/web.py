@@ -13,6 +13,7 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_lib.db import is_transient_db_error
@@ -145,6 +146,7 @@ def install_common(app: FastAPI, max_body_bytes: int, metrics: Metrics) -> None:
         app.add_exception_handler(error, _use_case_error)
 
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(OSError)
     async def _database(request: Request, exc: Exception) -> JSONResponse:

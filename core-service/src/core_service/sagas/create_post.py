@@ -67,7 +67,7 @@ async def publish_post(ctx: SagaContext) -> None:
         raise StepRejected(CreatePostRejection.post_deleted)
     if not pending.author_active:
         raise StepRejected(CreatePostRejection.author_deactivated)
-    post = await posts.publish_locked(ctx.session, d["post_id"], d["author_id"])
+    post = await posts.publish_locked(ctx.session, d["post_id"])
     await ctx.publish(PostPublished(
         seq=post.version, post_id=d["post_id"], author_id=d["author_id"],
         author_username=pending.author_username, content=d["content"],

@@ -9,13 +9,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.domain.posts import PostStatus, is_visible, may_delete_comment
 from core_service.models import Comment, Like, Post, User
-from core_service.services.users import change_post_count, require_active
+from core_service.services.users import require_active
 from shared_lib.contracts import CORE
 from shared_lib.contracts.messages import CommentAdded, CommentDeleted, PostLiked, PostUnliked
 from shared_lib.errors import Conflict, Forbidden, NotFound
@@ -103,12 +113,19 @@ _LOCK_PENDING = (
     .join(_users, _users.c.id == _posts.c.author_id)
     .where(_posts.c.id == bindparam("post_id"))
     .with_for_update(of=_posts))
-_PUBLISH = (
-    update(_posts).where(_posts.c.id == bindparam("post_id"))
-    .values(status=PostStatus.published.value, published_at=_posts.c.created_at,
-            version=_posts.c.version + 1)
-    .returning(_posts.c.version, _posts.c.created_at, _posts.c.like_count,
-               _posts.c.comment_count))
+#: the post published and its author's post count, in one round trip
+_PUBLISH = text(f"""
+    WITH post AS (
+        UPDATE posts SET status = '{PostStatus.published.value}', published_at = created_at,
+                         version = version + 1
+        WHERE id = :post_id
+        RETURNING author_id, version, created_at, like_count, comment_count
+    ), author AS (
+        UPDATE users SET post_count = post_count + 1 WHERE id = (SELECT author_id FROM post)
+    )
+    SELECT version, created_at, like_count, comment_count FROM post
+""").columns(version=Integer, created_at=DateTime(timezone=True), like_count=Integer,
+             comment_count=Integer)
 
 
 @dataclass(frozen=True)
@@ -148,11 +165,9 @@ async def lock_pending(session: AsyncSession, post_id: int) -> PendingPost | Non
     return PendingPost(PostStatus(row.status), row.author_active, row.author_username)
 
 
-async def publish_locked(session: AsyncSession, post_id: int, author_id: int
-                         ) -> PublishedPost:
-    """Publish a post locked by :func:`lock_pending`; the author's post count + 1."""
+async def publish_locked(session: AsyncSession, post_id: int) -> PublishedPost:
+    """Publish a post locked by :func:`lock_pending`; its author's post count + 1."""
     row = (await session.execute(_PUBLISH, {"post_id": post_id})).one()
-    await change_post_count(session, author_id, 1)
     return PublishedPost(row.version, row.created_at, row.like_count, row.comment_count)
 
 

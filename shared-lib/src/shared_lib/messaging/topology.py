@@ -166,6 +166,14 @@ def build_topology(manifest: Mapping[str, Mapping[str, Any]] | None = None) -> T
     )
 
 
+#: bindings a queue no longer has (its handler moved): removed where an older
+#: version declared them, or the queue would get messages it has no handler for
+RETIRED_BINDINGS: tuple[tuple[str, Binding], ...] = (
+    # post.published has one consumer: the projection, which also notifies mentions
+    ("social.events.notifications", Binding(events_exchange(CORE), "post.published")),
+)
+
+
 def queue_arguments(spec: QueueSpec, delivery_limit: int) -> dict[str, object]:
     args: dict[str, object] = {"x-queue-type": "quorum"}
     if spec.dead_letter:
@@ -200,6 +208,8 @@ async def declare_topology(
         )
         for b in q.bindings:
             await queue.bind(exchanges[b.exchange], routing_key=b.routing_key)
+        for b in (b for name, b in RETIRED_BINDINGS if name == q.name):
+            await queue.unbind(exchanges[b.exchange], routing_key=b.routing_key)
         if q.dead_letter:
             dlq = await channel.declare_queue(
                 q.dlq, durable=True, arguments={"x-queue-type": "quorum"}

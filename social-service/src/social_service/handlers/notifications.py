@@ -8,7 +8,8 @@ and an unlike of the same post by the same user is the newer one.
 Nothing notifies to or from a deleted user, nor about a deleted post (see
 :mod:`social_service.services.tombstones`). A fact about a post that is being
 deleted (withdrawn) is recorded hidden and withdrawn, and shows if the post is
-restored. user.deleted, the last event about a user on this queue, removes
+restored. Mentions in a post are notified by the projection of post.published
+(one consumer per event). user.deleted, the last event about a user on this queue, removes
 every notification to or from them. The reads and writes are in
 :mod:`social_service.services.notifications`.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 from shared_lib.contracts.messages import (
     CommentAdded,
     PostLiked,
-    PostPublished,
     PostUnliked,
     UserDeleted,
     UserFollowed,
@@ -34,16 +34,6 @@ from social_service.services.notifications import (
     notify_mentions,
 )
 from social_service.services.tombstones import PostState, mark_user_deleted
-
-
-@SUBSCRIPTIONS.on(NOTIFICATIONS, PostPublished)
-async def on_post_published(ctx: MessageContext, event: PostPublished) -> None:
-    mentioned = await involved(ctx.session, [event.author_id], event.content)
-    if not mentioned or (state := await live_post(ctx.session, event.post_id)) is None:
-        return
-    await notify_mentions(ctx.session, mentioned, actor_id=event.author_id,
-                          actor_username=event.author_username, post_id=event.post_id,
-                          where="a post", key=f"post:{event.post_id}", state=state)
 
 
 def _like_key(event: PostLiked | PostUnliked) -> str:

@@ -31,7 +31,7 @@ from shared_lib.contracts.messages import (
 )
 from shared_lib.messaging.consumer import MessageContext
 from social_service.handlers.registry import PROJECTIONS, SUBSCRIPTIONS
-from social_service.services import follows, posts, users
+from social_service.services import follows, notifications, posts, users
 from social_service.services.tombstones import mark_user_deleted
 
 
@@ -48,8 +48,10 @@ async def on_user_deleted(ctx: MessageContext, event: UserDeleted) -> None:
 
 @SUBSCRIPTIONS.on(PROJECTIONS, PostPublished)
 async def on_post_published(ctx: MessageContext, event: PostPublished) -> None:
-    """Publishes the post, or publishes it again when it is restored after a purge."""
+    """Publishes the post, or publishes it again when it is restored after a purge,
+    and notifies the users it mentions (this is post.published's one consumer)."""
     await posts.publish(ctx.session, event)
+    await notifications.notify_post_mentions(ctx.session, event)
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, PostDeleted)

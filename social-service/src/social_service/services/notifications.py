@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared_lib.contracts.messages import PostPublished
 from shared_lib.errors import NotFound
 from social_service.domain.mentions import extract_mentions
 from social_service.models import (
@@ -83,6 +84,19 @@ async def notify_mentions(session: AsyncSession, mentioned: Sequence[int], *, ac
                      message=f"{actor_username} mentioned you in {where}",
                      dedupe_key=f"mention:{key}:{user_id}",
                      withdrawn=state == PostState.withdrawn)
+
+
+async def notify_post_mentions(session: AsyncSession, post: PostPublished) -> None:
+    """Notify the users a published post mentions (a post without mentions reads
+    nothing). Runs after the publication, in its transaction."""
+    if not extract_mentions(post.content):
+        return
+    mentioned = await involved(session, [post.author_id], post.content)
+    if not mentioned or (state := await live_post(session, post.post_id)) is None:
+        return
+    await notify_mentions(session, mentioned, actor_id=post.author_id,
+                          actor_username=post.author_username, post_id=post.post_id,
+                          where="a post", key=f"post:{post.post_id}", state=state)
 
 
 def _about_post(post_id: int):  # type: ignore[no-untyped-def]
