@@ -28,7 +28,7 @@ from testkit.processes import run_migrations
 async def sessions(new_database) -> AsyncIterator[async_sessionmaker[AsyncSession]]:  # type: ignore[no-untyped-def]
     url = new_database()
     run_migrations("core_service", url)
-    engine = make_engine(url, pool_size=2)
+    engine = make_engine(url, pool_size=4)
     yield async_sessionmaker(engine, expire_on_commit=False)
     await engine.dispose()
 

@@ -39,7 +39,7 @@ class Env:
 
 @pytest.fixture
 async def env(new_database, new_vhost) -> AsyncIterator[Env]:  # type: ignore[no-untyped-def]
-    engine = make_engine(new_database(), pool_size=5)
+    engine = make_engine(new_database(), pool_size=10)
     async with engine.begin() as conn:
         await conn.run_sync(messaging_metadata.create_all)
         await conn.run_sync(test_metadata.create_all)
@@ -410,7 +410,7 @@ async def test_a_database_outage_never_dead_letters_events(env: Env) -> None:
     url = env.engine.url
     proxy = await TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
     engine = make_engine(url.set(host="127.0.0.1", port=proxy.port)
-                         .render_as_string(hide_password=False), pool_size=2)
+                         .render_as_string(hide_password=False), pool_size=4)
     handled: list[int] = []
 
     async def on_deleted(ctx: MessageContext, event: UserDeleted) -> None:

@@ -123,7 +123,7 @@ def _definitions(flaky: dict[str, int]) -> list[SagaDefinition]:
 
 @pytest.fixture
 async def env(new_database) -> AsyncIterator[Env]:  # type: ignore[no-untyped-def]
-    engine = make_engine(new_database(), pool_size=5)
+    engine = make_engine(new_database(), pool_size=10)
     async with engine.begin() as conn:
         await conn.run_sync(messaging_metadata.create_all)
         await conn.run_sync(test_metadata.create_all)

@@ -182,7 +182,7 @@ class Social:
 async def social(new_database: Callable[[], str]) -> AsyncIterator[Social]:
     url = new_database()
     run_migrations("social_service", url)
-    engine = make_engine(url, pool_size=2)
+    engine = make_engine(url, pool_size=4)
     yield Social(engine)
     await engine.dispose()
 

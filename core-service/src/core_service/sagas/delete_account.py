@@ -22,9 +22,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, select, update
-
-from core_service.models import Post, StoryRecord, User
 from core_service.services import follows, posts, users
 from shared_lib.contracts import Event
 from shared_lib.contracts.messages import PostDeleted, PurgeUser, UserDeleted
@@ -37,16 +34,8 @@ class DeleteAccountRejection(StrEnum):
     already_deleting = "The account is already being deleted"
 
 
-async def _set_active(ctx: SagaContext, active: bool) -> Any:
-    return (await ctx.session.execute(
-        update(User).where(User.id == ctx.data["user_id"], User.is_active.is_(not active))
-        .values(is_active=active, version=User.version + 1)
-        .returning(User.id, User.username, User.full_name, User.bio, User.profile_image_url,
-                   User.is_active, User.version))).first()
-
-
 async def deactivate(ctx: SagaContext) -> None:
-    user = await _set_active(ctx, False)
+    user = await users.set_active(ctx.session, ctx.data["user_id"], False)
     if user is None:
         raise StepRejected(DeleteAccountRejection.already_deleting)
     ctx.data["seq"] = user.version
@@ -54,7 +43,7 @@ async def deactivate(ctx: SagaContext) -> None:
 
 
 async def reactivate(ctx: SagaContext) -> None:
-    user = await _set_active(ctx, True)
+    user = await users.set_active(ctx.session, ctx.data["user_id"], True)
     if user is not None:
         await ctx.publish(users.user_updated_event(user))
 
@@ -65,8 +54,7 @@ def purge_command(d: dict[str, Any]) -> PurgeUser:
 
 async def delete_user_data(ctx: SagaContext) -> None:
     uid = ctx.data["user_id"]
-    seq = await ctx.session.scalar(select(User.version).where(User.id == uid)
-                                   .with_for_update())
+    seq = await users.lock_version(ctx.session, uid)
     if seq is None:
         return  # already deleted
     username = ctx.data["username"]
@@ -75,12 +63,9 @@ async def delete_user_data(ctx: SagaContext) -> None:
     events += await follows.remove_all_follows(ctx.session, uid, username)
     for event in events:
         await ctx.publish(event)
-    deleted = (await ctx.session.execute(
-        delete(Post).where(Post.author_id == uid).returning(Post.id, Post.version))).all()
-    for post in deleted:
-        await ctx.publish(PostDeleted(seq=post.version + 1, post_id=post.id, author_id=uid))
-    await ctx.session.execute(delete(StoryRecord).where(StoryRecord.author_id == uid))
-    await ctx.session.execute(delete(User).where(User.id == uid))
+    for post_id, version in await posts.delete_all_of(ctx.session, uid):
+        await ctx.publish(PostDeleted(seq=version + 1, post_id=post_id, author_id=uid))
+    await users.delete_user(ctx.session, uid)
     await ctx.publish(UserDeleted(seq=seq + 1, user_id=uid))
 
 

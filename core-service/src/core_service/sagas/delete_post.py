@@ -16,11 +16,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, select, update
-
-from core_service.domain.posts import PostStatus
-from core_service.models import Post, User
-from core_service.services import users
+from core_service.services import posts
 from shared_lib.contracts.messages import PostDeleted, PostPublished, PurgePost
 from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
 
@@ -32,31 +28,23 @@ class DeletePostRejection(StrEnum):
 
 
 async def mark_deleting(ctx: SagaContext) -> None:
-    version = await ctx.session.scalar(
-        update(Post)
-        .where(Post.id == ctx.data["post_id"], Post.status == PostStatus.published.value)
-        .values(status=PostStatus.deleting.value, version=Post.version + 1)
-        .returning(Post.version))
+    version = await posts.mark_deleting(ctx.session, ctx.data["post_id"])
     if version is None:
         raise StepRejected(DeletePostRejection.not_published)
     ctx.data["seq"] = version
 
 
 async def restore(ctx: SagaContext) -> None:
-    row = (await ctx.session.execute(
-        update(Post)
-        .where(Post.id == ctx.data["post_id"], Post.status == PostStatus.deleting.value)
-        .values(status=PostStatus.published.value, version=Post.version + 1)
-        .returning(Post)
-    )).scalar_one_or_none()
-    if row is None:
+    restored = await posts.restore_deleting(ctx.session, ctx.data["post_id"])
+    if restored is None:
         return
-    username = await ctx.session.scalar(select(User.username).where(User.id == row.author_id))
+    post = restored.post
     await ctx.publish(PostPublished(
-        seq=row.version, post_id=row.id, author_id=row.author_id,
-        author_username=username or "", content=row.content, image_url=row.image_url,
-        hashtags=list(row.hashtags or []), like_count=row.like_count,
-        comment_count=row.comment_count, created_at=row.created_at))
+        seq=post.version, post_id=post.id, author_id=post.author_id,
+        author_username=restored.author_username, content=post.content,
+        image_url=post.image_url, hashtags=list(post.hashtags or []),
+        like_count=post.like_count, comment_count=post.comment_count,
+        created_at=post.created_at))
 
 
 def purge_command(d: dict[str, Any]) -> PurgePost:
@@ -64,16 +52,11 @@ def purge_command(d: dict[str, Any]) -> PurgePost:
 
 
 async def delete_post(ctx: SagaContext) -> None:
-    row = (await ctx.session.execute(
-        delete(Post).where(Post.id == ctx.data["post_id"],
-                           Post.status == PostStatus.deleting.value)
-        .returning(Post.author_id, Post.version)
-    )).first()
-    if row is None:  # already gone: nothing more to do
+    deleted = await posts.delete_deleting(ctx.session, ctx.data["post_id"])
+    if deleted is None:  # already gone: nothing more to do
         return
-    await users.change_post_count(ctx.session, row.author_id, -1)
-    await ctx.publish(PostDeleted(seq=row.version + 1, post_id=ctx.data["post_id"],
-                                  author_id=row.author_id))
+    await ctx.publish(PostDeleted(seq=deleted.version + 1, post_id=ctx.data["post_id"],
+                                  author_id=deleted.author_id))
 
 
 def delete_post_saga() -> SagaDefinition:

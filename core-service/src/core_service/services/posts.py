@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.domain.posts import PostStatus, is_visible, may_delete_comment
 from core_service.models import Comment, Like, Post, User
-from core_service.services.users import require_active
+from core_service.services.users import change_post_count, require_active
 from shared_lib.contracts import CORE
 from shared_lib.contracts.messages import CommentAdded, CommentDeleted, PostLiked, PostUnliked
 from shared_lib.errors import Conflict, Forbidden, NotFound
@@ -169,6 +169,58 @@ async def publish_locked(session: AsyncSession, post_id: int) -> PublishedPost:
     """Publish a post locked by :func:`lock_pending`; its author's post count + 1."""
     row = (await session.execute(_PUBLISH, {"post_id": post_id})).one()
     return PublishedPost(row.version, row.created_at, row.like_count, row.comment_count)
+
+
+# ------------------------------------------------------------- delete_post
+async def mark_deleting(session: AsyncSession, post_id: int) -> int | None:
+    """Hide a published post while a delete_post saga runs: its new version, or
+    None when the post is not published (gone, pending, or being deleted)."""
+    return await session.scalar(
+        update(Post)
+        .where(Post.id == post_id, Post.status == PostStatus.published.value)
+        .values(status=PostStatus.deleting.value, version=Post.version + 1)
+        .returning(Post.version))
+
+
+async def restore_deleting(session: AsyncSession, post_id: int) -> AuthoredPost | None:
+    """Publish again a post whose deletion was given up (None: it is not being deleted)."""
+    post = (await session.execute(
+        update(Post)
+        .where(Post.id == post_id, Post.status == PostStatus.deleting.value)
+        .values(status=PostStatus.published.value, version=Post.version + 1)
+        .returning(Post)
+    )).scalar_one_or_none()
+    if post is None:
+        return None
+    username = await session.scalar(select(User.username).where(User.id == post.author_id))
+    return AuthoredPost(post, username or "")
+
+
+@dataclass(frozen=True)
+class DeletedPost:
+    author_id: int
+    version: int
+
+
+async def delete_deleting(session: AsyncSession, post_id: int) -> DeletedPost | None:
+    """Delete a post being deleted (its comments and likes go with it) and lower its
+    author's post count; None when it is already gone."""
+    row = (await session.execute(
+        delete(Post).where(Post.id == post_id, Post.status == PostStatus.deleting.value)
+        .returning(Post.author_id, Post.version)
+    )).first()
+    if row is None:
+        return None
+    await change_post_count(session, row.author_id, -1)
+    return DeletedPost(row.author_id, row.version)
+
+
+async def delete_all_of(session: AsyncSession, author_id: int) -> list[tuple[int, int]]:
+    """Delete every post of a user being deleted: ``(id, version)`` of each."""
+    rows = (await session.execute(
+        delete(Post).where(Post.author_id == author_id).returning(Post.id, Post.version)
+    )).all()
+    return [(r.id, r.version) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import StoryRecord, User
@@ -93,3 +93,26 @@ _CHANGE_POST_COUNT = (update(_users).where(_users.c.id == bindparam("user_id"))
 
 async def change_post_count(session: AsyncSession, user_id: int, delta: int) -> None:
     await session.execute(_CHANGE_POST_COUNT, {"user_id": user_id, "delta": delta})
+
+
+# ---------------------------------------------------------- delete_account
+async def set_active(session: AsyncSession, user_id: int, active: bool) -> UserFields | None:
+    """(De)activate a user; the user's fields after it, or None when the user is
+    already in that state (or gone)."""
+    return (await session.execute(
+        update(User).where(User.id == user_id, User.is_active.is_(not active))
+        .values(is_active=active, version=User.version + 1)
+        .returning(User.id, User.username, User.full_name, User.bio, User.profile_image_url,
+                   User.is_active, User.version))).first()
+
+
+async def lock_version(session: AsyncSession, user_id: int) -> int | None:
+    """Lock the user's row; their version, or None when the user is gone."""
+    return await session.scalar(select(User.version).where(User.id == user_id)
+                                .with_for_update())
+
+
+async def delete_user(session: AsyncSession, user_id: int) -> None:
+    """Delete the user and their story records (the last of their data here)."""
+    await session.execute(delete(StoryRecord).where(StoryRecord.author_id == user_id))
+    await session.execute(delete(User).where(User.id == user_id))
