@@ -8,17 +8,12 @@ import uuid
 import pytest
 from fastapi import HTTPException
 
-from core_service.api.posts import (
-    CREATE_POST_REJECTIONS,
-    DELETE_POST_REFUSALS,
-    DELETE_POST_REJECTIONS,
-)
-from core_service.api.saga_answers import deletion_response
-from core_service.api.users import DELETE_ACCOUNT_REFUSALS, DELETE_ACCOUNT_REJECTIONS
+from core_service.api.posts import CREATE_POST_REJECTIONS, DELETE_POST_REJECTIONS
+from core_service.api.users import DELETE_ACCOUNT_REJECTIONS
 from core_service.sagas.delete_account import DeleteAccountRejection
 from core_service.sagas.delete_post import DeletePostRejection
 from shared_lib.saga import SagaStatus
-from shared_lib.saga.http import SagaOutcome, record_response
+from shared_lib.saga.http import SagaOutcome, record_response, saga_response
 
 TIMEOUT = "no reply from purge_post after 3 attempts"
 
@@ -30,8 +25,7 @@ def _outcome(status: SagaStatus, reason: str | None = None, finished: bool = Tru
 
 def _post(outcome: SagaOutcome) -> tuple[int, str | None]:
     try:
-        response = deletion_response(outcome, rejections=DELETE_POST_REJECTIONS,
-                                     refusals=DELETE_POST_REFUSALS)
+        response = saga_response(outcome, rejections=DELETE_POST_REJECTIONS, done_status=204)
     except HTTPException as exc:
         return exc.status_code, exc.detail
     return response.status_code, None
@@ -39,8 +33,8 @@ def _post(outcome: SagaOutcome) -> tuple[int, str | None]:
 
 def _account(outcome: SagaOutcome) -> tuple[int, str | None]:
     try:
-        response = deletion_response(outcome, rejections=DELETE_ACCOUNT_REJECTIONS,
-                                     refusals=DELETE_ACCOUNT_REFUSALS)
+        response = saga_response(outcome, rejections=DELETE_ACCOUNT_REJECTIONS,
+                                 done_status=204)
     except HTTPException as exc:
         return exc.status_code, exc.detail
     return response.status_code, None
@@ -68,7 +62,8 @@ def test_delete_account_refusals() -> None:
     for reason in (DeleteAccountRejection.already_deleting, TIMEOUT, None):
         for status in (SagaStatus.compensated, SagaStatus.failed):
             assert _account(_outcome(status, reason)) == (
-                503, f"The account could not be deleted now: {reason}")
+                503, f"The account could not be deleted now: "
+                     f"{reason or 'The request was rejected'}")
 
 
 @pytest.mark.parametrize("saga_status", [SagaStatus.running, SagaStatus.completed,

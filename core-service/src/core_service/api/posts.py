@@ -6,7 +6,6 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from core_service.api.deps import CurrentUser, OptionalUser
 from core_service.api.mapping import authored_comment_out, comment_out, post_out
-from core_service.api.saga_answers import deletion_response
 from core_service.domain.posts import PostStatus
 from core_service.sagas.create_post import CREATE_POST, CreatePostRejection, create_post_data
 from core_service.sagas.delete_post import DELETE_POST, DeletePostRejection
@@ -14,7 +13,7 @@ from core_service.schemas import CommentIn, CommentOut, LikeOut, PostIn, PostOut
 from core_service.services import posts
 from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.saga import SagaStatus
-from shared_lib.saga.http import Rejections, record_response, run_saga
+from shared_lib.saga.http import Rejections, record_response, run_saga, saga_response
 from shared_lib.web import IdPath, Limit, Offset
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
@@ -24,11 +23,11 @@ router = APIRouter(prefix="/api/posts", tags=["posts"])
 #: create_post answers a rejected post itself (a timeout would be 503 otherwise)
 CREATE_POST_REJECTIONS = Rejections({reason: 422 for reason in CreatePostRejection},
                                     default=422)
-DELETE_POST_REJECTIONS = Rejections({DeletePostRejection.not_published: 409}, default=503)
-DELETE_POST_REFUSALS = {
-    409: "The post is being created or deleted; try again later",
-    503: "The post could not be deleted now and was kept: {reason}",
-}
+#: a deletion refused, or failed and left to an operator, was not done: the post is kept
+DELETE_POST_REJECTIONS = Rejections(
+    {DeletePostRejection.not_published: 409}, default=503, failed_is_refused=True,
+    details={409: "The post is being created or deleted; try again later",
+             503: "The post could not be deleted now and was kept: {reason}"})
 
 
 @router.post("", response_model=PostOut, status_code=status.HTTP_201_CREATED,
@@ -75,8 +74,8 @@ async def delete_post(post_id: IdPath, request: Request, user: CurrentUser,
         await session.commit()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     outcome = await run_saga(request, runtime, session, DELETE_POST, {"post_id": post_id})
-    return deletion_response(outcome, rejections=DELETE_POST_REJECTIONS,
-                             refusals=DELETE_POST_REFUSALS)
+    return saga_response(outcome, rejections=DELETE_POST_REJECTIONS,
+                         done_status=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{post_id}/likes", response_model=LikeOut, tags=["likes"])

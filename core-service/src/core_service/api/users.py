@@ -6,21 +6,20 @@ from fastapi import APIRouter, Request, Response
 
 from core_service.api.deps import CurrentUser
 from core_service.api.mapping import post_out, profile_out
-from core_service.api.saga_answers import deletion_response
 from core_service.sagas.delete_account import DELETE_ACCOUNT, DeleteAccountRejection
 from core_service.schemas import PostOut, ProfileOut, UserOut, UserUpdateIn
 from core_service.services import follows, posts, users
 from shared_lib.deps import RuntimeDep, SessionDep
-from shared_lib.saga.http import Rejections, run_saga
+from shared_lib.saga.http import Rejections, run_saga, saga_response
 from shared_lib.schemas import UserSummary
 from shared_lib.web import IdPath, Limit, Offset
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
 #: the account is kept whatever the reason, a timeout included
-DELETE_ACCOUNT_REJECTIONS = Rejections({DeleteAccountRejection.already_deleting: 503},
-                                       default=503)
-DELETE_ACCOUNT_REFUSALS = {503: "The account could not be deleted now: {reason}"}
+DELETE_ACCOUNT_REJECTIONS = Rejections(
+    {DeleteAccountRejection.already_deleting: 503}, default=503, failed_is_refused=True,
+    details={503: "The account could not be deleted now: {reason}"})
 
 
 @router.delete("/me", status_code=204,
@@ -30,8 +29,7 @@ async def delete_me(request: Request, user: CurrentUser, runtime: RuntimeDep,
                     session: SessionDep) -> Response:
     data = {"user_id": user.id, "username": user.username}
     outcome = await run_saga(request, runtime, session, DELETE_ACCOUNT, data)
-    return deletion_response(outcome, rejections=DELETE_ACCOUNT_REJECTIONS,
-                             refusals=DELETE_ACCOUNT_REFUSALS)
+    return saga_response(outcome, rejections=DELETE_ACCOUNT_REJECTIONS, done_status=204)
 
 
 @router.put("/me", response_model=UserOut)

@@ -103,11 +103,29 @@ class Rejections:
 
     statuses: Mapping[str, int] = field(default_factory=dict)
     default: int = 422
+    #: the detail for a status, with ``{reason}`` for the saga's reason (default: the
+    #: reason itself)
+    details: Mapping[int, str] = field(default_factory=dict)
+    #: a saga that failed (it waits for an operator) did nothing the client can see:
+    #: answer it as refused too, rather than 202 (deletions, whose compensation
+    #: restores what was there)
+    failed_is_refused: bool = False
 
     def status_of(self, reason: str | None) -> int:
         if is_timeout(reason):
             return 503
         return self.statuses.get(reason or "", self.default)
+
+    def refusal(self, reason: str | None) -> HTTPException:
+        code = self.status_of(reason)
+        reason = reason or "The request was rejected"
+        template = self.details.get(code)
+        return HTTPException(code, template.format(reason=reason) if template else reason)
+
+    def refuses(self, outcome: SagaOutcome) -> bool:
+        refused = (SagaStatus.compensated, SagaStatus.failed) if self.failed_is_refused \
+            else (SagaStatus.compensated,)
+        return outcome.finished and outcome.status in refused
 
 
 def saga_response(outcome: SagaOutcome, *, rejections: Rejections,
@@ -119,9 +137,8 @@ def saga_response(outcome: SagaOutcome, *, rejections: Rejections,
     headers = {"Location": location} if location else None
     if outcome.finished and outcome.status == SagaStatus.completed:
         status = done_status
-    elif outcome.finished and outcome.status == SagaStatus.compensated:
-        raise HTTPException(rejections.status_of(outcome.reason),
-                            outcome.reason or "The request was rejected")
+    elif rejections.refuses(outcome):
+        raise rejections.refusal(outcome.reason)
     else:
         status = 202
     if body is None:
