@@ -18,34 +18,31 @@ def infra() -> Iterator[Infra]:
         yield endpoints
 
 
-@pytest.fixture
-def new_database(infra: Infra) -> Iterator[Callable[[], str]]:
-    """A factory of empty databases, dropped after the test."""
+def _named(create: Callable[[str], str], remove: Callable[[str], None]
+           ) -> Iterator[Callable[[], str]]:
+    """A factory of resources with fresh names, all removed afterwards."""
     names: list[str] = []
 
     def make() -> str:
         name = f"t_{uuid.uuid4().hex[:12]}"
         names.append(name)
-        return infra.create_database(name)
+        return create(name)
 
     yield make
     for name in names:
-        infra.drop_database(name)
+        remove(name)
+
+
+@pytest.fixture
+def new_database(infra: Infra) -> Iterator[Callable[[], str]]:
+    """A factory of empty databases (their URLs), dropped after the test."""
+    yield from _named(infra.create_database, infra.drop_database)
 
 
 @pytest.fixture
 def new_vhost(infra: Infra) -> Iterator[Callable[[], str]]:
     """A factory of fresh RabbitMQ vhosts (their AMQP URLs), deleted after the test."""
-    names: list[str] = []
-
-    def make() -> str:
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        names.append(name)
-        return infra.create_vhost(name)
-
-    yield make
-    for name in names:
-        infra.delete_vhost(name)
+    yield from _named(infra.create_vhost, infra.delete_vhost)
 
 
 @pytest.fixture(scope="module")
