@@ -22,6 +22,7 @@ from shared_lib.saga import (
     StepAction,
     StepRejected,
 )
+from shared_lib.saga.definition import FINAL_STATUSES
 from shared_lib.saga.engine import RETRY_ROUND_KEY
 from shared_lib.saga.participant import saga_message_id
 
@@ -57,6 +58,12 @@ class FakeStore:
 
     async def notify_finished(self, saga_id: uuid.UUID, status: SagaStatus) -> None:
         self.notified.append(saga_id)
+
+    async def record(self, state: SagaState, entries, *, new: bool) -> None:  # type: ignore[no-untyped-def]
+        await (self.insert(state) if new else self.save(state))
+        await self.add_log(entries)
+        if state.status in FINAL_STATUSES:
+            await self.notify_finished(state.id, state.status)
 
 
 class Clock:

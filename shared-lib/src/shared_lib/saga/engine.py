@@ -102,10 +102,8 @@ class SagaOrchestrator:
             self.on_started(st.type)
         entries: list[LogEntry] = []
         await self._advance(store, st, 0, entries, causation=None)
-        await store.insert(st)
-        await store.add_log(entries)
+        await store.record(st, entries, new=True)
         if st.status in FINAL_STATUSES:
-            await store.notify_finished(st.id, st.status)
             self._ended(st)
         return st
 
@@ -370,10 +368,8 @@ class SagaOrchestrator:
         st.attempts = 0
 
     async def _persist(self, store: SagaStore, st: SagaState, entries: list[LogEntry]) -> None:
-        await store.save(st)
-        await store.add_log(entries)
+        await store.record(st, entries, new=False)
         if st.status in FINAL_STATUSES:
-            await store.notify_finished(st.id, st.status)
             self._ended(st)
 
     def _ended(self, st: SagaState) -> None:

@@ -7,14 +7,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    DateTime,
+    String,
+    Text,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared_lib.contracts import Envelope
 from shared_lib.outbox import add_to_outbox
 from shared_lib.tables import saga_steps, sagas
 
-from .definition import SagaStatus, StepAction
+from .definition import FINAL_STATUSES, SagaStatus, StepAction
 
 #: PostgreSQL NOTIFY channel on which a saga's id is announced when it ends
 SAGA_FINISHED_CHANNEL = "saga_finished"
@@ -50,6 +62,8 @@ class SagaStore(Protocol):
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None: ...
     async def claim_due(self, now: datetime, limit: int) -> list[SagaState]: ...
     async def save(self, state: SagaState) -> None: ...
+    async def record(self, state: SagaState, entries: list[LogEntry], *, new: bool
+                     ) -> None: ...
     async def add_log(self, entries: list[LogEntry]) -> None: ...
     async def send(self, envelope: Envelope, exchange: str) -> None: ...
     async def notify_finished(self, saga_id: uuid.UUID, status: SagaStatus) -> None: ...
@@ -74,6 +88,38 @@ _SAVE = (update(sagas).where(sagas.c.id == bindparam("saga_id"))
          .values(updated_at=text("now()"), **{c: bindparam(f"new_{c}") for c in _STATE}))
 _ADD_LOG = insert(saga_steps)
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+# A transition in one round trip: the saga's row (inserted or updated), its step log
+# and, when it ends, the NOTIFY; every transition of every saga runs one of these.
+_LOG_AND_NOTIFY = """
+    logged AS (
+        INSERT INTO saga_steps (saga_id, step, action, detail, compensation)
+        SELECT :id, step, action, detail, compensation
+        FROM unnest(CAST(:steps AS varchar[]), CAST(:actions AS varchar[]),
+                    CAST(:details AS text[]), CAST(:compensations AS boolean[]))
+             AS entry(step, action, detail, compensation)
+    )
+    SELECT pg_notify(:channel, :payload) WHERE :notify
+"""
+_TRANSITION_PARAMS = (
+    bindparam("id", type_=UUID(as_uuid=True)), bindparam("data", type_=JSONB),
+    bindparam("deadline", type_=DateTime(timezone=True)), bindparam("notify", type_=Boolean),
+    bindparam("steps", type_=ARRAY(String)), bindparam("actions", type_=ARRAY(String)),
+    bindparam("details", type_=ARRAY(Text)), bindparam("compensations", type_=ARRAY(Boolean)))
+_RECORD_NEW = text("""
+    WITH saved AS (
+        INSERT INTO sagas (id, type, status, step_index, data, deadline, attempts, reason,
+                           version)
+        VALUES (:id, :type, :status, :step_index, :data, :deadline, :attempts, :reason,
+                :version)
+    ),""" + _LOG_AND_NOTIFY).bindparams(*_TRANSITION_PARAMS)
+_RECORD = text("""
+    WITH saved AS (
+        UPDATE sagas SET status = :status, step_index = :step_index, data = :data,
+                         deadline = :deadline, attempts = :attempts, reason = :reason,
+                         version = :version, updated_at = now()
+        WHERE id = :id
+    ),""" + _LOG_AND_NOTIFY).bindparams(*_TRANSITION_PARAMS)
 
 
 def _state_params(state: SagaState) -> dict[str, Any]:
@@ -109,6 +155,23 @@ class SqlSagaStore:
             )
         ).all()
         return [_row_to_state(r) for r in rows]
+
+    async def record(self, state: SagaState, entries: list[LogEntry], *, new: bool) -> None:
+        """Write a transition in one round trip: the saga's row (``new``: inserted,
+        else updated with the next version), its log entries and, once the saga has
+        ended, the NOTIFY that wakes whoever waits for it."""
+        if not new:
+            state.version += 1
+        if any(e.saga_id != state.id for e in entries):
+            raise ValueError("a transition logs entries of its own saga only")
+        final = state.status in FINAL_STATUSES
+        await self.session.execute(_RECORD_NEW if new else _RECORD, {
+            "id": state.id, "type": state.type, **_state_params(state),
+            "steps": [e.step for e in entries], "actions": [e.action.value for e in entries],
+            "details": [e.detail for e in entries],
+            "compensations": [e.compensation for e in entries],
+            "notify": final, "channel": SAGA_FINISHED_CHANNEL,
+            "payload": f"{state.id}:{state.status.value}"})
 
     async def save(self, state: SagaState) -> None:
         state.version += 1
