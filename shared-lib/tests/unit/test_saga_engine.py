@@ -35,9 +35,6 @@ class FakeStore:
         self.sent: list[Envelope] = []
         self.notified: list[uuid.UUID] = []
 
-    async def insert(self, state: SagaState) -> None:
-        self.sagas[state.id] = copy.deepcopy(state)
-
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None:
         st = self.sagas.get(saga_id)
         return copy.deepcopy(st) if st else None
@@ -46,9 +43,6 @@ class FakeStore:
         return [copy.deepcopy(s) for s in self.sagas.values()
                 if s.status in (SagaStatus.running, SagaStatus.compensating)
                 and s.deadline and s.deadline <= now][:limit]
-
-    async def save(self, state: SagaState) -> None:
-        self.sagas[state.id] = copy.deepcopy(state)
 
     async def add_log(self, entries) -> None:
         self.log.extend((e.step, e.action, e.compensation) for e in entries)
@@ -60,7 +54,7 @@ class FakeStore:
         self.notified.append(saga_id)
 
     async def record(self, state: SagaState, entries, *, new: bool) -> None:  # type: ignore[no-untyped-def]
-        await (self.insert(state) if new else self.save(state))
+        self.sagas[state.id] = copy.deepcopy(state)
         await self.add_log(entries)
         if state.status in FINAL_STATUSES:
             await self.notify_finished(state.id, state.status)

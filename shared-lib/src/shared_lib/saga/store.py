@@ -58,10 +58,8 @@ class LogEntry:
 class SagaStore(Protocol):
     session: Any
 
-    async def insert(self, state: SagaState) -> None: ...
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None: ...
     async def claim_due(self, now: datetime, limit: int) -> list[SagaState]: ...
-    async def save(self, state: SagaState) -> None: ...
     async def record(self, state: SagaState, entries: list[LogEntry], *, new: bool
                      ) -> None: ...
     async def add_log(self, entries: list[LogEntry]) -> None: ...
@@ -79,13 +77,7 @@ def _row_to_state(row: Any) -> SagaState:
 
 # The statements of a saga transition, built once (a transition costs no statement
 # building; see messaging.inbox).
-_STATE = ("status", "step_index", "data", "deadline", "attempts", "reason", "version")
-_INSERT = insert(sagas).values(id=bindparam("id"), type=bindparam("type"),
-                               **{c: bindparam(c) for c in _STATE})
 _LOAD_FOR_UPDATE = select(sagas).where(sagas.c.id == bindparam("id")).with_for_update()
-# (an UPDATE's bind parameters may not carry the names of the table's columns)
-_SAVE = (update(sagas).where(sagas.c.id == bindparam("saga_id"))
-         .values(updated_at=text("now()"), **{c: bindparam(f"new_{c}") for c in _STATE}))
 _ADD_LOG = insert(saga_steps)
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
@@ -134,10 +126,6 @@ class SqlSagaStore:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def insert(self, state: SagaState) -> None:
-        await self.session.execute(_INSERT, {"id": state.id, "type": state.type,
-                                             **_state_params(state)})
-
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None:
         row = (await self.session.execute(_LOAD_FOR_UPDATE, {"id": saga_id})).first()
         return _row_to_state(row) if row else None
@@ -172,11 +160,6 @@ class SqlSagaStore:
             "compensations": [e.compensation for e in entries],
             "notify": final, "channel": SAGA_FINISHED_CHANNEL,
             "payload": f"{state.id}:{state.status.value}"})
-
-    async def save(self, state: SagaState) -> None:
-        state.version += 1
-        await self.session.execute(_SAVE, {"saga_id": state.id, **{
-            f"new_{c}": v for c, v in _state_params(state).items()}})
 
     async def add_log(self, entries: list[LogEntry]) -> None:
         if not entries:
