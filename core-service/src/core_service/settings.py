@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from shared_lib.settings import DEV_PRIVATE_KEY_FILE, Environment, ServiceSettings, read_pem
+from shared_lib.settings import DEV_PRIVATE_KEY_FILE, ServiceSettings, read_pem
 
 
 class CoreSettings(ServiceSettings):
@@ -27,10 +27,13 @@ class CoreSettings(ServiceSettings):
             raise ValueError("no JWT private key: set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE")
         return read_pem(None, DEV_PRIVATE_KEY_FILE)  # type: ignore[return-value]
 
-    @model_validator(mode="after")
-    def _refuse_dev_private_key(self) -> CoreSettings:
-        if (self.environment == Environment.production and DEV_PRIVATE_KEY_FILE.is_file()
-                and self.private_key_pem == read_pem(None, DEV_PRIVATE_KEY_FILE)):
-            raise ValueError("ENVIRONMENT=production with the development JWT private key:"
-                             " set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE")
-        return self
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        try:
+            private = self.private_key_pem
+        except ValueError as exc:
+            return [*problems, str(exc)]
+        if DEV_PRIVATE_KEY_FILE.is_file() and private == read_pem(None, DEV_PRIVATE_KEY_FILE):
+            problems.append("the development JWT private key is in use: set JWT_PRIVATE_KEY"
+                            " or JWT_PRIVATE_KEY_FILE")
+        return problems

@@ -20,13 +20,38 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parent / "default.conf.template"
 
 #: the only placeholders substituted; nginx's own ``$variables`` stay as they are
-PLACEHOLDERS = ("CORE_UPSTREAM", "SOCIAL_UPSTREAM", "GATEWAY_PORT")
+PLACEHOLDERS = ("CORE_UPSTREAM", "SOCIAL_UPSTREAM", "GATEWAY_PORT", "GATEWAY_AUTH_RATE",
+                "GATEWAY_AUTH_BURST", "GATEWAY_CONN_LIMIT")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per client address: requests a second to sign-in, registration and refresh (with
+    a burst on top), and connections open at once."""
+
+    auth_rate: int = 5
+    auth_burst: int = 20
+    connections: int = 100
+
+    def __post_init__(self) -> None:
+        if min(self.auth_rate, self.connections) < 1 or self.auth_burst < 0:
+            raise ValueError(f"invalid gateway limits {self}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Limits:
+        """``GATEWAY_AUTH_RATE`` (per second), ``GATEWAY_AUTH_BURST``,
+        ``GATEWAY_CONN_LIMIT``; defaults for the ones not set."""
+        d = cls()
+        return cls(int(env.get("GATEWAY_AUTH_RATE", d.auth_rate)),
+                   int(env.get("GATEWAY_AUTH_BURST", d.auth_burst)),
+                   int(env.get("GATEWAY_CONN_LIMIT", d.connections)))
 
 NGINX_FALLBACK = Path("/usr/sbin/nginx")
 
@@ -106,15 +131,21 @@ def _servers(upstreams: str | Sequence[str]) -> str:
 
 
 def render(out_dir: Path, core_upstream: str | Sequence[str],
-           social_upstream: str | Sequence[str], port: int) -> Path:
+           social_upstream: str | Sequence[str], port: int,
+           limits: Limits | None = None) -> Path:
     """Write ``out_dir/default.conf`` and ``out_dir/nginx.conf``; return nginx.conf.
-    Each upstream is one HOST:PORT or a list of them (several replicas)."""
+    Each upstream is one HOST:PORT or a list of them (several replicas); ``limits``
+    default to the environment's (:meth:`Limits.from_env`)."""
     if not 0 < int(port) < 65536:
         raise ValueError(f"invalid port {port!r}")
+    limits = limits or Limits.from_env()
     server = render_template(TEMPLATE.read_text(), {
         "CORE_UPSTREAM": _servers(core_upstream),
         "SOCIAL_UPSTREAM": _servers(social_upstream),
         "GATEWAY_PORT": str(int(port)),
+        "GATEWAY_AUTH_RATE": str(limits.auth_rate),
+        "GATEWAY_AUTH_BURST": str(limits.auth_burst),
+        "GATEWAY_CONN_LIMIT": str(limits.connections),
     })
     out_dir = Path(out_dir).resolve()
     (out_dir / "tmp").mkdir(parents=True, exist_ok=True)

@@ -31,16 +31,20 @@ def create_service_app(
     verifier, the common middleware and error answers, the ops routes, then
     ``routers``; ``state`` goes on ``app.state``, ``configure`` adds the rest
     (exception handlers of the service's own errors, say)."""
+    settings.check_deployable()
     configure_logging(f"{settings.service_name}-service", settings.log_level)
+    docs = settings.serves_docs
     app = FastAPI(title=title, version="0.1.0", description=description,
-                  lifespan=runtime_lifespan(runtime))
+                  lifespan=runtime_lifespan(runtime),
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.verifier = TokenVerifier(settings.public_key_pem, settings.jwt_algorithm)
     for name, value in (state or {}).items():
         setattr(app.state, name, value)
     install_common(app, settings.max_body_bytes, runtime.metrics)
-    app.include_router(build_ops_router())
+    app.include_router(build_ops_router(settings))
     for router in routers:
         app.include_router(router)
     if configure is not None:

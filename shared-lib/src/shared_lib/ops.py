@@ -1,18 +1,26 @@
-"""Health, readiness and saga inspection endpoints (not exposed by the gateway)."""
+"""Health, readiness and saga inspection endpoints (not exposed by the gateway).
+
+``/health`` and ``/ready`` are open (they tell nothing but up or down);
+``/metrics`` and ``/ops/*`` are for operators: with ``OPS_TOKEN`` set they ask for
+it in the ``X-Ops-Token`` header, without it they are open in development and
+test and refused in production.
+"""
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import select, text
 
 from shared_lib.saga import SagaStatus, SqlSagaStore, UnknownSaga
+from shared_lib.settings import ServiceSettings
 from shared_lib.tables import saga_steps, sagas
 
 
@@ -58,8 +66,26 @@ def _saga_out(runtime: Any, row: Any, steps: list[Any] | None = None) -> SagaOut
     )
 
 
-def build_ops_router() -> APIRouter:
+def operator_guard(settings: ServiceSettings) -> Any:
+    """A dependency that lets an operator through (see the module's docstring)."""
+    expected = settings.ops_token.get_secret_value().encode() if settings.ops_token else None
+    closed = expected is None and settings.is_production
+
+    async def require_operator(
+        x_ops_token: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> None:
+        if closed:
+            raise HTTPException(403, "Operator endpoints are closed: set OPS_TOKEN")
+        if expected is not None and not hmac.compare_digest(
+                (x_ops_token or "").encode("utf-8", "replace"), expected):
+            raise HTTPException(401, "A valid X-Ops-Token header is required")
+
+    return require_operator
+
+
+def build_ops_router(settings: ServiceSettings) -> APIRouter:
     router = APIRouter()
+    operator = [Depends(operator_guard(settings))]
 
     @router.get("/health", tags=["ops"])
     async def health() -> dict[str, str]:
@@ -80,12 +106,12 @@ def build_ops_router() -> APIRouter:
         return JSONResponse({"status": "ready" if ok else "not ready", **checks},
                             status_code=200 if ok else 503)
 
-    @router.get("/metrics", tags=["ops"], response_class=Response)
+    @router.get("/metrics", tags=["ops"], dependencies=operator, response_class=Response)
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(_runtime(request).metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/ops/sagas", response_model=list[SagaOut], tags=["ops"])
+    @router.get("/ops/sagas", response_model=list[SagaOut], tags=["ops"], dependencies=operator)
     async def list_sagas(
         request: Request,
         status: SagaStatus | None = None,
@@ -102,7 +128,7 @@ def build_ops_router() -> APIRouter:
             rows = (await session.execute(q)).all()
         return [_saga_out(runtime, r) for r in rows]
 
-    @router.get("/ops/sagas/{saga_id}", response_model=SagaOut, tags=["ops"])
+    @router.get("/ops/sagas/{saga_id}", response_model=SagaOut, tags=["ops"], dependencies=operator)
     async def get_saga(request: Request, saga_id: uuid.UUID) -> SagaOut:
         runtime = _runtime(request)
         async with runtime.sessions() as session:
@@ -114,7 +140,7 @@ def build_ops_router() -> APIRouter:
                 .order_by(saga_steps.c.id))).all()
         return _saga_out(runtime, row, list(steps))
 
-    @router.post("/ops/sagas/{saga_id}/retry", response_model=SagaOut, tags=["ops"])
+    @router.post("/ops/sagas/{saga_id}/retry", response_model=SagaOut, tags=["ops"], dependencies=operator)
     async def retry_saga(request: Request, saga_id: uuid.UUID) -> SagaOut:
         runtime = _runtime(request)
         try:

@@ -1,8 +1,12 @@
 """Settings read from the environment (pydantic-settings).
 
 Nothing here is built at import time: each service calls its settings class
-in its app factory. Development keys ship in ``shared_lib/devkeys`` and are
-refused when ``ENVIRONMENT=production``.
+in its app factory. ``ENVIRONMENT`` defaults to ``production``: the development
+keys shipped in ``shared_lib/devkeys``, guest broker credentials and passwordless
+or default database passwords are accepted only when the environment says
+``development`` or ``test`` explicitly (``make dev`` and the tests do). The check
+runs when an app is built (:meth:`ServiceSettings.check_deployable`), so tools
+that only need the database URL (migrations) run anywhere.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_KEYS_DIR = Path(__file__).parent / "devkeys"
@@ -23,6 +29,27 @@ class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+#: passwords that every guide and image default uses: refused in production
+DEFAULT_PASSWORDS = frozenset({"", "guest", "postgres", "password", "changeme", "secret",
+                               "admin", "rabbitmq"})
+
+
+class UnsafeSettings(ValueError):
+    """Settings that must not run in production (development keys, default credentials)."""
+
+
+def _credential_problems(name: str, url: str) -> list[str]:
+    """What is wrong with the credentials in a URL for production."""
+    problems = []
+    for one in url.split(","):  # a list of broker addresses
+        parts = urlsplit(one.strip())
+        if (parts.username or "guest") == "guest":
+            problems.append(f"{name} uses the guest user (or none)")
+        if (parts.password or "") in DEFAULT_PASSWORDS:
+            problems.append(f"{name} has no password or a well-known default one")
+    return sorted(set(problems))
 
 
 def read_pem(value: str | None, file: Path | None) -> str | None:
@@ -48,7 +75,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
     service_name: str = "service"
-    environment: Environment = Environment.development
+    #: ``development`` and ``test`` must be said explicitly: they accept the
+    #: development keys and default credentials
+    environment: Environment = Environment.production
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/app"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     #: connections each process keeps open (no overflow: a burst waits for one)
@@ -78,6 +107,11 @@ class ServiceSettings(BaseSettings):
     retention_interval_seconds: float = Field(default=60.0, gt=0)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: ``/ops/*`` and ``/metrics`` ask for it in the ``X-Ops-Token`` header when set;
+    #: unset, they are open in development and test and closed (403) in production
+    ops_token: SecretStr | None = None
+    #: ``/docs``, ``/redoc`` and ``/openapi.json``; off in production unless set
+    docs_enabled: bool | None = None
     log_level: str = "INFO"
     startup_retry_seconds: float = Field(default=60.0, ge=0)
 
@@ -95,14 +129,34 @@ class ServiceSettings(BaseSettings):
     def uses_development_keys(self) -> bool:
         return self.public_key_pem == read_pem(None, DEV_PUBLIC_KEY_FILE)
 
-    @model_validator(mode="after")
-    def _refuse_dev_keys_in_production(self) -> ServiceSettings:
-        if self.environment == Environment.production and self.uses_development_keys:
-            raise ValueError(
-                "ENVIRONMENT=production with the development JWT keys: set JWT_PUBLIC_KEY"
-                " (and JWT_PRIVATE_KEY on core-service) or their *_FILE variants"
-            )
-        return self
+    @property
+    def is_production(self) -> bool:
+        return self.environment == Environment.production
+
+    @property
+    def serves_docs(self) -> bool:
+        return self.docs_enabled if self.docs_enabled is not None else not self.is_production
+
+    def production_problems(self) -> list[str]:
+        """Why these settings must not serve in production (empty when they may)."""
+        problems = []
+        if self.uses_development_keys:
+            problems.append("the development JWT keys are in use: set JWT_PUBLIC_KEY"
+                            " (and JWT_PRIVATE_KEY on core-service) or their *_FILE variants")
+        problems += _credential_problems("AMQP_URL", self.amqp_url)
+        db = urlsplit(self.sync_database_url)
+        if (db.password or "") in DEFAULT_PASSWORDS:
+            problems.append("DATABASE_URL has no password or a well-known default one")
+        if self.ops_token is not None and len(self.ops_token.get_secret_value()) < 16:
+            problems.append("OPS_TOKEN is shorter than 16 characters")
+        return problems
+
+    def check_deployable(self) -> None:
+        """Refuse to serve in production with development keys or default credentials."""
+        if self.is_production and (problems := self.production_problems()):
+            raise UnsafeSettings(
+                "ENVIRONMENT=production (the default) refuses: " + "; ".join(problems)
+                + ". For a local run say ENVIRONMENT=development explicitly.")
 
     @property
     def sync_database_url(self) -> str:

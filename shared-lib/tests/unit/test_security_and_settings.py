@@ -7,13 +7,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pydantic import ValidationError
 
 from shared_lib.security import InvalidToken, PasswordHasher, TokenIssuer, TokenVerifier
 from shared_lib.settings import (
     DEV_PRIVATE_KEY_FILE,
     DEV_PUBLIC_KEY_FILE,
     ServiceSettings,
+    UnsafeSettings,
     read_pem,
 )
 from testkit.keys import new_rsa_keypair
@@ -75,13 +75,52 @@ def test_password_hashing() -> None:
     assert not hasher.verify("x", "not a hash")
 
 
-def test_production_refuses_development_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ENVIRONMENT", "production")
-    with pytest.raises(ValidationError, match="development JWT keys"):
-        ServiceSettings()
+def test_production_is_the_default_and_refuses_development_keys(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    settings = ServiceSettings()
+    assert settings.is_production and not settings.serves_docs
+    with pytest.raises(UnsafeSettings, match="development JWT keys"):
+        settings.check_deployable()
     _, public = new_rsa_keypair()
     monkeypatch.setenv("JWT_PUBLIC_KEY", public)
     assert not ServiceSettings().uses_development_keys
+
+
+@pytest.mark.parametrize(("amqp_url", "database_url", "problem"), [
+    ("amqp://guest:guest@mq:5672/", "postgresql://app:s3cret-long@db/app", "guest user"),
+    ("amqp://app@mq:5672/", "postgresql://app:s3cret-long@db/app", "AMQP_URL has no password"),
+    ("amqp://app:s3cret@mq1,amqp://guest:guest@mq2", "postgresql://app:s3cret@db/app",
+     "guest user"),
+    ("amqp://app:s3cret@mq:5672/", "postgresql://postgres@db/app", "DATABASE_URL has no"),
+    ("amqp://app:s3cret@mq:5672/", "postgresql://postgres:postgres@db/app",
+     "well-known default"),
+])
+def test_production_refuses_default_credentials(
+        monkeypatch: pytest.MonkeyPatch, amqp_url: str, database_url: str, problem: str) -> None:
+    _, public = new_rsa_keypair()
+    settings = ServiceSettings(environment="production", jwt_public_key=public,
+                               amqp_url=amqp_url, database_url=database_url)
+    with pytest.raises(UnsafeSettings, match=problem):
+        settings.check_deployable()
+
+
+def test_production_with_real_credentials_is_deployable() -> None:
+    _, public = new_rsa_keypair()
+    settings = ServiceSettings(environment="production", jwt_public_key=public,
+                               amqp_url="amqp://core:k8vX2q@mq:5672/",
+                               database_url="postgresql://core:k8vX2q@db/core",
+                               ops_token="an-operator-token-of-some-length")
+    settings.check_deployable()
+    assert not settings.serves_docs
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
+def test_development_and_test_must_be_said_and_accept_the_development_setup(
+        environment: str) -> None:
+    settings = ServiceSettings(environment=environment)
+    settings.check_deployable()
+    assert settings.uses_development_keys and settings.serves_docs
 
 
 def test_database_url_is_normalised_for_asyncpg(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -117,12 +117,18 @@ class ServiceProcess:
             self.kill()
 
 
+#: tests and benchmarks drive the gateway from one address as many users at once: its
+#: per-address limits stay out of their way unless a test asks for them
+UNTHROTTLED = render.Limits(auth_rate=100_000, auth_burst=100_000, connections=100_000)
+
+
 class GatewayProcess:
     """nginx with the project's gateway template, in the foreground."""
 
     def __init__(self, core_port: int, social_port: int, run_dir: Path,
-                 port: int | None = None) -> None:
+                 port: int | None = None, limits: render.Limits | None = None) -> None:
         self.port = port or free_port()
+        self.limits = limits or UNTHROTTLED
         self.run_dir = run_dir
         self.core_port = core_port
         self.social_port = social_port
@@ -135,7 +141,7 @@ class GatewayProcess:
     def start(self, timeout: float = 20) -> GatewayProcess:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         conf = render.render(self.run_dir, f"127.0.0.1:{self.core_port}",
-                             f"127.0.0.1:{self.social_port}", self.port)
+                             f"127.0.0.1:{self.social_port}", self.port, self.limits)
         log = (self.run_dir / "nginx.out").open("ab")
         self.proc = subprocess.Popen(render.nginx_command(conf), stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)

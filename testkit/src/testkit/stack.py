@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 from tenacity import Retrying, stop_after_delay, wait_fixed
 
+from instasaga_gateway import render
+
 from .infra import Infra
 from .processes import GatewayProcess, ServiceProcess, run_migrations
 
@@ -51,7 +53,8 @@ class Stack:
 def running_stack(infra: Infra, log_dir: Path, *, env: Mapping[str, str] | None = None,
                   core_env: Mapping[str, str] | None = None,
                   social_env: Mapping[str, str] | None = None,
-                  gateway: bool = True) -> Iterator[Stack]:
+                  gateway: bool = True,
+                  gateway_limits: render.Limits | None = None) -> Iterator[Stack]:
     """Start core, social (and the gateway); stop them and drop everything after."""
     name = f"t_{uuid.uuid4().hex[:10]}"
     created_dbs: list[str] = []
@@ -78,7 +81,8 @@ def running_stack(infra: Infra, log_dir: Path, *, env: Mapping[str, str] | None 
         core.wait_ready()
         social.wait_ready()
         if gateway:
-            gw = GatewayProcess(core.port, social.port, log_dir / "gateway").start()
+            gw = GatewayProcess(core.port, social.port, log_dir / "gateway",
+                                limits=gateway_limits).start()
         yield Stack(infra=infra, name=name, core_db=core_db, social_db=social_db,
                     amqp_url=amqp_url, core=core, social=social, gateway=gw)
     finally:
