@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from testkit.consistency import assert_consistent
-from testkit.http import register_and_login
+from testkit.http import delete_account, register_and_login
 from testkit.infra import Infra
 from testkit.processes import ServiceProcess, wait_until
 from testkit.sql import scalar
@@ -103,8 +103,7 @@ def test_core_sagas_survive_a_crash_at_every_boundary(infra: Infra, tmp_path: Pa
         for user, fp in ((a, "relay.after_publish:purge_user"),
                          (b, "consumer.after_commit:core.replies")):
             _crash_then_finish(stack, stack.core, stack.core_db, "delete_account", fp,
-                               lambda u=user: core.delete("/api/users/me",
-                                                          headers={**u["headers"], **ASYNC}))
+                               lambda u=user: delete_account(core, u, ASYNC))
         assert scalar(stack.core_db, "SELECT count(*) FROM users") == 1  # only the victim
         assert_consistent(stack)
         core.close()

@@ -13,7 +13,7 @@ from shared_lib.contracts import CORE
 from shared_lib.contracts.routing import events_exchange
 from shared_lib.messaging.topology import build_topology
 from testkit.consistency import assert_consistent
-from testkit.http import hashtag_counts, register_and_login
+from testkit.http import delete_account, hashtag_counts, register_and_login
 from testkit.infra import Infra
 from testkit.processes import wait_until
 from testkit.queues import hold_queued
@@ -48,7 +48,7 @@ def test_delete_account_removes_the_user_everywhere(infra: Infra, tmp_path: Path
         wait_until(lambda: len(c.get("/api/notifications", headers=b["headers"]).json()) == 5,
                    10, what="b's notifications")
 
-        r = c.delete("/api/users/me", headers=a["headers"])
+        r = delete_account(c, a)
         assert r.status_code == 204, r.text
 
         # a's tokens are refused by both services, a cannot log in
@@ -95,7 +95,7 @@ def test_social_away_past_the_deadline_keeps_the_account_until_social_decides(
         c = httpx.Client(base_url=stack.core.url, timeout=30)
         a = register_and_login(c)
         stack.social.stop()
-        assert c.delete("/api/users/me", headers=a["headers"]).status_code == 202
+        assert delete_account(c, a).status_code == 202
         assert c.get("/api/auth/me", headers=a["headers"]).status_code == 401  # deactivated
         wait_until(lambda: any(s["detail"] == "cancel requested" for s in httpx.get(
             f"{stack.core.url}/ops/sagas/"
@@ -120,7 +120,7 @@ def test_cancelled_purge_reactivates_the_user(infra: Infra, tmp_path: Path) -> N
         c = httpx.Client(base_url=stack.core.url, timeout=30)
         a = register_and_login(c)
         stack.social.stop()
-        assert c.delete("/api/users/me", headers=a["headers"]).status_code == 202
+        assert delete_account(c, a).status_code == 202
         wait_until(lambda: scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE "
                                   "message_type = 'saga.cancel' AND sent_at IS NOT NULL") == 1,
                    10, what="cancel probe published")
@@ -163,7 +163,7 @@ def test_events_still_queued_at_the_purge_leave_nothing_of_the_user(
         mentions = " ".join(f"@{o['username']}" for o in others)
         assert c.post(f"/api/posts/{post_id}/comments", json={"content": f"hi {mentions}"},
                       headers=x["headers"]).status_code == 201
-        r = c.delete("/api/users/me", headers={**x["headers"], "Prefer": "respond-async"})
+        r = delete_account(c, x, {"Prefer": "respond-async"})
         assert r.status_code == 202, r.text
         wait_until(lambda: scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE "
                                   "sent_at IS NOT NULL AND message_type = 'purge_user'") == 1

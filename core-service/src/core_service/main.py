@@ -24,6 +24,8 @@ def create_app(settings: CoreSettings | None = None) -> FastAPI:
         title="core-service", description="Auth, users, posts, comments, likes, follows, feed",
         settings=settings, runtime=runtime,
         routers=[auth.router, users.router, posts.router, follow.router, feed.router],
-        state={"hasher": PasswordHasher(rounds=settings.bcrypt_rounds),
+        state={"hasher": PasswordHasher(rounds=settings.bcrypt_rounds,
+                                        concurrency=settings.password_hash_concurrency,
+                                        max_waiting=settings.password_hash_queue),
                "issuer": TokenIssuer(settings.private_key_pem, settings.jwt_algorithm,
                                      timedelta(minutes=settings.access_token_minutes))})

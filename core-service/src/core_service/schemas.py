@@ -39,6 +39,31 @@ class LoginIn(BaseModel):
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
+    #: seconds the access token is good for
+    expires_in: int
+    #: exchange it at /api/auth/refresh for a new pair; each one works once
+    refresh_token: str
+
+
+RefreshToken = Annotated[str, StringConstraints(min_length=34, max_length=100,
+                                                pattern=r"^[0-9a-f]{32}\.[A-Za-z0-9_-]+$")]
+
+
+class RefreshIn(BaseModel):
+    refresh_token: RefreshToken
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    new_password: str
+
+    _check_password = field_validator("new_password")(_password_bytes)
+
+
+class PasswordIn(BaseModel):
+    """Re-authentication before an irreversible change."""
+
+    password: Annotated[str | None, StringConstraints(max_length=200)] = None
 
 
 class UserOut(BaseModel):

@@ -15,8 +15,14 @@ class CoreSettings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/core"
     jwt_private_key: str | None = None
     jwt_private_key_file: Path | None = None
-    access_token_minutes: int = Field(default=60 * 24, ge=1, le=60 * 24 * 30)
+    access_token_minutes: int = Field(default=15, ge=1, le=60 * 24)
+    #: a refresh token unused this long expires (each use starts the count again)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    #: password hashes computed at once per process, and how many may wait for one;
+    #: beyond that, sign-in and registration answer 503 with Retry-After
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    password_hash_queue: int = Field(default=32, ge=0, le=10_000)
 
     @cached_property
     def private_key_pem(self) -> str:

@@ -41,7 +41,8 @@ class Limits:
     connections: int = 100
 
     def __post_init__(self) -> None:
-        if min(self.auth_rate, self.connections) < 1 or self.auth_burst < 0:
+        if (min(self.auth_rate, self.connections) < 1 or self.auth_burst < 0
+                or self.connections >= 65536):
             raise ValueError(f"invalid gateway limits {self}")
 
     @classmethod

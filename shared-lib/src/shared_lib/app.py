@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from shared_lib.deps import runtime_lifespan
 from shared_lib.logs import configure_logging
 from shared_lib.ops import build_ops_router
 from shared_lib.runtime import ServiceRuntime
-from shared_lib.security import TokenVerifier
+from shared_lib.security import HashingBusy, TokenVerifier
 from shared_lib.settings import ServiceSettings
 from shared_lib.web import install_common
 
@@ -44,9 +45,15 @@ def create_service_app(
     for name, value in (state or {}).items():
         setattr(app.state, name, value)
     install_common(app, settings.max_body_bytes, runtime.metrics)
+    app.add_exception_handler(HashingBusy, _hashing_busy)
     app.include_router(build_ops_router(settings))
     for router in routers:
         app.include_router(router)
     if configure is not None:
         configure(app)
     return app
+
+
+async def _hashing_busy(_request: Request, _exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "Too many sign-ins at once: try again shortly"},
+                        status_code=503, headers={"Retry-After": "1"})

@@ -140,7 +140,8 @@ def build_ops_router(settings: ServiceSettings) -> APIRouter:
                 .order_by(saga_steps.c.id))).all()
         return _saga_out(runtime, row, list(steps))
 
-    @router.post("/ops/sagas/{saga_id}/retry", response_model=SagaOut, tags=["ops"], dependencies=operator)
+    @router.post("/ops/sagas/{saga_id}/retry", response_model=SagaOut, tags=["ops"],
+                 dependencies=operator)
     async def retry_saga(request: Request, saga_id: uuid.UUID) -> SagaOut:
         runtime = _runtime(request)
         try:

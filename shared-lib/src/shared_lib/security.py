@@ -1,14 +1,22 @@
 """Passwords (bcrypt through passlib) and asymmetric JWTs (python-jose).
 
 Only core-service holds a :class:`TokenIssuer` (the private key); every
-service verifies with :class:`TokenVerifier` and core's public key.
+service verifies with :class:`TokenVerifier` and core's public key. An access
+token names its login session (``sid``) and its user's token version (``ver``):
+core refuses one whose session is revoked, both services one whose version is
+older than the user's (a password change raises it).
+
+Password hashing runs in worker threads, a bounded number at a time: beyond
+``max_waiting`` callers queued, :class:`HashingBusy` (the API answers 503).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 from jose import JWTError, jwt
@@ -17,9 +25,18 @@ from passlib.context import CryptContext
 _ALLOWED_ALGORITHMS = {"RS256", "RS384", "RS512", "ES256", "ES384"}
 
 
+class HashingBusy(Exception):
+    """Too many password hashes are waiting: try again shortly."""
+
+
 class PasswordHasher:
-    def __init__(self, rounds: int = 12) -> None:
+    def __init__(self, rounds: int = 12, concurrency: int = 2, max_waiting: int = 32) -> None:
         self._context = CryptContext(schemes=["bcrypt"], bcrypt__rounds=rounds)
+        self._concurrency = concurrency
+        self._max_waiting = max_waiting
+        self._waiting = 0
+        self._slots: asyncio.Semaphore | None = None  # made in the event loop, on first use
+        self._dummy: str | None = None
 
     def hash(self, password: str) -> str:
         return self._context.hash(password)
@@ -30,12 +47,37 @@ class PasswordHasher:
         except (ValueError, TypeError):
             return False
 
+    async def _in_thread(self, fn: Any, *args: str) -> Any:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._concurrency)
+        if self._slots.locked() and self._waiting >= self._max_waiting:
+            raise HashingBusy
+        self._waiting += 1
+        acquired = False
+        try:
+            await self._slots.acquire()
+            acquired = True
+            self._waiting -= 1
+            return await anyio.to_thread.run_sync(fn, *args)
+        finally:
+            if acquired:
+                self._slots.release()
+            else:
+                self._waiting -= 1
+
     async def hash_async(self, password: str) -> str:
         """Hash in a worker thread: bcrypt is slow on purpose and must not block the loop."""
-        return await anyio.to_thread.run_sync(self.hash, password)
+        return await self._in_thread(self.hash, password)
 
-    async def verify_async(self, password: str, hashed: str) -> bool:
-        return await anyio.to_thread.run_sync(self.verify, password, hashed)
+    async def verify_async(self, password: str, hashed: str | None) -> bool:
+        """Whether ``password`` matches ``hashed``; with no hash (an unknown user) the
+        same work is done against a stand-in, so both answers take as long."""
+        if hashed is None:
+            if self._dummy is None:
+                self._dummy = await self._in_thread(self.hash, uuid.uuid4().hex)
+            await self._in_thread(self.verify, password, self._dummy)
+            return False
+        return bool(await self._in_thread(self.verify, password, hashed))
 
 
 class InvalidToken(Exception):
@@ -49,6 +91,10 @@ class TokenClaims:
     issued_at: datetime
     expires_at: datetime
     username: str | None = None
+    #: the user's token version when it was issued
+    token_version: int = 1
+    #: the login session it belongs to
+    session_id: str | None = None
 
 
 class TokenVerifier:
@@ -76,6 +122,8 @@ class TokenVerifier:
                 issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
                 expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
                 username=claims.get("username"),
+                token_version=int(claims.get("ver", 1)),
+                session_id=str(claims["sid"]) if "sid" in claims else None,
             )
         except InvalidToken:
             raise
@@ -92,15 +140,23 @@ class TokenIssuer:
         self._algorithm = algorithm
         self._lifetime = lifetime
 
+    @property
+    def lifetime(self) -> timedelta:
+        return self._lifetime
+
     def issue(self, user_id: int, now: datetime | None = None,
-              username: str | None = None) -> str:
+              username: str | None = None, token_version: int = 1,
+              session_id: str | None = None) -> str:
         now = now or datetime.now(UTC)
         claims: dict[str, object] = {
             "sub": str(user_id),
             "iat": int(now.timestamp()),
             "exp": int((now + self._lifetime).timestamp()),
             "jti": uuid.uuid4().hex,
+            "ver": token_version,
         }
+        if session_id is not None:
+            claims["sid"] = session_id
         if username is not None:
             claims["username"] = username  # usernames never change
         return jwt.encode(claims, self._key, algorithm=self._algorithm)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator

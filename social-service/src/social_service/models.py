@@ -48,6 +48,8 @@ class UserProjection(Base):
     #: still under way also sets and its compensation undoes, this is final:
     #: no event creates a follow edge or a notification involving this user again
     deleted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: tokens carrying an older version (issued before a password change) are refused
+    token_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     #: ``seq`` of the last applied user event (older ones are ignored)
     version: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),

@@ -10,18 +10,30 @@ import httpx
 from testkit.processes import wait_until
 
 
+PASSWORD = "correct horse"
+
+
 def register_and_login(client: httpx.Client, name: str | None = None) -> dict[str, Any]:
-    """A new user; returns its id, username and an Authorization header."""
+    """A new user; returns its id, username, password, refresh token and an
+    Authorization header."""
     name = name or f"u{uuid.uuid4().hex[:10]}"
     r = client.post("/api/auth/register", json={"username": name, "email": f"{name}@example.com",
-                                                "password": "correct horse"})
+                                                "password": PASSWORD})
     assert r.status_code == 201, r.text
     user = r.json()
     r = client.post("/api/auth/login", json={"email": f"{name}@example.com",
-                                             "password": "correct horse"})
+                                             "password": PASSWORD})
     assert r.status_code == 200, r.text
-    token = r.json()["access_token"]
-    return {**user, "headers": {"Authorization": f"Bearer {token}"}}
+    tokens = r.json()
+    return {**user, "password": PASSWORD, "refresh_token": tokens["refresh_token"],
+            "headers": {"Authorization": f"Bearer {tokens['access_token']}"}}
+
+
+def delete_account(client: httpx.Client, user: dict[str, Any],
+                   headers: dict[str, str] | None = None) -> httpx.Response:
+    """DELETE /api/users/me with the user's password (``headers`` add to theirs)."""
+    return client.request("DELETE", "/api/users/me", json={"password": user["password"]},
+                          headers={**user["headers"], **(headers or {})})
 
 
 def hashtag_counts(client: httpx.Client, headers: dict[str, str], q: str) -> dict[str, int]:

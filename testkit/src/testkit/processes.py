@@ -119,7 +119,7 @@ class ServiceProcess:
 
 #: tests and benchmarks drive the gateway from one address as many users at once: its
 #: per-address limits stay out of their way unless a test asks for them
-UNTHROTTLED = render.Limits(auth_rate=100_000, auth_burst=100_000, connections=100_000)
+UNTHROTTLED = render.Limits(auth_rate=100_000, auth_burst=100_000, connections=60_000)
 
 
 class GatewayProcess:

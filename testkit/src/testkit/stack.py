@@ -21,6 +21,8 @@ from .processes import GatewayProcess, ServiceProcess, run_migrations
 TEST_SERVICE_ENV = {
     "ENVIRONMENT": "test",
     "BCRYPT_ROUNDS": "4",
+    # tokens outlive a test module; the tests of token expiry and refresh set their own
+    "ACCESS_TOKEN_MINUTES": "120",
     "SAGA_WAIT_SECONDS": "5",
     "SAGA_STEP_TIMEOUT_SECONDS": "3",
     "SAGA_SCAN_INTERVAL_SECONDS": "0.5",

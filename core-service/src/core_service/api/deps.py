@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -25,9 +26,14 @@ HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 
 
 async def current_user(claims: ClaimsDep, session: SessionDep) -> User:
-    """The user of the bearer token; 401 without a valid token, or when the user
-    is gone or deactivated."""
-    user = await users.active_user(session, claims.user_id)
+    """The user of the bearer token; 401 without a valid token, when the user is
+    gone or deactivated, when its login session was revoked (logout, a reused
+    refresh token) or when it predates a password change."""
+    try:
+        session_id = uuid.UUID(hex=claims.session_id or "")
+    except ValueError:
+        raise UNAUTHORIZED from None
+    user = await users.token_holder(session, claims.user_id, claims.token_version, session_id)
     if user is None:
         raise UNAUTHORIZED
     return user

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from core_service.api.deps import CurrentUser
+from core_service.api.deps import CurrentUser, HasherDep
 from core_service.api.mapping import post_out, profile_out
 from core_service.sagas.delete_account import DELETE_ACCOUNT, DeleteAccountRejection
-from core_service.schemas import PostOut, ProfileOut, UserOut, UserUpdateIn
-from core_service.services import follows, posts, users
+from core_service.schemas import PasswordIn, PostOut, ProfileOut, UserOut, UserUpdateIn
+from core_service.services import auth, follows, posts, users
 from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.saga.http import Rejections, run_saga, saga_response
 from shared_lib.schemas import UserSummary
@@ -24,10 +24,13 @@ DELETE_ACCOUNT_REJECTIONS = Rejections(
 
 @router.delete("/me", status_code=204,
                responses={202: {"description": "deletion still running"},
+                          403: {"description": "the password is missing or wrong"},
                           503: {"description": "social-service did not answer; kept"}})
-async def delete_me(request: Request, user: CurrentUser, runtime: RuntimeDep,
-                    session: SessionDep) -> Response:
+async def delete_me(request: Request, body: PasswordIn, user: CurrentUser, runtime: RuntimeDep,
+                    session: SessionDep, hasher: HasherDep) -> Response:
+    """Delete the account; the password is asked again."""
     data = {"user_id": user.id, "username": user.username}
+    await auth.check_password(session, hasher, user, body.password)
     outcome = await run_saga(request, runtime, session, DELETE_ACCOUNT, data)
     return saga_response(outcome, rejections=DELETE_ACCOUNT_REJECTIONS, done_status=204)
 

@@ -1,15 +1,25 @@
-"""Registration and sign-in."""
+"""Registration, sign-in and password changes.
+
+A password hash never holds a database connection: the transaction that read
+what the hash needs ends before it (its connection goes back to the pool), and
+the write that follows starts a new one. An unknown login costs a hash too, so
+its answer takes as long as a wrong password's.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import User
+from core_service.services import sessions
+from core_service.services.users import user_updated_event
 from shared_lib.contracts import CORE
 from shared_lib.contracts.messages import UserRegistered
-from shared_lib.errors import BadRequest
+from shared_lib.errors import BadRequest, Forbidden
 from shared_lib.outbox import publish_event
 from shared_lib.security import PasswordHasher
 
@@ -31,9 +41,10 @@ async def _taken(session: AsyncSession, username: str, email: str) -> str | None
 
 async def register(session: AsyncSession, hasher: PasswordHasher, *, username: str,
                    email: str, password: str, full_name: str | None) -> User:
-    hashed = await hasher.hash_async(password)
     if (problem := await _taken(session, username, email)) is not None:
-        raise BadRequest(problem)
+        raise BadRequest(problem)  # before hashing: a duplicate costs no hash
+    await session.rollback()
+    hashed = await hasher.hash_async(password)
     user = await session.scalar(
         pg_insert(User)
         .values(username=username, email=email.lower(), full_name=full_name,
@@ -47,19 +58,58 @@ async def register(session: AsyncSession, hasher: PasswordHasher, *, username: s
         seq=user.version, user_id=user.id, username=user.username,
         full_name=user.full_name, bio=user.bio,
         profile_image_url=user.profile_image_url, is_active=True,
+        token_version=user.token_version,
     ), source=CORE)
     return user
 
 
+@dataclass(frozen=True)
+class Credentials:
+    user_id: int
+    username: str
+    token_version: int
+
+
 async def authenticate(session: AsyncSession, hasher: PasswordHasher, login: str,
-                       password: str) -> User | None:
+                       password: str) -> Credentials | None:
     """The active user whose e-mail or username is ``login`` and whose password
-    matches, or None."""
-    user = (await session.execute(
-        select(User).where(or_(func.lower(User.email) == login.lower(),
-                               func.lower(User.username) == login.lower()))
-    )).scalars().first()
-    if user is None or not await hasher.verify_async(password, user.hashed_password) \
-            or not user.is_active:
+    matches, or None. Leaves no transaction open."""
+    row = (await session.execute(
+        select(User.id, User.username, User.token_version, User.is_active,
+               User.hashed_password)
+        .where(or_(func.lower(User.email) == login.lower(),
+                   func.lower(User.username) == login.lower()))
+    )).first()
+    await session.rollback()
+    matches = await hasher.verify_async(password, row.hashed_password if row else None)
+    if row is None or not matches or not row.is_active:
         return None
-    return user
+    return Credentials(row.id, row.username, row.token_version)
+
+
+async def check_password(session: AsyncSession, hasher: PasswordHasher, user: User,
+                         password: str | None) -> None:
+    """Re-authentication of a signed-in user (Forbidden when ``password`` is not theirs).
+    Ends the request's transaction before hashing."""
+    hashed = user.hashed_password
+    await session.rollback()
+    if not password or not await hasher.verify_async(password, hashed):
+        raise Forbidden("Incorrect password")
+
+
+async def change_password(session: AsyncSession, hasher: PasswordHasher, user: User,
+                          current: str, new: str) -> None:
+    """Set a new password, raise the token version (every older access token is
+    refused: at once here, by social when ``user.updated`` arrives) and end every
+    login session."""
+    user_id = user.id
+    await check_password(session, hasher, user, current)
+    hashed = await hasher.hash_async(new)
+    updated = (await session.execute(
+        update(User).where(User.id == user_id)
+        .values(hashed_password=hashed, token_version=User.token_version + 1,
+                version=User.version + 1, updated_at=func.now())
+        .returning(User.id, User.username, User.full_name, User.bio, User.profile_image_url,
+                   User.is_active, User.version, User.token_version))).one()
+    await sessions.revoke_all(session, user_id)
+    await publish_event(session, user_updated_event(updated), source=CORE)

@@ -3,13 +3,14 @@ event, and the author's post counter."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core_service.models import StoryRecord, User
+from core_service.models import AuthSession, StoryRecord, User
 from shared_lib.contracts import CORE
 from shared_lib.contracts.messages import UserUpdated
 from shared_lib.errors import NotFound
@@ -26,12 +27,14 @@ class UserFields(Protocol):
     profile_image_url: str | None
     is_active: bool
     version: int
+    token_version: int
 
 
 def user_updated_event(user: UserFields) -> UserUpdated:
     return UserUpdated(seq=user.version, user_id=user.id, username=user.username,
                        full_name=user.full_name, bio=user.bio,
-                       profile_image_url=user.profile_image_url, is_active=user.is_active)
+                       profile_image_url=user.profile_image_url, is_active=user.is_active,
+                       token_version=user.token_version)
 
 
 async def active_user(session: AsyncSession, user_id: int) -> User | None:
@@ -40,6 +43,26 @@ async def active_user(session: AsyncSession, user_id: int) -> User | None:
     if user is None or not user.is_active:
         return None
     return user
+
+
+#: built once: every authenticated request of core runs it
+_TOKEN_HOLDER = (
+    select(User)
+    .where(User.id == bindparam("user_id"), User.is_active,
+           User.token_version == bindparam("token_version"),
+           exists().where(AuthSession.id == bindparam("session_id"),
+                          AuthSession.user_id == User.id,
+                          AuthSession.revoked_at.is_(None)))
+)
+
+
+async def token_holder(session: AsyncSession, user_id: int, token_version: int,
+                       session_id: uuid.UUID) -> User | None:
+    """The active user of an access token, or None when the token is no longer good:
+    its session was revoked or the password changed since it was issued."""
+    return (await session.execute(_TOKEN_HOLDER, {
+        "user_id": user_id, "token_version": token_version, "session_id": session_id,
+    })).scalar_one_or_none()
 
 
 async def is_active(session: AsyncSession, user_id: int) -> bool:
@@ -103,7 +126,7 @@ async def set_active(session: AsyncSession, user_id: int, active: bool) -> UserF
         update(User).where(User.id == user_id, User.is_active.is_(not active))
         .values(is_active=active, version=User.version + 1)
         .returning(User.id, User.username, User.full_name, User.bio, User.profile_image_url,
-                   User.is_active, User.version))).first()
+                   User.is_active, User.version, User.token_version))).first()
 
 
 async def lock_version(session: AsyncSession, user_id: int) -> int | None:

@@ -164,6 +164,8 @@ class UserEventBase(CoreEvent):
     bio: str | None = None
     profile_image_url: str | None = None
     is_active: bool = True
+    #: access tokens with an older version (issued before a password change) are refused
+    token_version: int = Field(default=1, ge=1)
 
 
 @register

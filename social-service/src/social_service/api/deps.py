@@ -20,10 +20,12 @@ class Viewer:
 
 
 async def current_viewer(claims: ClaimsDep, session: SessionDep) -> Viewer:
-    # a user core deactivated or deleted is refused here too; a user not yet
-    # projected (just registered) is let through: the token is core's word
+    # a user core deactivated or deleted is refused here too, and so is a token
+    # issued before a password change; a user not yet projected (just registered)
+    # is let through: the token is core's word
     projected = await users.standing(session, claims.user_id)
-    if projected is not None and not projected.is_active:
+    if projected is not None and (not projected.is_active or projected.deleted
+                                  or claims.token_version < projected.token_version):
         raise UNAUTHORIZED
     username = claims.username or (projected.username if projected else "")
     return Viewer(id=claims.user_id, username=username)

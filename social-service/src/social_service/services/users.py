@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,10 @@ class Standing:
 
     is_active: bool
     username: str
+    #: access tokens of an older version predate a password change
+    token_version: int
+    #: the account is gone for good
+    deleted: bool
 
 
 @dataclass(frozen=True)
@@ -32,19 +36,25 @@ class Purged:
     notifications: int
 
 
+#: built once: every authenticated request of social runs it
+_STANDING = (select(UserProjection.is_active, UserProjection.username,
+                    UserProjection.token_version, UserProjection.deleted)
+             .where(UserProjection.id == bindparam("user_id")))
+
+
 async def standing(session: AsyncSession, user_id: int) -> Standing | None:
     """The projected user's standing; None when not projected yet (just registered)."""
-    row = (await session.execute(
-        select(UserProjection.is_active, UserProjection.username)
-        .where(UserProjection.id == user_id))).first()
-    return None if row is None else Standing(is_active=row.is_active, username=row.username)
+    row = (await session.execute(_STANDING, {"user_id": user_id})).first()
+    return None if row is None else Standing(
+        is_active=row.is_active, username=row.username, token_version=row.token_version,
+        deleted=row.deleted)
 
 
 async def apply_change(session: AsyncSession, user: UserRegistered | UserUpdated) -> None:
     """Project a registration or an update, unless the row holds a newer ``seq``."""
     values = {"username": user.username, "full_name": user.full_name,
               "profile_image_url": user.profile_image_url, "is_active": user.is_active,
-              "version": user.seq}
+              "token_version": user.token_version, "version": user.seq}
     stmt = pg_insert(UserProjection).values(id=user.user_id, **values)
     await session.execute(
         stmt.on_conflict_do_update(
