@@ -40,7 +40,7 @@ async def insert_story(ctx: SagaContext) -> None:
     d = ctx.data
     story = await stories.insert_pending(
         ctx.session, author_id=d["author_id"], author_username=d["author_username"],
-        image_url=d["image_url"], content=d["content"])
+        image_url=d.pop("image_url"), content=d.pop("content"))  # kept in the story only
     d["story_id"] = story.id
     d["expires_at"] = story.expires_at.isoformat()
 

@@ -36,9 +36,10 @@ class SendMessageRejection(StrEnum):
 
 async def insert_message(ctx: SagaContext) -> None:
     d = ctx.data
+    # the content lives in the message row only: the saga (shown by /ops) keeps ids
     d["message_id"] = await messages.insert_pending(
         ctx.session, sender_id=d["sender_id"], receiver_id=d["receiver_id"],
-        content=d["content"])
+        content=d.pop("content"))
 
 
 async def reject_message(ctx: SagaContext) -> None:
