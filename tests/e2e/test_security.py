@@ -16,6 +16,7 @@ from instasaga_gateway.render import Limits
 from testkit.http import PASSWORD, delete_account, register_and_login
 from testkit.infra import Infra
 from testkit.processes import wait_until
+from testkit.sql import scalar
 from testkit.stack import Stack, running_stack
 
 OPS_TOKEN = "an-operator-token-for-tests"  # test-only
@@ -199,3 +200,27 @@ def test_operator_endpoints_need_the_operator_token(guarded: Stack, path: str) -
         assert httpx.get(url + "/health").status_code == 200
     # never through the gateway
     assert httpx.get(guarded.url + path, headers={"X-Ops-Token": OPS_TOKEN}).status_code == 404
+
+
+def test_an_account_with_thousands_of_likes_and_comments_is_deleted_in_bulk(
+        stack: Stack) -> None:
+    """Likes and comments on 3,000 posts of someone else go in a few statements, the
+    posts' counters corrected, one event per change."""
+    n = 3000
+    with stack.client() as c:
+        author, fan = register_and_login(c), register_and_login(c)
+        scalar(stack.core_db, f"""
+            WITH p AS (
+                INSERT INTO posts (author_id, content, status, like_count, comment_count)
+                SELECT {author['id']}, 'bulk', 'published', 1, 2 FROM generate_series(1, {n})
+                RETURNING id
+            ), l AS (INSERT INTO likes (user_id, post_id) SELECT {fan['id']}, id FROM p)
+            INSERT INTO comments (post_id, author_id, content)
+            SELECT id, {fan['id']}, 'nice' FROM p CROSS JOIN generate_series(1, 2)""")
+        r = delete_account(c, fan)
+        assert r.status_code == 204, r.text
+    assert scalar(stack.core_db, f"SELECT count(*) FROM posts WHERE author_id = {author['id']}"
+                                 " AND (like_count, comment_count) <> (0, 0)") == 0
+    events = scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE message_type IN "
+                                   "('post.unliked', 'comment.deleted')")
+    assert events == 3 * n

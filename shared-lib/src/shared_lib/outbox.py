@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, event, insert, text
@@ -83,6 +84,27 @@ async def publish_event(
                        causation_id=causation_id)
     await add_to_outbox(session, env, default_exchange(payload))
     return env
+
+
+async def publish_events(
+    session: AsyncSession, payloads: Sequence[Payload], *, source: str,
+    correlation_id: uuid.UUID | None = None, causation_id: uuid.UUID | None = None,
+) -> None:
+    """Write many events to the outbox in one round trip (an account deletion can
+    announce thousands of changes)."""
+    if not payloads:
+        return
+    correlation_id = correlation_id or current_correlation_id()
+    rows = []
+    for payload in payloads:
+        env = envelope_for(payload, source=source, correlation_id=correlation_id,
+                           causation_id=causation_id)
+        rows.append({"message_id": env.message_id, "exchange": default_exchange(payload),
+                     "routing_key": env.type, "message_type": env.type,
+                     "body": env.model_dump_json(),
+                     "correlation_id": str(correlation_id) if correlation_id else None})
+    await session.execute(_ADD, rows)
+    session.info["outbox_pending"] = True
 
 
 async def publish_caused_by(session: AsyncSession, payload: Payload, cause: Envelope,

@@ -61,10 +61,9 @@ async def delete_user_data(ctx: SagaContext) -> None:
     events: list[Event] = [*await posts.remove_likes_of(ctx.session, uid, username)]
     events += await posts.remove_comments_of(ctx.session, uid)
     events += await follows.remove_all_follows(ctx.session, uid, username)
-    for event in events:
-        await ctx.publish(event)
-    for post_id, version in await posts.delete_all_of(ctx.session, uid):
-        await ctx.publish(PostDeleted(seq=version + 1, post_id=post_id, author_id=uid))
+    events += [PostDeleted(seq=version + 1, post_id=post_id, author_id=uid)
+               for post_id, version in await posts.delete_all_of(ctx.session, uid)]
+    await ctx.publish_all(events)
     await users.delete_user(ctx.session, uid)
     await ctx.publish(UserDeleted(seq=seq + 1, user_id=uid))
 

@@ -4,7 +4,6 @@ the removal of a deleted account's likes and comments."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -326,40 +325,61 @@ async def comments(session: AsyncSession, viewer_id: int, post_id: int, limit: i
     return [AuthoredComment(c, name) for c, name in rows]
 
 
+#: one statement however many likes: delete them, and take one off each liked post of
+#: others (rows locked in id order, like every other multi-post change)
+_REMOVE_LIKES_OF = text("""
+WITH gone AS (
+    DELETE FROM likes WHERE user_id = :user_id RETURNING post_id
+), locked AS (
+    SELECT p.id FROM posts p JOIN gone ON gone.post_id = p.id
+    WHERE p.author_id <> :user_id ORDER BY p.id FOR UPDATE OF p
+)
+UPDATE posts SET like_count = posts.like_count - 1, version = posts.version + 1
+FROM locked WHERE posts.id = locked.id
+RETURNING posts.id, posts.author_id, posts.version, posts.like_count
+""")
+
+#: one statement however many comments: delete a user's comments on the posts of
+#: others and take each post's count of them off its counter
+_REMOVE_COMMENTS_OF = text("""
+WITH gone AS (
+    DELETE FROM comments
+    WHERE author_id = :user_id
+      AND post_id NOT IN (SELECT id FROM posts WHERE author_id = :user_id)
+    RETURNING id, post_id
+), per_post AS (
+    SELECT post_id, count(*) AS n FROM gone GROUP BY post_id
+), locked AS (
+    SELECT p.id, per_post.n FROM posts p JOIN per_post ON per_post.post_id = p.id
+    ORDER BY p.id FOR UPDATE OF p
+), changed AS (
+    UPDATE posts SET comment_count = posts.comment_count - locked.n,
+                     version = posts.version + 1
+    FROM locked WHERE posts.id = locked.id
+    RETURNING posts.id, posts.author_id, posts.version, posts.comment_count
+)
+SELECT gone.id, gone.post_id, changed.author_id, changed.version, changed.comment_count
+FROM gone JOIN changed ON changed.id = gone.post_id
+ORDER BY gone.post_id, gone.id
+""")
+
+
 async def remove_likes_of(session: AsyncSession, user_id: int, username: str
                           ) -> list[PostUnliked]:
     """Delete every like of a user; the counters of the posts of others go down,
     each with the ``post.unliked`` event to publish (their own posts are being
     deleted with them)."""
-    post_ids = (await session.execute(
-        delete(Like).where(Like.user_id == user_id).returning(Like.post_id))).scalars().all()
-    events = []
-    for post_id in sorted(post_ids):
-        post = await _change_counters(session, post_id, Post.author_id != user_id,
-                                      like_count=-1)
-        if post is not None:
-            events.append(PostUnliked(seq=post.version, post_id=post_id,
-                                      post_author_id=post.author_id, user_id=user_id,
-                                      username=username, like_count=post.like_count))
-    return events
+    rows = (await session.execute(_REMOVE_LIKES_OF, {"user_id": user_id})).all()
+    return [PostUnliked(seq=r.version, post_id=r.id, post_author_id=r.author_id,
+                        user_id=user_id, username=username, like_count=r.like_count)
+            for r in sorted(rows, key=lambda r: r.id)]
 
 
 async def remove_comments_of(session: AsyncSession, user_id: int) -> list[CommentDeleted]:
     """Delete a user's comments on the posts of others, whose counters go down,
     with a ``comment.deleted`` event to publish for each comment."""
-    removed = (await session.execute(
-        delete(Comment)
-        .where(Comment.author_id == user_id,
-               Comment.post_id.not_in(select(Post.id).where(Post.author_id == user_id)))
-        .returning(Comment.id, Comment.post_id))).all()
-    per_post = Counter(r.post_id for r in removed)
-    events = []
-    for post_id in sorted(per_post):
-        post = await _change_counters(session, post_id, comment_count=-per_post[post_id])
-        if post is None:
-            continue
-        events += [CommentDeleted(seq=post.version, comment_id=r.id, post_id=post_id,
-                                  post_author_id=post.author_id, author_id=user_id,
-                                  comment_count=post.comment_count)
-                   for r in removed if r.post_id == post_id]
-    return events
+    rows = (await session.execute(_REMOVE_COMMENTS_OF, {"user_id": user_id})).all()
+    return [CommentDeleted(seq=r.version, comment_id=r.id, post_id=r.post_id,
+                           post_author_id=r.author_id, author_id=user_id,
+                           comment_count=r.comment_count)
+            for r in rows]

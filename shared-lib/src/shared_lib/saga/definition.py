@@ -9,7 +9,7 @@ reverse order when a step is rejected or times out.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared_lib.contracts import Command, Envelope, Payload, SagaReply
-from shared_lib.outbox import publish_event
+from shared_lib.outbox import publish_event, publish_events
 
 
 class SagaStatus(StrEnum):
@@ -66,6 +66,11 @@ class SagaContext:
         return await publish_event(self.session, payload, source=self.service,
                                    correlation_id=self.saga_id,
                                    causation_id=self.causation_id)
+
+    async def publish_all(self, payloads: Sequence[Payload]) -> None:
+        """Write many events to the outbox in one round trip, correlated with this saga."""
+        await publish_events(self.session, payloads, source=self.service,
+                             correlation_id=self.saga_id, causation_id=self.causation_id)
 
 
 LocalAction = Callable[[SagaContext], Awaitable[None]]
