@@ -224,3 +224,25 @@ def test_an_account_with_thousands_of_likes_and_comments_is_deleted_in_bulk(
     events = scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE message_type IN "
                                    "('post.unliked', 'comment.deleted')")
     assert events == 3 * n
+
+
+def test_a_follow_unfollow_loop_notifies_once(stack: Stack) -> None:
+    with stack.client() as c:
+        a, b = register_and_login(c), register_and_login(c)
+        for _ in range(4):
+            assert c.post(f"/api/follow/{b['id']}", headers=a["headers"]).status_code in (200,
+                                                                                           201)
+            assert c.delete(f"/api/follow/{b['id']}", headers=a["headers"]).status_code == 200
+        assert c.post(f"/api/follow/{b['id']}", headers=a["headers"]).status_code in (200, 201)
+        # the last follow's event has reached the notifications (its seq is the edge's)
+        pair = f"follower_id = {a['id']} AND followee_id = {b['id']}"
+        wait_until(lambda: scalar(stack.social_db, f"""
+            SELECT n.seq = f.version AND f.active FROM follows f, notifications n
+            WHERE f.{pair.replace(' AND ', ' AND f.')}
+              AND n.dedupe_key = 'follow:{a['id']}:{b['id']}'"""), 15,
+                   what="the last follow notified")
+        assert scalar(stack.social_db, "SELECT count(*) FROM notifications WHERE "
+                                       f"user_id = {b['id']} AND type = 'follow'") == 1
+        follows = [n for n in c.get("/api/notifications", headers=b["headers"]).json()
+                   if n["type"] == "follow"]
+        assert len(follows) == 1

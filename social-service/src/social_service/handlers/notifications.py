@@ -92,7 +92,9 @@ async def on_user_followed(ctx: MessageContext, event: UserFollowed) -> None:
     await notify(ctx.session, user_id=event.followee_id, actor_id=event.follower_id,
                  type_=NotificationType.follow, reference_id=event.follower_id,
                  message=f"{event.follower_username} started following you",
-                 dedupe_key=f"follow:{event.follower_id}:{event.followee_id}:{event.seq}")
+                 # one per pair: following again after an unfollow notifies nobody again
+                 dedupe_key=f"follow:{event.follower_id}:{event.followee_id}",
+                 seq=event.seq)
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, UserDeleted)
