@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared_lib.security import InvalidToken, PasswordHasher, TokenIssuer, TokenVerifier
+from shared_lib.security import (
+    HashingBusy,
+    InvalidToken,
+    PasswordHasher,
+    TokenIssuer,
+    TokenVerifier,
+)
 from shared_lib.settings import (
     DEV_PRIVATE_KEY_FILE,
     DEV_PUBLIC_KEY_FILE,
@@ -128,3 +136,40 @@ def test_database_url_is_normalised_for_asyncpg(monkeypatch: pytest.MonkeyPatch)
     s = ServiceSettings()
     assert s.database_url == "postgresql+asyncpg://u:p@h:5432/db"
     assert s.sync_database_url == "postgresql://u:p@h:5432/db"
+
+
+class _SlowHasher(PasswordHasher):
+    """Counts its verifications; each waits until the test lets it finish."""
+
+    def __init__(self, **kwargs: int) -> None:
+        super().__init__(rounds=4, **kwargs)
+        self.verified: list[str] = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def verify(self, password: str, hashed: str) -> bool:
+        self.verified.append(hashed)
+        self.started.set()
+        self.release.wait(10)
+        return super().verify(password, hashed)
+
+
+async def test_an_unknown_user_costs_a_verification_too() -> None:
+    hasher = _SlowHasher()
+    hasher.release.set()
+    assert not await hasher.verify_async("any password", None)
+    assert len(hasher.verified) == 1 and hasher.verified[0].startswith("$2")
+
+
+async def test_hashing_is_bounded_and_refuses_beyond_its_queue() -> None:
+    hasher = _SlowHasher(concurrency=1, max_waiting=2)
+    hashed = hasher.hash("correct horse")
+    running = [asyncio.create_task(hasher.verify_async("correct horse", hashed))
+               for _ in range(3)]  # one hashing, two waiting
+    assert await asyncio.to_thread(hasher.started.wait, 10)
+    await asyncio.sleep(0)  # the other two are queued behind it
+    with pytest.raises(HashingBusy):
+        await hasher.verify_async("correct horse", hashed)
+    hasher.release.set()
+    assert await asyncio.gather(*running) == [True, True, True]
+    assert await hasher.verify_async("correct horse", hashed)  # room again
