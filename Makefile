@@ -3,7 +3,7 @@ UV ?= uv
 PYTEST_ARGS ?=
 REPLICAS ?= 1
 
-.PHONY: install dev up down test test-fast bench lint migrate check replay-dlq subscriptions
+.PHONY: install dev up down test test-fast bench lint migrate check replay-dlq subscriptions asyncapi
 
 install:
 	$(UV) sync --all-packages --frozen
@@ -42,6 +42,10 @@ check: install
 replay-dlq: install
 	@test -n "$(QUEUE)" || { echo 'usage: make replay-dlq QUEUE=<queue>.dlq [ARGS="--dry-run --limit N --amqp-url URL"]' >&2; exit 2; }
 	$(UV) run python -m ops_tools.replay_dlq "$(QUEUE)" $(ARGS)
+
+# docs/asyncapi/*.yaml from the message contracts and the topology
+asyncapi: install
+	$(UV) run python scripts/write_asyncapi.py
 
 # after adding, moving or removing a message handler: the topology is built from this file
 subscriptions: install

@@ -61,3 +61,13 @@ def test_metrics_on_both_services(stack: Stack) -> None:
                  "messages_redelivered_total"):
         assert name in social or name.split("{")[0] in social, name
     assert httpx.get(f"{stack.url}/metrics").status_code == 404  # not through the gateway
+
+
+def test_each_service_serves_its_asyncapi_document(stack: Stack) -> None:
+    from shared_lib.asyncapi import asyncapi_document
+
+    for service, url in (("core", stack.core.url), ("social", stack.social.url)):
+        r = httpx.get(f"{url}/asyncapi.json")
+        assert r.status_code == 200
+        assert r.json() == json.loads(json.dumps(asyncapi_document(service)))
+        assert r.json()["asyncapi"] == "3.0.0"

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from shared_lib.asyncapi import asyncapi_document
 from shared_lib.deps import runtime_lifespan
 from shared_lib.logs import configure_logging
 from shared_lib.ops import build_ops_router
@@ -47,6 +48,9 @@ def create_service_app(
     install_common(app, settings.max_body_bytes, runtime.metrics)
     app.add_exception_handler(HashingBusy, _hashing_busy)
     app.include_router(build_ops_router(settings))
+    if docs:
+        app.add_api_route("/asyncapi.json", _asyncapi_route(settings.service_name),
+                          include_in_schema=False)
     for router in routers:
         app.include_router(router)
     if configure is not None:
@@ -57,3 +61,15 @@ def create_service_app(
 async def _hashing_busy(_request: Request, _exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Too many sign-ins at once: try again shortly"},
                         status_code=503, headers={"Retry-After": "1"})
+
+
+def _asyncapi_route(service: str) -> Callable[[], Any]:
+    """``GET /asyncapi.json``: the service's messages as AsyncAPI 3.0 (built once)."""
+    document: dict[str, Any] = {}
+
+    async def asyncapi() -> dict[str, Any]:
+        if not document:
+            document.update(asyncapi_document(service))
+        return document
+
+    return asyncapi
