@@ -119,9 +119,38 @@ def logs_text(logs: Doc) -> str:
     return "service logs:\n" + "\n".join(lines)
 
 
+#: the targets the mixed workload (32 clients) is held to
+TARGET_MIXED_PER_S = 400.0
+TARGET_MIXED_P99_MS = 150.0
+TARGET_LAG_P99_MS = 200.0
+
+
+def mixed_targets_text(result: Doc) -> str:
+    """The mixed workload's figures with the target beside each."""
+    ops = result["operations"]
+    slow = {name: op["latency_ms"].get("p99") for name, op in ops.items()
+            if (op["latency_ms"].get("p99") or 0) > TARGET_MIXED_P99_MS}
+    worst = max(ops.items(), key=lambda kv: kv[1]["latency_ms"].get("p99") or 0, default=None)
+    errors = sum(op["errors"] for op in ops.values())
+    pending = sum(op["pending_202"] or 0 for op in ops.values())
+    lag = result["propagation_lag_ms"]["from_201"].get("p99")
+    return "\n".join([
+        "mixed workload against its targets:",
+        f"  requests/s: {_cell(result['total_per_s'])}   target >= {TARGET_MIXED_PER_S:g}",
+        f"  worst p99: {worst[0] if worst else '-'} "
+        f"{_cell(worst[1]['latency_ms'].get('p99')) if worst else '-'} ms; operations over "
+        f"the target: {', '.join(f'{k} {_cell(v)}' for k, v in slow.items()) or 'none'}"
+        f"   target every p99 <= {TARGET_MIXED_P99_MS:g} ms",
+        f"  errors: {errors}, 202 answers: {pending}   target 0 and 0",
+        f"  propagation lag p99 (from the 201): {_cell(lag)} ms"
+        f"   target <= {TARGET_LAG_P99_MS:g} ms",
+    ])
+
+
 def mixed_text(result: Doc) -> str:
     sql = result.get("sql_per_request")
-    parts = [operations_table(result), saga_table(result), lag_text(result),
+    parts = [operations_table(result), mixed_targets_text(result), saga_table(result),
+             lag_text(result),
              errors_text(result), resources_text(result["resources"]),
              *(["SQL statements per request: " + sql_text(sql)] if sql else []),
              consistency_text(result["consistency"]), logs_text(result["service_logs"])]
