@@ -4,12 +4,23 @@ Uses the PostgreSQL and RabbitMQ named by DEV_POSTGRES_URL and DEV_AMQP_URL
 (localhost by default), creates the databases ``core`` and ``social`` if they
 are missing, applies the migrations, then runs core-service on 8001,
 social-service on 8002 and the nginx gateway on 8000 until Ctrl-C.
+
+A process that dies is started again (like a compose restart policy), after a
+short pause growing with each crash; after 5 crashes of the same process
+within 60 seconds everything stops.
+
+``--rabbitmq-nodes 3`` (``make dev RABBITMQ_NODES=3``) starts a RabbitMQ
+cluster of its own instead (``testkit.rabbit_cluster``: nodes
+``rabbit-c1@localhost``... on AMQP ports 5681..., management 15681..., data in
+``.dev/rabbit-cluster``, kept between runs) and gives the services every
+node's address; the machine's RabbitMQ is not used.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import signal
 import subprocess
@@ -23,9 +34,11 @@ from pathlib import Path
 import asyncpg
 
 from instasaga_gateway import render
+from testkit.rabbit_cluster import ClusterUnavailable, RabbitCluster, dev_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
-
+#: crashes of one process within the window after which it is not restarted again
+MAX_CRASHES, CRASH_WINDOW_SECONDS = 5, 60.0
 
 
 def _db_url(server: str, name: str) -> str:
@@ -43,12 +56,81 @@ async def _ensure_database(server: str, name: str) -> None:
         await conn.close()
 
 
-def _wait_ready(addresses: list[str], procs: list[subprocess.Popen[bytes]],
+class Supervised:
+    """One child process, started again when it dies; gives up after ``max_crashes``
+    crashes within ``window`` seconds."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+                 stop_signal: int = signal.SIGTERM, max_crashes: int = MAX_CRASHES,
+                 window: float = CRASH_WINDOW_SECONDS) -> None:
+        self.name, self.argv, self.env, self.stop_signal = name, argv, env, stop_signal
+        self.max_crashes, self.window = max_crashes, window
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.crashes: collections.deque[float] = collections.deque()
+        self.restart_at: float | None = None
+        self.restarts = 0
+
+    def start(self) -> Supervised:
+        # its own session: Ctrl-C reaches this script only, which stops them in order
+        self.proc = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
+        self.restart_at = None
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check(self, now: float) -> bool:
+        """Restart the process if it died and its pause is over; False to give up."""
+        if self.proc is None:
+            return True
+        if self.restart_at is None:
+            code = self.proc.poll()
+            if code is None:
+                return True
+            self.crashes.append(now)
+            while self.crashes and self.crashes[0] < now - self.window:
+                self.crashes.popleft()
+            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            if len(self.crashes) >= self.max_crashes:
+                print(f"[dev] {self.name} {how}: {len(self.crashes)} crashes within "
+                      f"{self.window:g}s, giving up", file=sys.stderr, flush=True)
+                return False
+            delay = min(0.5 * 2 ** (len(self.crashes) - 1), 10.0)
+            print(f"[dev] {self.name} {how}; restarting in {delay:g}s "
+                  f"({len(self.crashes)}/{self.max_crashes} crashes within "
+                  f"{self.window:g}s)", file=sys.stderr, flush=True)
+            self.restart_at = now + delay
+        elif now >= self.restart_at:
+            self.restarts += 1
+            self.start()
+            print(f"[dev] {self.name} restarted (pid {self.proc.pid})", file=sys.stderr,
+                  flush=True)
+        return True
+
+    def stop(self) -> None:
+        self.restart_at = None
+        if self.alive:
+            assert self.proc is not None
+            self.proc.send_signal(self.stop_signal)
+
+    def wait(self, seconds: float) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(max(0.1, seconds))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def _wait_ready(addresses: list[str], children: list[Supervised], stopping: threading.Event,
                 timeout: float = 90) -> None:
-    """Wait until every service answers /ready (or one of them exits)."""
+    """Wait until every service answers /ready (or one of them exits, or Ctrl-C)."""
     end = time.monotonic() + timeout
     pending = list(addresses)
-    while pending and time.monotonic() < end and all(p.poll() is None for p in procs):
+    while pending and time.monotonic() < end and all(c.alive for c in children) \
+            and not stopping.is_set():
         try:
             with urllib.request.urlopen(f"http://{pending[0]}/ready", timeout=2):
                 pending.pop(0)
@@ -67,6 +149,10 @@ def main() -> int:
         "DEV_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
     parser.add_argument("--replicas", type=int, default=int(os.environ.get("REPLICAS", "1")),
                         help="processes of each service (ports 8001, 8011, ... / 8002, 8012, ...)")
+    parser.add_argument("--rabbitmq-nodes", type=int,
+                        default=int(os.environ.get("RABBITMQ_NODES", "1")),
+                        help="1: the RabbitMQ of --amqp; more: a local cluster of that many "
+                             "nodes of its own (ports 5681..., management 15681...)")
     args = parser.parse_args()
 
     try:
@@ -75,6 +161,29 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 1
 
+    cluster: RabbitCluster | None = None
+    if args.rabbitmq_nodes > 1:
+        try:
+            cluster = dev_cluster(ROOT / ".dev" / "rabbit-cluster", args.rabbitmq_nodes)
+            print(f"starting a RabbitMQ cluster of {args.rabbitmq_nodes} nodes...")
+            cluster.start()
+        except ClusterUnavailable as exc:
+            print(f"cannot start the RabbitMQ cluster: {exc}", file=sys.stderr)
+            return 1
+        args.amqp = cluster.amqp_url()
+        print("RabbitMQ cluster: " + ", ".join(
+            f"{n.name} (amqp :{n.amqp_port}, management http://127.0.0.1:{n.management_port})"
+            for n in cluster.nodes))
+    try:
+        return _run(args)
+    finally:
+        if cluster is not None:
+            print("stopping the RabbitMQ cluster (data kept in .dev/rabbit-cluster)...",
+                  file=sys.stderr)
+            cluster.teardown(keep_data=True)
+
+
+def _run(args: argparse.Namespace) -> int:
     services = {"core_service": ("core", 8001), "social_service": ("social", 8002)}
     for package, (db, _port) in services.items():
         asyncio.run(_ensure_database(args.postgres, db))
@@ -83,44 +192,46 @@ def main() -> int:
 
     run_dir = ROOT / ".dev"
     run_dir.mkdir(exist_ok=True)
-    procs: list[subprocess.Popen[bytes]] = []
-    upstreams: dict[str, list[str]] = {}
-    for package, (db, port) in services.items():
-        env = {"ENVIRONMENT": "development", "DATABASE_URL": _db_url(args.postgres, db),
-               "AMQP_URL": args.amqp, **os.environ}
-        for replica in range(args.replicas):
-            replica_port = port + 10 * replica
-            upstreams.setdefault(package, []).append(f"127.0.0.1:{replica_port}")
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", f"{package}.main:create_app", "--factory",
-                 "--host", "127.0.0.1", "--port", str(replica_port), "--no-access-log"],
-                env=env, start_new_session=True))
-    conf = render.render(run_dir, upstreams["core_service"], upstreams["social_service"], 8000)
-    # own sessions: Ctrl-C reaches this script only, which stops them in order
-    procs.append(subprocess.Popen(render.nginx_command(conf), start_new_session=True))
-    _wait_ready([*upstreams["core_service"], *upstreams["social_service"]], procs)
-    print(f"gateway on http://127.0.0.1:8000; core {', '.join(upstreams['core_service'])}; "
-          f"social {', '.join(upstreams['social_service'])}; Ctrl-C stops everything")
+    children: list[Supervised] = []
 
     def stop_all() -> None:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGQUIT if p is procs[-1] else signal.SIGTERM)
+        for c in children:
+            c.stop()
         deadline = time.monotonic() + 15
-        for p in procs:
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
+        for c in children:
+            c.wait(deadline - time.monotonic())
 
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     code = 0
     try:
+        upstreams: dict[str, list[str]] = {}
+        for package, (db, port) in services.items():
+            env = {"ENVIRONMENT": "development", "DATABASE_URL": _db_url(args.postgres, db),
+                   "AMQP_URL": args.amqp, **os.environ}
+            if args.rabbitmq_nodes > 1:
+                env["AMQP_URL"] = args.amqp  # the cluster's nodes, whatever the environment says
+            for replica in range(args.replicas):
+                replica_port = port + 10 * replica
+                upstreams.setdefault(package, []).append(f"127.0.0.1:{replica_port}")
+                children.append(Supervised(
+                    f"{db}-service :{replica_port}",
+                    [sys.executable, "-m", "uvicorn", f"{package}.main:create_app", "--factory",
+                     "--host", "127.0.0.1", "--port", str(replica_port), "--no-access-log"],
+                    env=env).start())
+        conf = render.render(run_dir, upstreams["core_service"], upstreams["social_service"],
+                             8000)
+        children.append(Supervised("gateway :8000", render.nginx_command(conf),
+                                   stop_signal=signal.SIGQUIT).start())
+        _wait_ready([*upstreams["core_service"], *upstreams["social_service"]], children,
+                    stopping)
+        print(f"gateway on http://127.0.0.1:8000; core {', '.join(upstreams['core_service'])}; "
+              f"social {', '.join(upstreams['social_service'])}; Ctrl-C stops everything")
         while not stopping.wait(0.5):
-            if any(p.poll() is not None for p in procs):
-                print("a process exited; stopping the others", file=sys.stderr)
+            now = time.monotonic()
+            if not all(c.check(now) for c in children):
+                print("stopping the others", file=sys.stderr)
                 code = 1
                 break
     finally:

@@ -78,6 +78,9 @@ class ServiceSettings(BaseSettings):
     #: development keys and default credentials
     environment: Environment = Environment.production
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/app"
+    #: one RabbitMQ URL, or several separated by commas (the nodes of a cluster: tried
+    #: in order, and after a lost connection from the next one, see
+    #: ``shared_lib.messaging.addresses``)
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     #: connections each process keeps open (no overflow: a burst waits for one)
     db_pool_size: int = Field(default=20, ge=1, le=200)

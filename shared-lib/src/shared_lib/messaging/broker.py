@@ -10,6 +10,14 @@ channel and every registered consumer again. aio-pika's robust connection
 restores channels by itself, but a robust channel closed while the broker was
 away could stay closed for good (its ``publish`` then waits forever), so the
 set-up is redone here from scratch on each connection instead.
+
+The broker may be several addresses (the nodes of a cluster, see
+:mod:`.addresses`): each connection attempt goes through them in turn,
+starting after the node that was just lost, and takes the first that
+accepts the connection and the topology. (aio-pika's robust connection
+always reconnects to the one URL it was given, one more reason to own the
+loop here.) Quorum queues are declared without ``x-quorum-initial-group-size``:
+RabbitMQ then places a replica on every node of the cluster.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from aio_pika.abc import (
 from aiormq.exceptions import ChannelNotFoundEntity, DeliveryError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from .addresses import broker_urls, redact, rotation
 from .topology import Topology, declare_topology
 
 log = logging.getLogger(__name__)
@@ -64,8 +73,19 @@ class _Consumer:
 
 class Broker:
     def __init__(self, url: str, service: str, topology: Topology, delivery_limit: int,
-                 reconnect_max_seconds: float = 5.0) -> None:
+                 reconnect_max_seconds: float = 5.0,
+                 attempt_timeout_seconds: float = 30.0) -> None:
+        """``url``: one AMQP URL, or several separated by commas (a cluster's nodes).
+
+        With several, one attempt on one address (connecting and declaring the
+        topology) gives up after ``attempt_timeout_seconds`` so that a node that
+        accepts connections but does not answer does not hold the others up.
+        """
         self._url = url
+        self._urls = broker_urls(url)
+        #: index in ``_urls`` of the address of the current (or last) connection
+        self._current: int | None = None
+        self._attempt_timeout = attempt_timeout_seconds if len(self._urls) > 1 else None
         self._service = service
         self._topology = topology
         self._delivery_limit = delivery_limit
@@ -91,6 +111,11 @@ class Broker:
         return self._connection
 
     @property
+    def address(self) -> str | None:
+        """The node of the current (or last) connection, without credentials."""
+        return None if self._current is None else redact(self._urls[self._current])
+
+    @property
     def is_connected(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
 
@@ -107,14 +132,35 @@ class Broker:
         self._supervisor = asyncio.create_task(self._supervise(), name="broker-supervisor")
 
     async def _open(self) -> None:
+        """Connect to the first address that works, in :func:`.addresses.rotation`
+        order; raise the last failure when none does."""
+        order = rotation(len(self._urls), self._current)
+        for n, index in enumerate(order):
+            try:
+                if self._attempt_timeout is None:
+                    await self._open_one(index)
+                else:
+                    await asyncio.wait_for(self._open_one(index), self._attempt_timeout)
+            except Exception as exc:
+                if n == len(order) - 1:
+                    raise
+                log.warning("RabbitMQ at %s unavailable (%r); trying %s", redact(
+                    self._urls[index]), exc, redact(self._urls[order[n + 1]]))
+            else:
+                if len(self._urls) > 1:
+                    log.info("connected to RabbitMQ at %s", redact(self._urls[index]))
+                return
+
+    async def _open_one(self, index: int) -> None:
         connection = await aio_pika.connect(
-            self._url, client_properties={"connection_name": f"{self._service}-service"})
+            self._urls[index], client_properties={"connection_name": f"{self._service}-service"})
         try:
             channel = await connection.channel()
             await declare_topology(channel, self._topology, self._delivery_limit)
             await channel.close()
             self._lost.clear()
             self._connection = connection
+            self._current = index
             connection.close_callbacks.add(lambda *_: self._closed(connection))
             self._exchanges = {}
             self._publish_channel = None
@@ -134,7 +180,8 @@ class Broker:
     async def _supervise(self) -> None:
         while True:
             await self._lost.wait()
-            log.warning("connection to RabbitMQ lost; reconnecting")
+            log.warning("connection to RabbitMQ%s lost; reconnecting",
+                        f" at {self.address}" if len(self._urls) > 1 else "")
             old = self._connection
             if old is not None and not old.is_closed:
                 # never leave a half-dead connection (and its consumers) behind

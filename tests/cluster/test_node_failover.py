@@ -1,0 +1,169 @@
+"""A RabbitMQ node stopped and started again under load, on a 3-node cluster.
+
+The cluster is three local nodes of its own (``testkit.rabbit_cluster``), never
+the machine's RabbitMQ; both services get every node's address. The node that
+leads ``core.commands`` and ``social.commands`` (also the one both services are
+connected to: the first address, where they declared the queues) is stopped
+while a mixed load runs, then started again. Nothing acknowledged may be lost:
+every post answered 201/202 ends published, no saga is left unfinished or
+failed, and the consistency check is clean. The pause the load saw is printed,
+not asserted (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testkit.consistency import assert_consistent
+from testkit.infra import Infra
+from testkit.load import Load
+from testkit.processes import wait_until
+from testkit.rabbit_cluster import ClusterUnavailable, RabbitCluster, find_bin_dir
+from testkit.sql import scalar
+from testkit.stack import Stack, running_stack
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(900)]
+
+COMMAND_QUEUES = ("core.commands", "social.commands")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitCluster]:
+    try:
+        find_bin_dir()
+    except ClusterUnavailable as exc:
+        pytest.skip(f"needs a local RabbitMQ installation to start 3 nodes: {exc}")
+    base = tmp_path_factory.mktemp("rabbit-cluster")
+    nodes = RabbitCluster(base, 3, prefix=f"rabbit-t{uuid.uuid4().hex[:6]}-")
+    try:
+        nodes.start()
+    except ClusterUnavailable as exc:  # start() has torn down what it started
+        pytest.skip(f"could not start a local 3-node RabbitMQ cluster: {exc}")
+    try:
+        yield nodes
+    finally:
+        nodes.teardown()  # every node stopped, the data removed, whatever happened
+        assert not any(nodes.pids(n.index) for n in nodes.nodes)
+
+
+class PauseMeter:
+    """When sagas completed (a create_post answered 201), sampled in the background."""
+
+    def __init__(self, load: Load, interval: float = 0.05) -> None:
+        self.load, self.interval = load, interval
+        self.completions: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PauseMeter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        seen = self.load.result.count("create_post 201")
+        while not self._stop.wait(self.interval):
+            now = self.load.result.count("create_post 201")
+            if now > seen:
+                self.completions.append(time.monotonic())
+                seen = now
+
+    def longest_gap(self, start: float, end: float) -> float:
+        """The longest time without a completion overlapping ``[start, end]``."""
+        times = list(self.completions)
+        if not times or times[0] > start:
+            times.insert(0, start)
+        gaps = [b - a for a, b in itertools.pairwise(times) if b >= start and a <= end]
+        return max(gaps, default=end - start)
+
+
+def _members(cluster: RabbitCluster, vhost: str) -> dict[str, list[str]]:
+    return {q["name"]: sorted(q.get("members") or [])
+            for q in cluster.api_get(f"/api/queues/{vhost}") if q.get("type") == "quorum"}
+
+
+def _connections(cluster: RabbitCluster, vhost: str) -> list[str]:
+    return sorted(f"{c['client_properties'].get('connection_name')} on {c['node']}"
+                  for c in cluster.api_get("/api/connections") if c.get("vhost") == vhost)
+
+
+def _unfinished_sagas(stack: Stack) -> int:
+    sql = "SELECT count(*) FROM sagas WHERE status IN ('running', 'compensating')"
+    return int(scalar(stack.core_db, sql)) + int(scalar(stack.social_db, sql))  # type: ignore[arg-type]
+
+
+def _assert_acknowledged_posts_published(stack: Stack, load: Load) -> None:
+    ids = ",".join(str(i) for i in load.result.posts) or "0"
+    statuses = scalar(stack.core_db, "SELECT string_agg(DISTINCT status, ',') FROM posts "
+                                     f"WHERE id IN ({ids})")
+    assert statuses == "published", statuses
+    assert scalar(stack.core_db, f"SELECT count(*) FROM posts WHERE id IN ({ids})") == len(
+        set(load.result.posts))
+
+
+def test_queue_leader_node_stopped_and_started_under_load(
+        infra: Infra, cluster: RabbitCluster, tmp_path: Path) -> None:
+    on_cluster = cluster.infra(infra.postgres_url)
+    # a step may wait for a new queue leader: longer than that before a re-send
+    env = {"SAGA_WAIT_SECONDS": "2", "SAGA_STEP_TIMEOUT_SECONDS": "30"}
+    with running_stack(on_cluster, tmp_path, env=env) as stack:
+        every_node = sorted(n.name for n in cluster.nodes)
+        members = _members(cluster, stack.name)
+        assert members and all(m == every_node for m in members.values()), members
+        # leaders are placed where the declaring client is: the first address
+        leaders = {q: cluster.queue_leader(stack.name, q) for q in COMMAND_QUEUES}
+        print(f"\nleaders {leaders}; members {every_node}")
+
+        # the leaders' node stopped cleanly; once it is back, the node leading
+        # core.commands then (wherever the services are connected) killed outright
+        windows: list[tuple[str, float, float]] = []
+        with Load(stack.url, threads=4) as load, PauseMeter(load) as meter:
+            wait_until(lambda: load.result.count("create_post 201") >= 10, 60,
+                       what="sagas completing before the failover")
+            for how in ("stopped", "killed"):
+                leader = cluster.queue_leader(stack.name, COMMAND_QUEUES[0])
+                start = time.monotonic()
+                cluster.stop_node(leader, kill=how == "killed")
+                done = load.result.count("create_post 201")
+                wait_until(lambda d=done: load.result.count("create_post 201") >= d + 10,
+                           120, what=f"sagas completing with {leader} {how}")
+                windows.append((f"{leader} {how}", start, time.monotonic()))
+                moved = {q: cluster.queue_leader(stack.name, q) for q in COMMAND_QUEUES}
+                print(f"{leader} {how}: leaders now {moved}; connections: "
+                      f"{_connections(cluster, stack.name)}")
+                start = time.monotonic()
+                cluster.start_node(leader)
+                done = load.result.count("create_post 201")
+                wait_until(lambda d=done: load.result.count("create_post 201") >= d + 10,
+                           120, what=f"sagas completing after {leader} is back")
+                windows.append((f"{leader} started again", start, time.monotonic()))
+        result = load.stop()
+        print(f"load: {sum(result.answers.values())} answers {dict(result.answers)}; "
+              f"connection errors {dict(result.errors)}")
+        for what, start, end in windows:
+            print(f"{what}: longest pause without a saga completing "
+                  f"{meter.longest_gap(start, end):.2f}s (window {end - start:.1f}s)")
+        for service in (stack.core, stack.social):
+            lines = [ln for ln in service.log_path.read_text(errors="replace").splitlines()
+                     if '"shared_lib.messaging.broker"' in ln]
+            print(f"{service.name} broker log:\n  " + "\n  ".join(lines[-8:]))
+
+        assert not any(s >= 500 for s in result.statuses()), result.answers
+        assert result.count("create_post 20") >= 30, result.answers
+        assert_consistent(stack, settle_seconds=120)
+        _assert_acknowledged_posts_published(stack, load)
+        wait_until(lambda: _unfinished_sagas(stack) == 0, 120, what="every saga finished")
+        failed = "SELECT count(*) FROM sagas WHERE status = 'failed'"
+        assert scalar(stack.core_db, failed) == 0
+        assert scalar(stack.social_db, failed) == 0
+        assert stack.core.running and stack.social.running
