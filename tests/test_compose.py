@@ -1,8 +1,8 @@
-"""docker-compose.yml, the Dockerfile, .dockerignore and the gateway template agree with
-the code.
+"""docker-compose.yml, the Dockerfile, .dockerignore, the gateway template, the broker's
+definitions and scripts/compose_stack.py agree with the code and with each other.
 
 No Docker, PostgreSQL or RabbitMQ needed: the files are read and the services' modules
-imported (apps are built without running their lifespan).
+imported (apps are built without running their lifespan). tests/compose/ runs the stack.
 """
 
 from __future__ import annotations
@@ -25,11 +25,20 @@ import yaml
 from starlette.routing import Match
 
 from instasaga_gateway import render
+from shared_lib.contracts import CORE, SOCIAL
+from shared_lib.contracts.routing import (
+    commands_exchange,
+    dlx_exchange,
+    events_exchange,
+    replies_exchange,
+)
+from shared_lib.messaging.topology import Topology, build_topology
 from shared_lib.settings import DEV_PRIVATE_KEY_FILE, DEV_PUBLIC_KEY_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "gateway" / "src" / "instasaga_gateway" / "default.conf.template"
 DOCKERFILE = ROOT / "Dockerfile"
+DEFINITIONS = ROOT / "docker" / "rabbitmq" / "definitions.json"
 
 
 class App(NamedTuple):
@@ -48,8 +57,9 @@ UPSTREAMS = {"core_service": "core-service", "social_service": "social-service"}
 # what the gateway routes, and where (README, "API")
 ROUTES = {**{p: "core_service" for p in ("auth", "users", "posts", "follow", "feed")},
           **{p: "social_service" for p in ("messages", "stories", "notifications", "search")}}
-PUBLISHED = {8000: "gateway", 8001: "core-service", 8002: "social-service",
-             5672: "rabbitmq", 15672: "rabbitmq"}
+# the only ports published on the host: (service, host address or "" for every interface,
+# host port, container port)
+PUBLISHED = {("gateway", "", 8000, 8000), ("rabbitmq", "127.0.0.1", 15672, 15672)}
 by_app = pytest.mark.parametrize("app", APPS, ids=[a.service for a in APPS])
 
 
@@ -82,8 +92,21 @@ def secret_files(service: str) -> dict[str, Path]:
 
 
 def healthcheck_urls(text: str) -> list[tuple[int, str]]:
-    return [(int(port), path) for port, path in
+    """The local addresses a health check asks: URLs, or bash's /dev/tcp and a GET."""
+    urls = [(int(port), path) for port, path in
             re.findall(r"http://127\.0\.0\.1:(\d+)(/[\w/]*)", text)]
+    for port in re.findall(r"/dev/tcp/127\.0\.0\.1/(\d+)", text):
+        urls += [(int(port), path) for path in re.findall(r"GET (/[\w/]*) HTTP/1", text)]
+    return urls
+
+
+def compose_stack_script() -> Any:
+    spec = importlib.util.spec_from_file_location("compose_stack",
+                                                  ROOT / "scripts" / "compose_stack.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def build_args(app: App) -> dict[str, str]:
@@ -198,13 +221,28 @@ def test_all_services_are_defined() -> None:
 
 
 def test_published_ports() -> None:
-    published: dict[int, tuple[str, int]] = {}
+    """Only the gateway on every interface; the RabbitMQ UI at most on 127.0.0.1; AMQP, the
+    databases and the services' own ports not at all."""
+    published = set()
     for name, service in compose()["services"].items():
         for port in service.get("ports", []):
-            host, _, container = str(port).rpartition(":")
-            published[int(host)] = (name, int(container))
-    for port, name in PUBLISHED.items():
-        assert published.get(port) == (name, port), f"port {port} should publish {name}"
+            assert isinstance(port, str), "the short syntax, quoted"
+            address, host, container = ["", *interpolate(port).split(":")][-3:]
+            published.add((name, address, int(host), int(container)))
+    assert published == PUBLISHED
+    everywhere = {name for name, address, _, _ in published if address in ("", "0.0.0.0")}
+    assert everywhere == {"gateway"}
+    # the host ports can be moved (a developer's own RabbitMQ may hold 15672)
+    ports = {name: service.get("ports") for name, service in compose()["services"].items()}
+    assert ports["gateway"] == ["${GATEWAY_HOST_PORT:-8000}:8000"]
+    assert ports["rabbitmq"] == ["127.0.0.1:${RABBITMQ_UI_PORT:-15672}:15672"]
+
+
+def test_every_container_has_a_health_check_and_a_restart_policy() -> None:
+    for name, service in compose()["services"].items():
+        assert service.get("restart") == "unless-stopped", name
+        test = service["healthcheck"]["test"]
+        assert test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, name
 
 
 @by_app
@@ -221,6 +259,15 @@ def test_environment_is_read_by_the_settings(app: App, monkeypatch: pytest.Monke
     database, broker = urlsplit(settings.database_url), urlsplit(settings.amqp_url)
     assert (database.hostname, database.path) == (app.database_host, f"/{app.database}")
     assert broker.hostname == "rabbitmq"
+    # the service's own broker user, whose password the broker gets from the same variable
+    user = app.database
+    assert broker.username == user
+    raw = compose()["services"][app.service]["environment"]["AMQP_URL"]
+    variable = f"RABBITMQ_{user.upper()}_PASSWORD"
+    assert f"{user}:${{{variable}:-" in raw
+    broker_env = compose()["services"]["rabbitmq"]["environment"]
+    assert broker_env[f"BROKER_{user.upper()}_PASSWORD"].startswith(f"${{{variable}:-")
+    assert broker.password == environment("rabbitmq")[f"BROKER_{user.upper()}_PASSWORD"]
 
 
 @by_app
@@ -259,7 +306,9 @@ def test_dockerfile_builds_and_runs_the_service(app: App) -> None:
     assert tokens[tokens.index("uvicorn") + 1:][:2] == [f"{app.package}.main:create_app",
                                                         "--factory"]
     assert tokens[tokens.index("--port") + 1] == str(app.port)
-    assert f"{app.port}:{app.port}" in compose()["services"][app.service]["ports"]
+    assert "ports" not in compose()["services"][app.service]  # reached through the gateway
+    # one image name per service, shared by every project (and its build cache)
+    assert compose()["services"][app.service]["image"].startswith(f"instasaga/{app.service}:")
     assert callable(importlib.import_module(f"{app.package}.main").create_app)
     assert callable(importlib.import_module(f"{app.package}.migrate").main)
 
@@ -268,8 +317,7 @@ def test_no_private_key_enters_an_image() -> None:
     keys = []
     for folder, dirs, files in os.walk(ROOT):
         dirs[:] = [d for d in dirs if d not in (".git", ".venv", "node_modules")]
-        keys += [Path(folder) / name for name in files
-                 if "private" in name or name.endswith((".pem", ".key"))]
+        keys += [Path(folder) / name for name in files if name.endswith((".pem", ".key"))]
     assert DEV_PRIVATE_KEY_FILE in keys
     for key in keys:
         if "public" not in key.name:
@@ -286,7 +334,8 @@ def test_no_private_key_enters_an_image() -> None:
 
 
 @by_app
-def test_healthchecks_call_existing_routes(app: App) -> None:
+def test_healthchecks_call_existing_routes(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "development")  # the development keys are accepted
     checks = " ".join(instruction(app, "HEALTHCHECK"))
     checks += json.dumps(compose()["services"][app.service]["healthcheck"]["test"])
     urls = healthcheck_urls(checks)
@@ -326,7 +375,10 @@ def test_gateway_upstreams_and_environment() -> None:
     mounts = gateway["volumes"]
     assert (f"./{TEMPLATE.relative_to(ROOT)}:/etc/nginx/templates/default.conf.template:ro"
             in mounts)
-    assert healthcheck_urls(json.dumps(gateway["healthcheck"]["test"])) == [(8000, "/health")]
+    assert healthcheck_urls(gateway["healthcheck"]["test"][-1]) == [(8000, "/health")]
+    limits = render.Limits()
+    assert (env["GATEWAY_AUTH_RATE"], env["GATEWAY_AUTH_BURST"], env["GATEWAY_CONN_LIMIT"]) \
+        == (str(limits.auth_rate), str(limits.auth_burst), str(limits.connections))
 
 
 def test_render_substitutes_only_the_placeholders(tmp_path: Path) -> None:
@@ -347,3 +399,117 @@ def test_rendered_config_passes_nginx_check(tmp_path: Path) -> None:
     command = [*render.nginx_command(conf), "-t"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------------------------ base images, make up
+def test_every_base_image_has_a_local_stand_in() -> None:
+    """scripts/compose_stack.py builds a stand-in, tagged with the very name, for each image
+    the stack uses when no registry answers."""
+    script = compose_stack_script()
+    services = compose()["services"]
+    named = {s["image"] for s in services.values() if "build" not in s}
+    args, stages = dockerfile_stages()
+    [(base, _, _)] = stages  # one stage: the legacy builder needs no stage arithmetic
+    named.add(substitute(base, args))
+    assert named == set(script.base_images()) == set(script.STAND_INS)
+    for folder in script.STAND_INS.values():
+        dockerfile = (ROOT / "docker" / "standins" / folder / "Dockerfile").read_text()
+        assert f"FROM {script.STANDIN_BASE}\n" in dockerfile
+    for text in [DOCKERFILE.read_text()] + [
+            (ROOT / "docker" / "standins" / f / "Dockerfile").read_text()
+            for f in script.STAND_INS.values()]:
+        # a syntax line makes Compose v2 fetch a front end from a registry
+        assert not re.search(r"^#\s*syntax\s*=", text, re.M | re.I)
+
+
+def test_make_up_and_down_run_the_script() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    up = re.search(r"^up:.*\n((?:\t.*\n)+)", makefile, re.M)
+    down = re.search(r"^down:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert up and "scripts/compose_stack.py up" in up.group(1)
+    assert down and "scripts/compose_stack.py down" in down.group(1)
+    assert "--volumes" in down.group(1)
+
+
+def test_compose_file_has_no_top_level_name() -> None:
+    """Compose 1.29 refuses it: the scripts set COMPOSE_PROJECT_NAME."""
+    assert "name" not in compose()
+
+
+def test_passwords_have_marked_development_defaults() -> None:
+    for line in (ROOT / "docker-compose.yml").read_text().splitlines():
+        for variable in re.findall(r"\$\{(\w*PASSWORD):-[^}]+\}", line):
+            if "_URL:" not in line:  # the URLs repeat a default marked where it is set
+                assert "# development only" in line, variable
+
+
+# ------------------------------------------------------------------ the broker's users
+def _services_of(topology: Topology) -> tuple[str, ...]:
+    return tuple(sorted({q.owner for q in topology.queues}))
+
+
+def required_permissions(topology: Topology, service: str) -> dict[str, set[str]]:
+    """What RabbitMQ asks of a service that declares the whole topology, consumes its own
+    queues and publishes its events, its commands and its replies."""
+    exchanges = {e.name: e for e in topology.exchanges}
+    queues = {q.name: q for q in topology.queues}
+    dead_lettered = [q for q in topology.queues if q.dead_letter]
+    dlqs = {q.dlq for q in dead_lettered}
+    others = [s for s in _services_of(topology) if s != service]
+    published = {events_exchange(service)}
+    published |= {commands_exchange(o) for o in others} | {replies_exchange(o) for o in others}
+    dlx = {dlx_exchange(q.owner) for q in dead_lettered}
+    return {
+        # declaring: configure on every exchange and queue
+        "configure": set(exchanges) | set(queues) | dlqs,
+        # binding (write on the queue), an alternate or dead-letter exchange named in a
+        # declaration (write on it), publishing
+        "write": set(queues) | dlqs | {e.alternate for e in exchanges.values() if e.alternate}
+        | dlx | published,
+        # binding (read on the exchange), an exchange declared with an alternate one, a
+        # queue declared with a dead-letter exchange (read on them), consuming
+        "read": {b.exchange for q in queues.values() for b in q.bindings} | dlx
+        | {e.name for e in exchanges.values() if e.alternate} | {q.name for q in dead_lettered}
+        | {q.name for q in queues.values() if q.owner == service},
+    }
+
+
+def test_each_service_has_a_broker_user_limited_to_the_topology() -> None:
+    topology = build_topology()
+    assert _services_of(topology) == tuple(sorted((CORE, SOCIAL)))
+    definitions = json.loads(DEFINITIONS.read_text())
+    users = {u["name"]: u for u in definitions["users"]}
+    assert set(users) == {"@ADMIN_USER@", CORE, SOCIAL}
+    assert users["@ADMIN_USER@"]["tags"] == ["administrator"]
+    permissions = {p["user"]: p for p in definitions["permissions"]}
+    names = ({e.name for e in topology.exchanges} | {q.name for q in topology.queues}
+             | {q.dlq for q in topology.queues if q.dead_letter})
+    foreign = {"amq.topic", "amq.default", "", "other.commands", "core.commands.x",
+               "core.commandsx", "xcore.commands", "social.events.projections.dlq.x"}
+    for service in (CORE, SOCIAL):
+        assert users[service]["tags"] == []  # no management access
+        granted = permissions[service]
+        assert granted["vhost"] == "/"
+        for kind, required in required_permissions(topology, service).items():
+            # RabbitMQ's regexes match anywhere in the name, as re.search does
+            pattern = re.compile(granted[kind])
+            allowed = {name for name in names | foreign if pattern.search(name)}
+            assert allowed == required, (
+                f"{service} {kind}: grants {sorted(allowed - required)} it need not, "
+                f"lacks {sorted(required - allowed)} (docker/rabbitmq/definitions.json)")
+    # what the regexes leave out: each service's hold on the other's events
+    core, social = (required_permissions(topology, s)["write"] for s in (CORE, SOCIAL))
+    assert events_exchange(SOCIAL) not in core and events_exchange(CORE) not in social
+
+
+def test_the_broker_renders_its_definitions_from_the_environment() -> None:
+    rabbitmq = compose()["services"]["rabbitmq"]
+    script = ROOT / "docker" / "rabbitmq" / "entrypoint.sh"
+    assert rabbitmq["entrypoint"] == ["sh", "/etc/instasaga/rabbitmq/entrypoint.sh"]
+    assert "./docker/rabbitmq:/etc/instasaga/rabbitmq:ro" in rabbitmq["volumes"]
+    text = script.read_text()
+    placeholders = set(re.findall(r"@(\w+)@", DEFINITIONS.read_text()))
+    for placeholder in placeholders:
+        assert f"s/@{placeholder}@/$BROKER_{placeholder}/g" in text
+    assert {f"BROKER_{p}" for p in placeholders} == set(rabbitmq["environment"])
+    assert "exec docker-entrypoint.sh" in text

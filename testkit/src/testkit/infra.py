@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import time
 import urllib.parse
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 @dataclass(frozen=True)
 class Infra:
     postgres_url: str  # an admin connection (any database) on the server
-    amqp_url: str  # the server's default vhost
+    amqp_url: str  # the server's default vhost (a cluster: every node's, comma-separated)
     rabbitmq_api_url: str  # management HTTP API, with credentials
 
     def database_url(self, name: str, driver: str = "postgresql+asyncpg") -> str:
@@ -40,9 +41,13 @@ class Infra:
         return urllib.parse.urlunsplit((driver, parts.netloc, f"/{name}", "", ""))
 
     def vhost_url(self, vhost: str) -> str:
-        parts = urllib.parse.urlsplit(self.amqp_url)
-        return urllib.parse.urlunsplit(
-            (parts.scheme, parts.netloc, "/" + urllib.parse.quote(vhost, safe=""), "", ""))
+        """The vhost's AMQP URL (on a cluster, each node's, comma-separated)."""
+        def one(url: str) -> str:
+            parts = urllib.parse.urlsplit(url.strip())
+            return urllib.parse.urlunsplit(
+                (parts.scheme, parts.netloc, "/" + urllib.parse.quote(vhost, safe=""), "", ""))
+
+        return ",".join(one(url) for url in self.amqp_url.split(",") if url.strip())
 
     # -------------------------------------------------------------- postgres
     def create_database(self, name: str) -> str:
@@ -75,7 +80,7 @@ class Infra:
                                                  parts.password or "guest"), timeout=30)
 
     def create_vhost(self, vhost: str) -> str:
-        user = urllib.parse.urlsplit(self.amqp_url).username or "guest"
+        user = urllib.parse.urlsplit(self.amqp_url.split(",")[0]).username or "guest"
         q = urllib.parse.quote(vhost, safe="")
         with self._api() as api:
             api.put(f"/api/vhosts/{q}").raise_for_status()
@@ -90,35 +95,118 @@ class Infra:
                 r.raise_for_status()
 
 
-def _docker_reachable() -> bool:
+#: the images of TEST_USE_CONTAINERS's servers (TEST_POSTGRES_IMAGE, TEST_RABBITMQ_IMAGE to
+#: change): docker-compose.yml's, which `python3 scripts/compose_stack.py images` (or
+#: `make up`) builds as local stand-ins from Debian packages where no registry answers.
+#: RabbitMQ's must have the management plugin (its HTTP API makes the vhosts).
+POSTGRES_IMAGE = "postgres:15-bookworm"
+RABBITMQ_IMAGE = "rabbitmq:3.13-management"
+
+
+def _docker_client() -> Any:
+    """A client of a Docker engine that answers, or None."""
     try:
         import docker
 
         client = docker.from_env(timeout=3)
         client.ping()
-        return True
+        return client
     except Exception:  # no engine is an answer, not an error
+        return None
+
+
+def _image_available(client: Any, name: str) -> bool:
+    """The image is there, or can be pulled."""
+    try:
+        client.images.get(name)
+        return True
+    except Exception:
+        pass
+    try:
+        client.images.pull(name)
+        return True
+    except Exception:
         return False
+
+
+def _containers_wanted() -> tuple[str, str] | None:
+    """The two images when the servers run in containers; None for local servers.
+
+    TEST_USE_CONTAINERS: unset or ``never`` (the default: the local servers, or those
+    TEST_POSTGRES_URL and TEST_AMQP_URL name); ``1``/``always`` (an engine and both
+    images are required); ``auto``: containers when an engine answers, no server is
+    named and both images are there or can be pulled.
+    """
+    mode = os.environ.get("TEST_USE_CONTAINERS", "never").strip().lower()
+    named = any(os.environ.get(v) for v in ("TEST_POSTGRES_URL", "TEST_AMQP_URL"))
+    if mode in ("never", "0", "false", "no") or (mode == "auto" and named):
+        return None
+    required = mode != "auto"
+    images = (os.environ.get("TEST_POSTGRES_IMAGE", POSTGRES_IMAGE),
+              os.environ.get("TEST_RABBITMQ_IMAGE", RABBITMQ_IMAGE))
+    client = _docker_client()
+    if client is None:
+        if required:
+            raise RuntimeError("TEST_USE_CONTAINERS is set but no Docker engine answers")
+        return None
+    try:
+        missing = [name for name in images if not _image_available(client, name)]
+        if missing:
+            if required:
+                raise RuntimeError(
+                    f"TEST_USE_CONTAINERS: the images {missing} can be neither found nor "
+                    "pulled; `python3 scripts/compose_stack.py images` builds local "
+                    "stand-ins (or set TEST_POSTGRES_IMAGE / TEST_RABBITMQ_IMAGE)")
+            log.warning("Docker answers but %s cannot be had: using local servers", missing)
+            return None
+        from testcontainers.core.config import testcontainers_config
+
+        if not testcontainers_config.ryuk_disabled \
+                and not _image_available(client, testcontainers_config.ryuk_image):
+            # no registry: the containers are removed by the context managers alone
+            testcontainers_config.ryuk_disabled = True
+        return images
+    finally:
+        client.close()
+
+
+def _wait_for_management_api(api_url: str, timeout: float = 60) -> None:
+    """The broker answers AMQP before its management API may: wait for the API too."""
+    parts = urllib.parse.urlsplit(api_url)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            r = httpx.get(f"{parts.scheme}://{parts.hostname}:{parts.port}/api/overview",
+                          auth=(parts.username or "guest", parts.password or "guest"),
+                          timeout=5)
+            if r.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"RabbitMQ's management API does not answer at {api_url}")
+        time.sleep(0.5)
 
 
 @contextlib.contextmanager
 def provide_infra() -> Iterator[Infra]:
-    """Containers when Docker is reachable and no server was named; else local servers."""
-    named = any(os.environ.get(v) for v in ("TEST_POSTGRES_URL", "TEST_AMQP_URL"))
-    if not named and os.environ.get("TEST_USE_CONTAINERS", "auto") != "never" \
-            and _docker_reachable():
-        from testcontainers.postgres import PostgresContainer
-        from testcontainers.rabbitmq import RabbitMqContainer
+    """Servers in containers (see :func:`_containers_wanted`), else local servers."""
+    images = _containers_wanted()
+    if images is not None:
+        from testcontainers.community.postgres import PostgresContainer
+        from testcontainers.community.rabbitmq import RabbitMqContainer
 
-        with PostgresContainer("postgres:15-alpine", driver=None) as pg, \
-                RabbitMqContainer("rabbitmq:3.13-management").with_exposed_ports(
-                    5672, 15672) as mq:
+        postgres_image, rabbitmq_image = images
+        with PostgresContainer(postgres_image, driver=None) as pg, \
+                RabbitMqContainer(rabbitmq_image).with_exposed_ports(5672, 15672) as mq:
             pg_url = pg.get_connection_url()
             host = mq.get_container_host_ip()
+            api_url = f"http://guest:guest@{host}:{mq.get_exposed_port(15672)}"
+            _wait_for_management_api(api_url)
             yield Infra(
                 postgres_url=pg_url,
                 amqp_url=f"amqp://guest:guest@{host}:{mq.get_exposed_port(5672)}/",
-                rabbitmq_api_url=f"http://guest:guest@{host}:{mq.get_exposed_port(15672)}",
+                rabbitmq_api_url=api_url,
             )
         return
     yield Infra(

@@ -1,0 +1,230 @@
+"""The docker compose stack end to end: `make up`, the API through the gateway, the broker's
+users and queues, social-service killed and started again, `make down`.
+
+Skipped when no Docker engine answers or can be started here. The stack gets a project name
+of its own, free host ports and its own passwords, so it never meets a developer's stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from testkit.http import delete_account, hashtag_counts, register_and_login, wait_for_post_status
+from testkit.processes import wait_until
+
+pytestmark = [pytest.mark.compose, pytest.mark.timeout(1800)]
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "compose_stack.py"
+ENGINE_UNAVAILABLE = 3
+UP_TIMEOUT = 1500  # a cold start builds the base images and both services
+
+
+@dataclass
+class ComposeStack:
+    env: dict[str, str]
+    gateway: str
+    rabbitmq_api: str
+    admin: tuple[str, str]
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.gateway, timeout=30)
+
+    def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = ["docker", "compose"]
+        if subprocess.run(["docker", "compose", "version"], capture_output=True,
+                          check=False).returncode != 0:
+            command = ["docker-compose"]
+        return subprocess.run([*command, "-f", str(ROOT / "docker-compose.yml"),
+                               "--project-directory", str(ROOT), *args], env=self.env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+
+    def containers(self) -> list[dict]:  # type: ignore[type-arg]
+        project = self.env["COMPOSE_PROJECT_NAME"]
+        ids = subprocess.run(["docker", "ps", "-q", "--filter",
+                              f"label=com.docker.compose.project={project}"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True,
+                             check=True).stdout
+        return json.loads(out)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return int(s.getsockname()[1])
+
+
+def make(target: str, env: dict[str, str], *args: str, timeout: float) -> None:
+    result = subprocess.run(["make", "--no-print-directory", target, *args], cwd=ROOT, env=env,
+                            timeout=timeout, check=False)
+    assert result.returncode == 0, f"make {target} exited {result.returncode}"
+
+
+def _engine_answers() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20,
+                              check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _stop_engine_started_here() -> None:
+    """Stop the dockerd this module started (one that was already running stays)."""
+    found = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True,
+                           check=False).stdout.split()
+    for pid in map(int, found):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and subprocess.run(
+            ["pgrep", "-x", "dockerd"], capture_output=True, check=False).returncode == 0:
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ComposeStack]:
+    engine_was_running = _engine_answers()
+    engine = subprocess.run([sys.executable, str(SCRIPT), "engine"], capture_output=True,
+                            text=True, timeout=180, check=False)
+    if engine.returncode == ENGINE_UNAVAILABLE:
+        pytest.skip(engine.stderr.strip() or "no Docker engine can be started")
+    assert engine.returncode == 0, engine.stderr
+    admin = ("admin", secrets.token_urlsafe(12))
+    gateway_port, ui_port = free_port(), free_port()
+    env = {**os.environ,
+           "COMPOSE_PROJECT_NAME": f"instasaga-test-{uuid.uuid4().hex[:8]}",
+           "INSTASAGA_TAG": "compose-test",
+           "GATEWAY_HOST_PORT": str(gateway_port),
+           "RABBITMQ_UI_PORT": str(ui_port),
+           "POSTGRES_PASSWORD": secrets.token_urlsafe(12),
+           "RABBITMQ_ADMIN_USER": admin[0],
+           "RABBITMQ_ADMIN_PASSWORD": admin[1],
+           "RABBITMQ_CORE_PASSWORD": secrets.token_urlsafe(12),
+           "RABBITMQ_SOCIAL_PASSWORD": secrets.token_urlsafe(12)}
+    try:
+        make("up", env, timeout=UP_TIMEOUT)
+        yield ComposeStack(env, f"http://127.0.0.1:{gateway_port}",
+                           f"http://127.0.0.1:{ui_port}", admin)
+    finally:
+        try:
+            make("down", env, "VOLUMES=1", timeout=300)
+        finally:
+            if not engine_was_running:
+                _stop_engine_started_here()
+
+
+def test_only_the_gateway_and_the_management_ui_are_published(stack: ComposeStack) -> None:
+    published: dict[str, set[tuple[str, str, str]]] = {}
+    for container in stack.containers():
+        service = container["Config"]["Labels"]["com.docker.compose.service"]
+        for port, bindings in (container["NetworkSettings"]["Ports"] or {}).items():
+            for binding in bindings or []:
+                published.setdefault(service, set()).add(
+                    (binding["HostIp"], binding["HostPort"], port))
+    gateway = {(ip, host) for ip, host, port in published.pop("gateway") if port == "8000/tcp"}
+    assert ("0.0.0.0", stack.env["GATEWAY_HOST_PORT"]) in gateway
+    assert published.pop("rabbitmq") == {("127.0.0.1", stack.env["RABBITMQ_UI_PORT"],
+                                          "15672/tcp")}
+    assert published == {}
+
+
+def test_the_api_through_the_gateway(stack: ComposeStack) -> None:
+    with stack.client() as c:
+        assert c.get("/health").json() == {"status": "ok"}
+        alice, bob = register_and_login(c), register_and_login(c)
+        tag = f"compose{uuid.uuid4().hex[:8]}"
+        r = c.post("/api/posts", json={"content": f"sunset #{tag}"}, headers=alice["headers"])
+        assert r.status_code == 201, r.text
+        assert r.json()["status"] == "published" and r.json()["hashtags"] == [tag]
+        wait_until(lambda: hashtag_counts(c, alice["headers"], tag) == {tag: 1}, 30,
+                   what="the hashtag searchable")
+
+        r = c.post("/api/messages", json={"receiver_id": bob["id"], "content": "hi bob"},
+                   headers=alice["headers"])
+        assert r.status_code == 201, r.text
+        assert r.json()["status"] == "sent"
+        thread = c.get(f"/api/messages/{alice['id']}", headers=bob["headers"]).json()
+        assert [m["content"] for m in thread] == ["hi bob"]
+
+        r = c.post("/api/stories", json={"content": "my day"}, headers=alice["headers"])
+        assert r.status_code == 201, r.text
+        assert r.json()["status"] == "active"
+        assert c.get(f"/api/users/{alice['id']}").json()["has_active_story"] is True
+
+        r = delete_account(c, alice)
+        assert r.status_code in (202, 204), r.text
+        wait_until(lambda: c.get(f"/api/users/{alice['id']}").status_code == 404, 30,
+                   what="the account deleted")
+        r = c.post("/api/auth/login", json={"email": f"{alice['username']}@example.com",
+                                            "password": alice["password"]})
+        assert r.status_code == 401
+        # the services' own routes are not on the gateway
+        assert c.get("/ops/sagas").status_code == 404
+
+
+def test_the_broker_has_the_topology_and_one_user_per_service(stack: ComposeStack) -> None:
+    with httpx.Client(base_url=stack.rabbitmq_api, auth=stack.admin, timeout=30) as api:
+        queues = {q["name"] for q in api.get("/api/queues/%2F").raise_for_status().json()}
+        assert {"core.commands", "core.replies", "social.commands", "social.replies",
+                "social.events.projections", "social.events.notifications",
+                "core.events.stories", "social.commands.dlq"} <= queues
+        users = {u["name"] for u in api.get("/api/users").raise_for_status().json()}
+        assert users == {stack.admin[0], "core", "social"}  # no guest
+        connected = {conn["user"] for conn in api.get("/api/connections").json()}
+        assert connected == {"core", "social"}
+        core = api.get("/api/permissions/%2F/core").raise_for_status().json()
+        assert core["configure"] != ".*" and core["write"] != ".*"
+
+
+def test_a_post_made_while_social_is_down_is_published_once_it_is_back(
+        stack: ComposeStack) -> None:
+    with stack.client() as c:
+        alice = register_and_login(c)
+        tag = f"outage{uuid.uuid4().hex[:8]}"
+        stack.compose("kill", "social-service")
+        try:
+            r = c.post("/api/posts", json={"content": f"while social is down #{tag}"},
+                       headers=alice["headers"])
+            assert r.status_code == 202, r.text
+            assert r.json()["status"] == "pending"
+        finally:
+            # a killed container counts as stopped by hand: its restart policy leaves it
+            stack.compose("start", "social-service")
+        post = wait_for_post_status(c, alice["headers"], r.json()["id"], {"published",
+                                                                           "rejected"}, 120)
+        assert post["status"] == "published", post
+        wait_until(lambda: hashtag_counts(c, alice["headers"], tag) == {tag: 1}, 60,
+                   what="the hashtag searchable")
+
+
+def test_a_crashed_service_is_restarted_by_its_policy(stack: ComposeStack) -> None:
+    def restarts() -> int:
+        [social] = [x for x in stack.containers()
+                    if x["Config"]["Labels"]["com.docker.compose.service"] == "social-service"]
+        return int(social["RestartCount"])
+
+    before = restarts()
+    # the server itself exits (not a stop by hand): restart: unless-stopped brings it back
+    stack.compose("exec", "-T", "social-service", "sh", "-c", "kill -TERM 1")
+    wait_until(lambda: restarts() > before, 60, 0.5, "social-service restarted")
+    with stack.client() as c:
+        alice = register_and_login(c)
+        wait_until(lambda: c.post("/api/stories", json={"content": "back"},
+                                  headers=alice["headers"]).status_code == 201, 120, 1,
+                   "a story once social-service is back")
