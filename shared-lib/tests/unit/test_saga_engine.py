@@ -338,3 +338,12 @@ async def test_unanswered_pivot_that_had_run_goes_forward(pivot_engine, rec, clo
     st = store.sagas[sid]
     assert st.status == SagaStatus.completed and st.reason is None
     assert rec.calls == ["a", "d"]  # nothing undone, the last step ran
+
+
+def test_only_a_step_that_may_refuse_after_writing_needs_a_savepoint() -> None:
+    async def act(ctx: SagaContext) -> None:
+        return None
+
+    assert LocalStep("a", act).needs_savepoint
+    assert not LocalStep("a", act, can_reject=False).needs_savepoint
+    assert not LocalStep("a", act, rejects_before_writing=True).needs_savepoint

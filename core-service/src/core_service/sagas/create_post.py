@@ -83,6 +83,7 @@ def create_post_saga() -> SagaDefinition:
         steps=(
             LocalStep("insert_post", insert_post, compensation=reject_post, can_reject=False),
             RemoteStep("index_hashtags", index_command, compensation=unindex_command),
-            LocalStep("publish_post", publish_post),
+            # refuses after reading and locking, before writing
+            LocalStep("publish_post", publish_post, rejects_before_writing=True),
         ),
     )

@@ -82,12 +82,19 @@ ReplyHandler = Callable[[SagaContext, SagaReply], Awaitable[None]]
 class LocalStep:
     """A step in the initiator's own transaction. One that may raise
     :class:`StepRejected` runs inside a SAVEPOINT so that its writes go when it
-    refuses; ``can_reject=False`` saves those two round trips."""
+    refuses; ``can_reject=False`` (it never refuses) or ``rejects_before_writing``
+    (it refuses only before its first write: only reads and row locks can be
+    left, and they are harmless) save those two round trips."""
 
     name: str
     action: LocalAction
     compensation: LocalAction | None = None
     can_reject: bool = True
+    rejects_before_writing: bool = False
+
+    @property
+    def needs_savepoint(self) -> bool:
+        return self.can_reject and not self.rejects_before_writing
 
 
 @dataclass(frozen=True)

@@ -320,7 +320,7 @@ class SagaOrchestrator:
             st.step_index = i
             if isinstance(step, LocalStep):
                 try:
-                    if step.can_reject:
+                    if step.needs_savepoint:
                         async with _savepoint(store):
                             await step.action(self._ctx(store, st, causation))
                     else:

@@ -6,7 +6,9 @@ transaction (whose inbox row makes the command idempotent):
 
 * runs the handler in a SAVEPOINT and answers ``accepted`` with what it
   returns, or ``rejected`` with the reason of :class:`CommandRejected`
-  (the savepoint then drops whatever the handler wrote);
+  (the savepoint then drops whatever the handler wrote); a handler that refuses
+  only before its first write (``rejects_before_writing``) saves the savepoint's
+  two round trips;
 * stores the reply with the inbox row and writes it to the outbox, to the
   exchange named by the command's ``reply_to``; a repeated command gets the
   stored reply again and changes nothing;
@@ -66,8 +68,9 @@ class SagaCommandHandler:
 
     handles_duplicates = True
 
-    def __init__(self, function: CommandFunction) -> None:
+    def __init__(self, function: CommandFunction, rejects_before_writing: bool = False) -> None:
         self.function = function
+        self.rejects_before_writing = rejects_before_writing
         self.__name__ = getattr(function, "__name__", type(self).__name__)
 
     async def __call__(self, ctx: MessageContext, command: Any) -> None:
@@ -83,8 +86,11 @@ class SagaCommandHandler:
             ctx.extra["preempted"] = await inbox.preempt(ctx.session, ctx.queue, do_id,
                                                          env.type, _CANCELLED)
         try:
-            async with ctx.session.begin_nested():
+            if self.rejects_before_writing:
                 data = await self.function(ctx, command)
+            else:
+                async with ctx.session.begin_nested():
+                    data = await self.function(ctx, command)
             reply = SagaReply(outcome=ReplyOutcome.accepted, data=data or {})
         except CommandRejected as rej:
             reply = SagaReply(outcome=ReplyOutcome.rejected, reason=rej.reason, data=rej.data)
@@ -93,9 +99,10 @@ class SagaCommandHandler:
         await _send_reply(ctx, reply)
 
 
-def saga_command(function: CommandFunction) -> SagaCommandHandler:
+def saga_command(function: CommandFunction,
+                 rejects_before_writing: bool = False) -> SagaCommandHandler:
     """Wrap a command handler so that it answers the saga that sent the command."""
-    return SagaCommandHandler(function)
+    return SagaCommandHandler(function, rejects_before_writing)
 
 
 async def _send_reply(ctx: MessageContext, reply: SagaReply) -> None:
@@ -123,13 +130,15 @@ async def _cancel(ctx: MessageContext, cancel: SagaCancel) -> dict[str, Any]:
 _CANCEL = saga_command(_cancel)
 
 
-def handles_saga_command(subscriptions: Subscriptions, *commands: type[Command]
+def handles_saga_command(subscriptions: Subscriptions, *commands: type[Command],
+                         rejects_before_writing: bool = False,
                          ) -> Callable[[CommandFunction], CommandFunction]:
     """Decorator: the function handles these saga commands on its service's commands
-    queue (which then also answers the cancel probe)."""
+    queue (which then also answers the cancel probe). ``rejects_before_writing``: it
+    raises :class:`CommandRejected` only before its first write (no savepoint)."""
 
     def register(function: CommandFunction) -> CommandFunction:
-        handler = saga_command(function)
+        handler = saga_command(function, rejects_before_writing)
         for command in commands:
             queue = commands_queue(command.HANDLER)  # type: ignore[attr-defined]
             subscriptions.add(queue, command, handler)

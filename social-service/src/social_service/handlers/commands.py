@@ -18,7 +18,7 @@ from social_service.handlers.registry import SUBSCRIPTIONS
 from social_service.services import posts, users
 
 
-@handles_saga_command(SUBSCRIPTIONS, IndexPostHashtags)
+@handles_saga_command(SUBSCRIPTIONS, IndexPostHashtags, rejects_before_writing=True)
 async def index_post_hashtags(ctx: MessageContext, cmd: IndexPostHashtags) -> dict[str, Any]:
     try:
         tags = await posts.index_pending(ctx.session, ctx.settings, cmd)

@@ -73,6 +73,7 @@ def create_story_saga() -> SagaDefinition:
         steps=(
             LocalStep("insert_story", insert_story, compensation=reject_story, can_reject=False),
             RemoteStep("record_story", record_command, compensation=unrecord_command),
-            LocalStep("activate", activate),
+            # refuses when its first write (the activation) matched no story: nothing written
+            LocalStep("activate", activate, rejects_before_writing=True),
         ),
     )
