@@ -71,3 +71,14 @@ def test_each_service_serves_its_asyncapi_document(stack: Stack) -> None:
         assert r.status_code == 200
         assert r.json() == json.loads(json.dumps(asyncapi_document(service)))
         assert r.json()["asyncapi"] == "3.0.0"
+
+
+def test_the_docs_pages_load_nothing_from_elsewhere(stack: Stack) -> None:
+    """/docs and /redoc work offline: their scripts and styles come from the service."""
+    for url in (stack.core.url, stack.social.url):
+        for page in ("/docs", "/redoc"):
+            html = httpx.get(url + page).text
+            assert "https://" not in html and "http://" not in html, page
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+            r = httpx.get(f"{url}/docs-assets/{asset}")
+            assert r.status_code == 200 and len(r.content) > 10_000, asset

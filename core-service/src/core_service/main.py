@@ -12,8 +12,17 @@ from core_service.sagas import all_sagas
 from core_service.settings import CoreSettings
 from shared_lib.app import create_service_app
 from shared_lib.contracts import CORE
+from shared_lib.openapi import described
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.security import PasswordHasher, TokenIssuer
+
+#: the paths the gateway rate-limits per client address (429)
+THROTTLED = ("/api/auth/register", "/api/auth/login", "/api/auth/token", "/api/auth/refresh")
+#: answers of routes beyond what their dependencies imply
+RESPONSES = {
+    "POST /api/auth/login": described({401: "Incorrect email or password"}),
+    "POST /api/auth/token": described({401: "Incorrect username (e-mail) or password"}),
+}
 
 
 def create_app(settings: CoreSettings | None = None) -> FastAPI:
@@ -24,6 +33,7 @@ def create_app(settings: CoreSettings | None = None) -> FastAPI:
         title="core-service", description="Auth, users, posts, comments, likes, follows, feed",
         settings=settings, runtime=runtime,
         routers=[auth.router, users.router, posts.router, follow.router, feed.router],
+        throttled=THROTTLED, responses=RESPONSES,
         state={"hasher": PasswordHasher(rounds=settings.bcrypt_rounds,
                                         concurrency=settings.password_hash_concurrency,
                                         max_waiting=settings.password_hash_queue),

@@ -3,15 +3,17 @@ calls :func:`create_service_app`; nothing is built at import time)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from shared_lib.asyncapi import asyncapi_document
-from shared_lib.deps import runtime_lifespan
+from shared_lib.deps import get_session, optional_claims, runtime_lifespan, token_claims
 from shared_lib.logs import configure_logging
+from shared_lib.openapi import Responses, document_routers
 from shared_lib.ops import build_ops_router
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.security import HashingBusy, TokenVerifier
@@ -28,18 +30,25 @@ def create_service_app(
     routers: Sequence[APIRouter],
     state: dict[str, Any] | None = None,
     configure: Callable[[FastAPI], None] | None = None,
+    throttled: Collection[str] = (),
+    responses: Mapping[str, Responses] | None = None,
 ) -> FastAPI:
     """The app of one service: logging, the runtime in its lifespan, the token
     verifier, the common middleware and error answers, the ops routes, then
     ``routers``; ``state`` goes on ``app.state``, ``configure`` adds the rest
-    (exception handlers of the service's own errors, say)."""
+    (exception handlers of the service's own errors, say). Every route's answers are
+    documented (:func:`shared_lib.openapi.document_routers`); ``throttled`` are the
+    paths the gateway rate-limits (429), ``responses`` more answers of some routes, by
+    ``"METHOD /path"``."""
     settings.check_deployable()
     configure_logging(f"{settings.service_name}-service", settings.log_level)
     docs = settings.serves_docs
-    app = FastAPI(title=title, version="0.1.0", description=description,
-                  lifespan=runtime_lifespan(runtime),
-                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
-                  openapi_url="/openapi.json" if docs else None)
+    common: dict[str, Any] = {"title": title, "version": "0.1.0", "description": description,
+                              "lifespan": runtime_lifespan(runtime)}
+    # /docs and /redoc with their scripts and styles served by the service itself
+    # (no CDN: they work offline); none of it in production unless asked for
+    app = (FastAPIOffline(**common, static_url="/docs-assets") if docs
+           else FastAPI(**common, docs_url=None, redoc_url=None, openapi_url=None))
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.verifier = TokenVerifier(settings.public_key_pem, settings.jwt_algorithm)
@@ -47,7 +56,10 @@ def create_service_app(
         setattr(app.state, name, value)
     install_common(app, settings.max_body_bytes, runtime.metrics)
     app.add_exception_handler(HashingBusy, _hashing_busy)
-    app.include_router(build_ops_router(settings))
+    ops_router = build_ops_router(settings)
+    document_routers([ops_router, *routers], authenticates=(optional_claims, token_claims),
+                     database=(get_session,), throttled=throttled, extra=responses)
+    app.include_router(ops_router)
     if docs:
         app.add_api_route("/asyncapi.json", _asyncapi_route(settings.service_name),
                           include_in_schema=False)

@@ -16,12 +16,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 from sqlalchemy import select, text
 
+from shared_lib.openapi import described
 from shared_lib.saga import SagaStatus, SqlSagaStore, UnknownSaga
 from shared_lib.settings import ServiceSettings
 from shared_lib.tables import saga_steps, sagas
+from shared_lib.text import SAFE_LINE
+
+
+class HealthOut(BaseModel):
+    status: str
+
+
+class ReadyOut(BaseModel):
+    """Whether the service can serve: its database and its broker."""
+
+    status: str
+    database: bool
+    broker: bool
 
 
 class StepLogOut(BaseModel):
@@ -83,15 +97,23 @@ def operator_guard(settings: ServiceSettings) -> Any:
     return require_operator
 
 
+#: what an operator endpoint answers besides its own
+_OPERATOR = described({401: "OPS_TOKEN is set and the X-Ops-Token header does not match",
+                       403: "Production without OPS_TOKEN: operator endpoints are closed"})
+_SAGA_STORE = described({503: "The database is unavailable; retry after Retry-After"})
+
+
 def build_ops_router(settings: ServiceSettings) -> APIRouter:
     router = APIRouter()
     operator = [Depends(operator_guard(settings))]
 
-    @router.get("/health", tags=["ops"])
+    @router.get("/health", tags=["ops"], response_model=HealthOut)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready", tags=["ops"])
+    @router.get("/ready", tags=["ops"], response_model=ReadyOut,
+                responses={503: {"model": ReadyOut,
+                                 "description": "The database or the broker is unreachable"}})
     async def ready(request: Request) -> JSONResponse:
         runtime = _runtime(request)
         checks = {"database": False, "broker": False}
@@ -106,16 +128,22 @@ def build_ops_router(settings: ServiceSettings) -> APIRouter:
         return JSONResponse({"status": "ready" if ok else "not ready", **checks},
                             status_code=200 if ok else 503)
 
-    @router.get("/metrics", tags=["ops"], dependencies=operator, response_class=Response)
+    @router.get("/metrics", tags=["ops"], dependencies=operator, response_class=Response,
+                responses={200: {"description": "Prometheus text exposition format",
+                                 "content": {CONTENT_TYPE_LATEST.split(";")[0]:
+                                             {"schema": {"type": "string"}}}},
+                           **_OPERATOR})
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(_runtime(request).metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/ops/sagas", response_model=list[SagaOut], tags=["ops"], dependencies=operator)
+    @router.get("/ops/sagas", response_model=list[SagaOut], tags=["ops"], dependencies=operator,
+                responses={**_OPERATOR, **_SAGA_STORE})
     async def list_sagas(
         request: Request,
         status: SagaStatus | None = None,
-        type: Annotated[str | None, Query(max_length=64)] = None,
+        type: Annotated[Annotated[str, StringConstraints(max_length=64), SAFE_LINE] | None,
+                        Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[SagaOut]:
         runtime = _runtime(request)
@@ -128,7 +156,8 @@ def build_ops_router(settings: ServiceSettings) -> APIRouter:
             rows = (await session.execute(q)).all()
         return [_saga_out(runtime, r) for r in rows]
 
-    @router.get("/ops/sagas/{saga_id}", response_model=SagaOut, tags=["ops"], dependencies=operator)
+    @router.get("/ops/sagas/{saga_id}", response_model=SagaOut, tags=["ops"], dependencies=operator,
+                responses={**_OPERATOR, **_SAGA_STORE, **described({404: "No such saga"})})
     async def get_saga(request: Request, saga_id: uuid.UUID) -> SagaOut:
         runtime = _runtime(request)
         async with runtime.sessions() as session:
@@ -141,7 +170,10 @@ def build_ops_router(settings: ServiceSettings) -> APIRouter:
         return _saga_out(runtime, row, list(steps))
 
     @router.post("/ops/sagas/{saga_id}/retry", response_model=SagaOut, tags=["ops"],
-                 dependencies=operator)
+                 dependencies=operator,
+                 responses={**_OPERATOR, **_SAGA_STORE,
+                            **described({404: "No such saga",
+                                         409: "The saga is not waiting for an operator"})})
     async def retry_saga(request: Request, saga_id: uuid.UUID) -> SagaOut:
         runtime = _runtime(request)
         try:

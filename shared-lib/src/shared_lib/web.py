@@ -10,6 +10,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
@@ -26,10 +27,14 @@ log = logging.getLogger(__name__)
 PG_BIGINT_MAX = 2**63 - 1
 PG_INT_MAX = 2**31 - 1
 
+#: the deepest a list can be paged into by offset (past it, narrow the query instead)
+MAX_OFFSET = 10_000
+
 #: an integer id in a path; out of range is 422, never a database error
 IdPath = Annotated[int, Path(ge=1, le=PG_BIGINT_MAX)]
-Limit = Annotated[int, Query(ge=1, le=100)]
-Offset = Annotated[int, Query(ge=0, le=PG_INT_MAX)]
+Limit = Annotated[int, Query(ge=1, le=100, description="How many items, at most")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET,
+                              description=f"How many items to skip (at most {MAX_OFFSET})")]
 
 bearer_scheme = HTTPBearer(auto_error=False)
 
@@ -134,6 +139,49 @@ def _as_uuid(value: str) -> uuid.UUID:
         return uuid.uuid5(uuid.NAMESPACE_URL, value)
 
 
+#: constraint values a validation problem may carry (they come from the schema, never
+#: from the request)
+_SAFE_CONTEXT = frozenset({"min_length", "max_length", "ge", "gt", "le", "lt", "multiple_of",
+                           "max_digits", "decimal_places", "pattern", "expected"})
+
+
+def _printable(value: str) -> str:
+    """``value`` as text JSON can carry (a lone surrogate becomes '?')."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def validation_issue(error: dict[str, Any]) -> dict[str, Any]:
+    """A validation problem as answered: where, what and the broken constraint, but
+    neither the input nor anything made of it."""
+    kind = str(error.get("type", "value_error"))
+    msg = _printable(str(error.get("msg", "")))
+    raw = error.get("input")
+    if kind == "value_error" and ": " in msg and "email address" in msg:
+        msg = msg.split(": ", 1)[0]  # email-validator's reason quotes the address
+    if isinstance(raw, str) and len(raw) >= 3 and raw in msg:
+        msg = "Value error"
+    issue: dict[str, Any] = {
+        "loc": [part if isinstance(part, int) else _printable(str(part))
+                for part in error.get("loc", ())],
+        "msg": msg,
+        "type": _printable(kind),
+    }
+    context = error.get("ctx") or {}
+    safe = {key: value if isinstance(value, int | float | bool) or value is None
+            else _printable(str(value))
+            for key, value in context.items()
+            if key in _SAFE_CONTEXT or (kind == "json_invalid" and key == "error")}
+    if safe:
+        issue["ctx"] = safe
+    return issue
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": [validation_issue(e) for e in exc.errors()]},
+                        status_code=422)
+
+
 async def _use_case_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status_code", 400))
 
@@ -144,12 +192,21 @@ def install_common(app: FastAPI, max_body_bytes: int, metrics: Metrics) -> None:
 
     for error in USE_CASE_ERRORS:
         app.add_exception_handler(error, _use_case_error)
+    # never the default answer, which echoes the input (and fails on a lone surrogate)
+    app.add_exception_handler(RequestValidationError, _validation_error)
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(OSError)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if unstorable_text(exc):
+            # text a request schema let through but the database cannot store: the
+            # request's fault, refused as such
+            return JSONResponse({"detail": [{
+                "loc": ["body"], "type": "unsafe_text",
+                "msg": "Text must not contain NUL characters or lone surrogates"}]},
+                status_code=422)
         if is_transient_db_error(exc):
             # the database is restarting or unreachable: a retry later will do
             log.warning("%s %s: database unavailable (%r)", request.method, request.url.path,
@@ -163,6 +220,28 @@ def install_common(app: FastAPI, max_body_bytes: int, metrics: Metrics) -> None:
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+#: PostgreSQL's character_not_in_repertoire (NUL in text), untranslatable_character
+_UNSTORABLE_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+def unstorable_text(exc: BaseException) -> bool:
+    """Whether a database error is text PostgreSQL cannot take: a NUL character, or a
+    lone surrogate the driver cannot encode."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        error = stack.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, UnicodeEncodeError):
+            return True
+        if getattr(error, "sqlstate", None) in _UNSTORABLE_SQLSTATES:
+            return True
+        stack += [getattr(error, "orig", None), error.__cause__, error.__context__]
+    return False
 
 
 def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str | None:

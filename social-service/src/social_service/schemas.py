@@ -5,21 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shared_lib.text import NONBLANK_TEXT, SAFE_TEXT, WebUrl
 from shared_lib.web import PG_BIGINT_MAX
 
 
 class MessageIn(BaseModel):
     receiver_id: int = Field(ge=1, le=PG_BIGINT_MAX)
-    content: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
-
-    @field_validator("content")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("message must not be blank")
-        return v
+    content: Annotated[str, StringConstraints(min_length=1, max_length=1000), NONBLANK_TEXT]
 
 
 class MessageOut(BaseModel):
@@ -44,8 +38,15 @@ class MarkedOut(BaseModel):
 
 
 class StoryIn(BaseModel):
-    image_url: Annotated[str | None, StringConstraints(max_length=2048)] = None
-    content: Annotated[str | None, StringConstraints(max_length=2200)] = None
+    """An image, content, or both: one of them must be there (content not only white
+    space)."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["content"], "properties": {"content": {"type": "string",
+                                                             "pattern": r"\S"}}},
+        {"required": ["image_url"], "properties": {"image_url": {"type": "string"}}}]})
+    image_url: WebUrl | None = None
+    content: Annotated[str, StringConstraints(max_length=2200), SAFE_TEXT] | None = None
 
 
 class StoryOut(BaseModel):

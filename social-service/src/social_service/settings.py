@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from shared_lib.settings import ServiceSettings
+from shared_lib.text import normalise_hashtag
 
 
 class SocialSettings(ServiceSettings):
@@ -17,6 +18,7 @@ class SocialSettings(ServiceSettings):
 
     @property
     def banned_hashtag_set(self) -> frozenset[str]:
+        """The banned hashtags, normalised as every hashtag is (NFKC, case-folded)."""
         return frozenset(
-            t.strip().lstrip("#").lower() for t in self.banned_hashtags.split(",") if t.strip()
+            name for name in map(normalise_hashtag, self.banned_hashtags.split(",")) if name
         )

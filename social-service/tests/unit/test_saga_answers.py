@@ -79,9 +79,9 @@ def test_a_story_answers_from_its_own_status(outcome: SagaOutcome) -> None:
         return _answer(lambda: created_story_response(outcome, story))
 
     status, body, location = answer(_story(StoryStatus.active))
-    assert (status, location) == (201, None) and body["status"] == "active"  # type: ignore[index]
+    assert (status, location) == (201, "/api/stories") and body["status"] == "active"  # type: ignore[index]
     status, body, location = answer(_story(StoryStatus.pending))
-    assert (status, location) == (202, None) and body["status"] == "pending"  # type: ignore[index]
+    assert (status, location) == (202, "/api/stories") and body["status"] == "pending"  # type: ignore[index]
     assert answer(_story(StoryStatus.rejected, "Author is deactivated")) \
         == (403, "Author is deactivated", None)
     assert answer(_story(StoryStatus.rejected)) == (403, "The story was rejected", None)
@@ -92,6 +92,7 @@ def test_a_story_answers_from_its_own_status(outcome: SagaOutcome) -> None:
 
 def test_every_rejection_reason_has_its_status() -> None:
     assert {r.value: SEND_MESSAGE_REJECTIONS.status_of(r) for r in SendMessageRejection} == {
-        "Sender is deactivated": 403, "Receiver not found": 404, "The message is gone": 403}
+        "Sender is deactivated": 403, "Receiver not found": 404, "The message is gone": 403,
+        "You cannot message this user": 403}
     assert {r.value: CREATE_STORY_REJECTIONS.status_of(r) for r in CreateStoryRejection} == {
         "Author is deactivated": 403, "The story was deleted before it was published": 403}

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
 
 from core_service.api.deps import CurrentUser, HasherDep, IssuerDep
 from core_service.schemas import (
@@ -20,6 +19,7 @@ from core_service.schemas import (
 from core_service.services import auth, sessions
 from core_service.settings import CoreSettings
 from shared_lib.deps import SessionDep
+from shared_lib.text import SAFE_LINE, SAFE_TEXT
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -72,10 +72,14 @@ async def login(body: LoginIn, session: SessionDep, hasher: HasherDep, issuer: I
 
 
 @router.post("/token", response_model=TokenOut, responses=_BUSY)
-async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
-                hasher: HasherDep, issuer: IssuerDep, lifetime: RefreshLifetime) -> TokenOut:
-    return await _log_in(session, hasher, issuer, lifetime, form.username[:320],
-                         form.password[:200])
+async def token(username: Annotated[str, Form(min_length=1, max_length=320), SAFE_LINE],
+                password: Annotated[str, Form(min_length=1, max_length=200), SAFE_TEXT],
+                session: SessionDep, hasher: HasherDep, issuer: IssuerDep,
+                lifetime: RefreshLifetime,
+                grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+                ) -> TokenOut:
+    """The OAuth2 password form (``username`` is the e-mail or the username)."""
+    return await _log_in(session, hasher, issuer, lifetime, username, password)
 
 
 @router.post("/refresh", response_model=TokenOut,

@@ -12,6 +12,7 @@ from core_service.sagas.delete_post import DELETE_POST, DeletePostRejection
 from core_service.schemas import CommentIn, CommentOut, LikeOut, PostIn, PostOut
 from core_service.services import posts
 from shared_lib.deps import RuntimeDep, SessionDep
+from shared_lib.openapi import accepted, described, errors
 from shared_lib.saga import SagaStatus
 from shared_lib.saga.http import Rejections, record_response, run_saga, saga_response
 from shared_lib.web import IdPath, Limit, Offset
@@ -31,8 +32,9 @@ DELETE_POST_REJECTIONS = Rejections(
 
 
 @router.post("", response_model=PostOut, status_code=status.HTTP_201_CREATED,
-             responses={202: {"model": PostOut, "description": "saga still running"},
-                        422: {"description": "empty, too long, or hashtags rejected"}})
+             responses={**accepted(PostOut, "The post: poll it until it is published or "
+                                            "rejected"),
+                        **described({422: "Empty, too long, or its hashtags refused"})})
 async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime: RuntimeDep,
                       session: SessionDep) -> Response:
     if body.is_empty():
@@ -54,20 +56,23 @@ async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime
 
 
 @router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT,
-               tags=["comments"])
+               tags=["comments"], responses=errors(403, 404))
 async def delete_comment(comment_id: IdPath, user: CurrentUser, session: SessionDep) -> None:
     await posts.delete_comment(session, user, comment_id)
     await session.commit()
 
 
-@router.get("/{post_id}", response_model=PostOut)
+@router.get("/{post_id}", response_model=PostOut, responses=errors(404))
 async def get_post(post_id: IdPath, session: SessionDep, viewer: OptionalUser) -> PostOut:
     return post_out(await posts.visible_post(session, post_id, viewer.id if viewer else None))
 
 
 @router.delete("/{post_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses={202: {"description": "deletion still running"},
-                          503: {"description": "social-service did not answer; restored"}})
+               responses={**accepted(None, "The post: poll it until it is gone (404)"),
+                          **errors(403, 404),
+                          **described({409: "The post is being created or deleted",
+                                       503: "social-service did not answer; the post is "
+                                            "kept"})})
 async def delete_post(post_id: IdPath, request: Request, user: CurrentUser,
                       runtime: RuntimeDep, session: SessionDep) -> Response:
     if await posts.delete_if_rejected(session, user.id, post_id):
@@ -75,17 +80,20 @@ async def delete_post(post_id: IdPath, request: Request, user: CurrentUser,
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     outcome = await run_saga(request, runtime, session, DELETE_POST, {"post_id": post_id})
     return saga_response(outcome, rejections=DELETE_POST_REJECTIONS,
-                         done_status=status.HTTP_204_NO_CONTENT)
+                         done_status=status.HTTP_204_NO_CONTENT,
+                         location=f"/api/posts/{post_id}")
 
 
-@router.post("/{post_id}/likes", response_model=LikeOut, tags=["likes"])
+@router.post("/{post_id}/likes", response_model=LikeOut, tags=["likes"],
+             responses=errors(403, 404))
 async def toggle_like(post_id: IdPath, user: CurrentUser, session: SessionDep) -> LikeOut:
     liked, count = await posts.toggle_like(session, user, post_id)
     await session.commit()
     return LikeOut(liked=liked, like_count=count)
 
 
-@router.get("/{post_id}/comments", response_model=list[CommentOut], tags=["comments"])
+@router.get("/{post_id}/comments", response_model=list[CommentOut], tags=["comments"],
+            responses=errors(404))
 async def list_comments(post_id: IdPath, user: CurrentUser, session: SessionDep,
                         limit: Limit = 20, offset: Offset = 0) -> list[CommentOut]:
     return [authored_comment_out(c)
@@ -93,7 +101,8 @@ async def list_comments(post_id: IdPath, user: CurrentUser, session: SessionDep,
 
 
 @router.post("/{post_id}/comments", response_model=CommentOut,
-             status_code=status.HTTP_201_CREATED, tags=["comments"])
+             status_code=status.HTTP_201_CREATED, tags=["comments"],
+             responses=errors(403, 404))
 async def add_comment(post_id: IdPath, body: CommentIn, user: CurrentUser,
                       session: SessionDep) -> CommentOut:
     comment = await posts.add_comment(session, user, post_id, body.content)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 
+from shared_lib.text import extract_hashtags as _extract_hashtags
+
 MAX_CONTENT_CHARS = 2200
-_HASHTAG = re.compile(r"(?<![\w&#])#(\w+)", re.UNICODE)
 
 
 class PostStatus(StrEnum):
@@ -17,13 +17,9 @@ class PostStatus(StrEnum):
 
 
 def extract_hashtags(content: str | None) -> list[str]:
-    """Distinct hashtags of a caption, lower-cased, in order of appearance."""
-    if not content:
-        return []
-    seen: dict[str, None] = {}
-    for match in _HASHTAG.finditer(content):
-        seen.setdefault(match.group(1).lower(), None)
-    return list(seen)
+    """Distinct hashtags of a caption, normalised (NFKC, case-folded: see
+    :func:`shared_lib.text.normalise_hashtag`), in order of appearance."""
+    return _extract_hashtags(content)
 
 
 def is_empty_post(content: str | None, image_url: str | None) -> bool:

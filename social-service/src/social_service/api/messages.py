@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from shared_lib.deps import RuntimeDep, SessionDep
+from shared_lib.openapi import accepted, described
 from shared_lib.saga import SagaStatus
 from shared_lib.saga.http import Rejections, SagaOutcome, record_response, run_saga
 from shared_lib.web import IdPath, Limit, Offset
@@ -34,7 +35,12 @@ def sent_message_response(outcome: SagaOutcome, message: Message) -> Response:
 
 
 @router.post("", response_model=MessageOut, status_code=status.HTTP_201_CREATED,
-             responses={202: {"model": MessageOut}, 400: {}, 403: {}, 404: {}, 503: {}})
+             responses={**accepted(MessageOut, "The conversation with the receiver, where "
+                                               "the message shows once sent"),
+                        **described({400: "To yourself",
+                                     403: "The receiver does not take messages from you",
+                                     404: "No such receiver",
+                                     503: "core-service did not answer in time"})})
 async def send_message(body: MessageIn, request: Request, viewer: CurrentViewer,
                        runtime: RuntimeDep, session: SessionDep) -> Response:
     messages.check_receiver(viewer.id, body.receiver_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from shared_lib.deps import SessionDep
+from shared_lib.openapi import errors
 from shared_lib.web import IdPath, Limit, Offset
 from social_service.api.deps import CurrentViewer
 from social_service.models import Notification
@@ -27,7 +28,8 @@ async def mark_all_read(viewer: CurrentViewer, session: SessionDep) -> MarkedOut
     return MarkedOut(marked=marked)
 
 
-@router.post("/{notification_id}/read", response_model=NotificationOut)
+@router.post("/{notification_id}/read", response_model=NotificationOut,
+             responses=errors(404))
 async def mark_read(notification_id: IdPath, viewer: CurrentViewer,
                     session: SessionDep) -> Notification:
     notification = await notifications.mark_read(session, viewer.id, notification_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from shared_lib.deps import RuntimeDep, SessionDep
+from shared_lib.openapi import accepted, described, errors
 from shared_lib.saga import SagaStatus
 from shared_lib.saga.http import Rejections, SagaOutcome, record_response, run_saga
 from shared_lib.web import IdPath, Limit, Offset
@@ -30,11 +31,16 @@ def created_story_response(outcome: SagaOutcome, story: Story) -> Response:
         outcome, record_status=_OUTCOME.get(story.status),
         reason=story.rejection_reason or "The story was rejected",
         rejections=CREATE_STORY_REJECTIONS, unavailable="The story could not be published now",
-        body=StoryOut.model_validate(story).model_dump(mode="json"))
+        body=StoryOut.model_validate(story).model_dump(mode="json"),
+        location="/api/stories")
 
 
 @router.post("", response_model=StoryOut, status_code=status.HTTP_201_CREATED,
-             responses={202: {"model": StoryOut}, 403: {}, 422: {}, 503: {}})
+             responses={**accepted(StoryOut, "Your active stories, where the story shows "
+                                             "once published"),
+                        **described({403: "Your account is deactivated",
+                                     422: "Neither an image nor content",
+                                     503: "core-service did not answer in time"})})
 async def create_story(body: StoryIn, request: Request, viewer: CurrentViewer,
                        runtime: RuntimeDep, session: SessionDep) -> Response:
     if is_empty_story(body.image_url, body.content):
@@ -59,7 +65,8 @@ async def story_feed(viewer: CurrentViewer, session: SessionDep, limit: Limit = 
     return await stories.feed(session, viewer.id, limit=limit, offset=offset)
 
 
-@router.delete("/{story_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{story_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses=errors(403, 404))
 async def delete_story(story_id: IdPath, viewer: CurrentViewer, session: SessionDep) -> None:
     await stories.delete_story(session, story_id, viewer.id)
     await session.commit()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from shared_lib.text import normalise_hashtag
+
 
 def normalise(tags: Iterable[str]) -> list[str]:
-    """Lower-case, without '#', distinct, in order."""
+    """Normalised (:func:`shared_lib.text.normalise_hashtag`: NFKC, case-folded,
+    without '#'), distinct, in order."""
     seen: dict[str, None] = {}
     for t in tags:
-        name = t.strip().lstrip("#").lower()
+        name = normalise_hashtag(t)
         if name:
             seen.setdefault(name, None)
     return list(seen)
