@@ -2,20 +2,24 @@
 UV ?= uv
 PYTEST_ARGS ?=
 REPLICAS ?= 1
+RABBITMQ_NODES ?= 1
 
-.PHONY: install dev up down test test-fast bench lint migrate check replay-dlq subscriptions asyncapi
+.PHONY: install dev up down test test-fast bench lint migrate check replay-dlq subscriptions asyncapi openapi fuzz
 
 install:
 	$(UV) sync --all-packages --frozen
 
 dev: install
-	$(UV) run python scripts/dev.py --replicas $(REPLICAS)
+	$(UV) run python scripts/dev.py --replicas $(REPLICAS) --rabbitmq-nodes $(RABBITMQ_NODES)
 
+# the compose stack, detached, once healthy (scripts/compose_stack.py: starts the engine and
+# builds local stand-ins of the base images when no registry answers); `make down VOLUMES=1`
+# also removes the data
 up:
-	docker compose up --build
+	python3 scripts/compose_stack.py up
 
 down:
-	docker compose down
+	python3 scripts/compose_stack.py down $(if $(VOLUMES),--volumes)
 
 test: install
 	$(UV) run pytest $(PYTEST_ARGS)
@@ -35,8 +39,10 @@ migrate: install
 	DATABASE_URL=$${SOCIAL_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/social} \
 		$(UV) run python -m social_service.migrate
 
+# waits up to SETTLE seconds for outboxes and queues to drain, then compares
+SETTLE ?= 30
 check: install
-	$(UV) run python -m ops_tools.consistency
+	$(UV) run python -m ops_tools.consistency --settle $(SETTLE)
 
 # make replay-dlq QUEUE=social.events.projections.dlq [ARGS="--dry-run --limit 10"]
 replay-dlq: install
@@ -50,3 +56,14 @@ asyncapi: install
 # after adding, moving or removing a message handler: the topology is built from this file
 subscriptions: install
 	$(UV) run python scripts/write_subscriptions.py
+
+# docs/openapi/*.json from the services' apps
+openapi: install
+	$(UV) run python scripts/write_openapi.py
+
+# tests/e2e/test_fuzz.py (schemathesis) longer, with a random seed; choose with
+# FUZZ_MAX_EXAMPLES, FUZZ_SEED (a number, or random) and FUZZ_MAX_TIME (seconds a service)
+fuzz: install
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-100} FUZZ_SEED=$${FUZZ_SEED:-random} \
+		FUZZ_MAX_TIME=$${FUZZ_MAX_TIME:-600} \
+		$(UV) run pytest tests/e2e/test_fuzz.py -s --timeout 3600 $(PYTEST_ARGS)

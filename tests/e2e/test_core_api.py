@@ -36,7 +36,7 @@ def test_register_validation_and_duplicates(client: httpx.Client) -> None:
     r = client.post("/api/auth/register", json=ok)
     assert r.status_code == 201
     assert set(r.json()) == {"id", "username", "email", "full_name", "bio",
-                             "profile_image_url", "is_active", "created_at"}
+                             "profile_image_url", "is_active", "is_private", "created_at"}
     assert client.post("/api/auth/register", json={**ok, "username": name + "x"}).json() == {
         "detail": "Email already registered"}
     r = client.post("/api/auth/register", json={**ok, "email": f"x{name}@example.com",
@@ -115,7 +115,7 @@ def test_profile_update_and_privacy(client: httpx.Client) -> None:
     assert "email" not in profile
     assert set(profile) == {"id", "username", "full_name", "bio", "profile_image_url",
                             "post_count", "follower_count", "following_count",
-                            "has_active_story"}
+                            "has_active_story", "is_private"}
     client.post(f"/api/follow/{a['id']}", headers=b["headers"])
     followers = client.get(f"/api/users/{a['id']}/followers", headers=b["headers"]).json()
     assert followers == [{"id": b["id"], "username": b["username"], "full_name": None,
@@ -227,7 +227,7 @@ def test_follow_rules_counts_and_feed(client: httpx.Client) -> None:
     assert client.post(f"/api/follow/{b['id']}").status_code == 401
     for _ in range(2):  # idempotent
         r = client.post(f"/api/follow/{b['id']}", headers=a["headers"])
-        assert r.status_code == 200 and r.json() == {"following": True}
+        assert r.status_code == 200 and r.json() == {"following": True, "requested": False}
     assert client.get(f"/api/users/{b['id']}").json()["follower_count"] == 1
     assert client.get(f"/api/users/{a['id']}").json()["following_count"] == 1
     following = client.get(f"/api/users/{a['id']}/following", headers=a["headers"]).json()
@@ -241,7 +241,7 @@ def test_follow_rules_counts_and_feed(client: httpx.Client) -> None:
 
     for _ in range(2):
         r = client.delete(f"/api/follow/{b['id']}", headers=a["headers"])
-        assert r.status_code == 200 and r.json() == {"following": False}
+        assert r.status_code == 200 and r.json() == {"following": False, "requested": False}
     assert client.get(f"/api/users/{b['id']}").json()["follower_count"] == 0
     assert [p["id"] for p in client.get("/api/feed", headers=a["headers"]).json()] == [
         mine["id"]]

@@ -12,6 +12,7 @@ from testkit.consistency import assert_consistent
 from testkit.http import register_and_login
 from testkit.infra import Infra
 from testkit.processes import wait_until
+from testkit.queues import hold_queued
 from testkit.sql import scalar
 from testkit.stack import running_stack
 
@@ -90,4 +91,51 @@ def test_create_story_with_core_away_compensates_record_story(infra: Infra,
         assert scalar(stack.core_db, "SELECT count(*) FROM story_records") == 0
         assert core.get(f"/api/users/{a['id']}").json()["has_active_story"] is False
         assert social.get("/api/stories", headers=a["headers"]).json() == []
+        assert_consistent(stack)
+
+
+def test_a_block_while_a_message_to_the_blocker_is_in_flight(infra: Infra,
+                                                              tmp_path: Path) -> None:
+    """A message is waiting in core's command queue when its receiver blocks the
+    sender: core authorizes it after the block, so it ends rejected; one sent before
+    the block stays sent. Never both, and the receiver is never told of the rejected one."""
+    with running_stack(infra, tmp_path, gateway=False,
+                       env={"SAGA_WAIT_SECONDS": "1", "SAGA_STEP_TIMEOUT_SECONDS": "30"}
+                       ) as stack:
+        core = httpx.Client(base_url=stack.core.url, timeout=30)
+        social = httpx.Client(base_url=stack.social.url, timeout=30)
+        a, b = register_and_login(core), register_and_login(core)
+        before = social.post("/api/messages", json={"receiver_id": b["id"], "content": "hi"},
+                             headers=a["headers"])
+        assert before.status_code == 201, before.text
+
+        stack.core.stop()
+        r = social.post("/api/messages", json={"receiver_id": b["id"], "content": "again"},
+                        headers=a["headers"])
+        assert r.status_code == 202, r.text  # waiting for core's authorization
+        in_flight = r.json()["id"]
+
+        def block_meanwhile() -> None:
+            stack.core.start()
+            assert core.post(f"/api/users/{a['id']}/block",
+                             headers=b["headers"]).status_code == 200
+
+        assert hold_queued(stack.amqp_url, ["core.commands"], block_meanwhile) == 1
+        wait_until(lambda: scalar(stack.social_db, "SELECT status FROM messages WHERE id = "
+                                                   f"{in_flight}") == "rejected", 20,
+                   what="the in-flight message rejected")
+        statuses = {m["id"]: m["status"] for m in social.get(
+            f"/api/messages/{b['id']}", headers=a["headers"]).json()}
+        assert statuses.get(before.json()["id"]) == "sent"
+        assert in_flight not in {m["id"] for m in social.get(
+            f"/api/messages/{a['id']}", headers=b["headers"]).json()}
+        assert scalar(stack.social_db, "SELECT count(*) FROM notifications WHERE "
+                                       f"type = 'message' AND reference_id = {in_flight}") == 0
+        assert scalar(stack.social_db, "SELECT count(*) FROM outbox WHERE message_type = "
+                                       "'message.sent'") == 1
+        saga = next(s for s in httpx.get(f"{stack.social.url}/ops/sagas",
+                                         params={"type": "send_message"}).json()
+                    if s["status"] != "completed")
+        assert saga["status"] == "compensated" and saga["reason"] == \
+            "You cannot message this user"
         assert_consistent(stack)

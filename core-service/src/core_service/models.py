@@ -31,7 +31,8 @@ class Base(DeclarativeBase):
     pass
 
 
-#: ordering key of follow events (a pair has no row left to version after an unfollow)
+#: ordering key of follow, follow request and block events (a pair has no row left to
+#: version after an unfollow or an unblock)
 follow_event_seq = Sequence("follow_event_seq", metadata=Base.metadata)
 
 
@@ -57,6 +58,8 @@ class User(Base):
     version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
     #: access tokens carry it; a password change raises it, which refuses every older one
     token_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    #: posts, stories, followers and following for the owner and approved followers only
+    is_private: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
@@ -127,6 +130,35 @@ class Follow(Base):
                                              primary_key=True)
     followee_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
                                              primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class FollowRequest(Base):
+    """A follow of a private account, waiting for its owner's approval."""
+
+    __tablename__ = "follow_requests"
+    __table_args__ = (Index("ix_follow_requests_target", "target_id", "created_at"),)
+
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                              primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class Block(Base):
+    """``blocker_id`` blocked ``blocked_id``: no follows, messages, likes or comments
+    between them either way, and the blocker is invisible to the blocked."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (Index("ix_blocks_blocked", "blocked_id"),)
+
+    blocker_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    blocked_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                            primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
 

@@ -9,9 +9,13 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 
 from core_service.domain.posts import MAX_CONTENT_CHARS, is_empty_post
 from shared_lib.schemas import UserSummary
+from shared_lib.text import NONBLANK_TEXT, SAFE_LINE, SAFE_TEXT, WebUrl
 
-Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._]{3,30}$")]
-Url = Annotated[str, StringConstraints(max_length=2048)]
+Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._]{3,30}$"), SAFE_LINE]
+Url = WebUrl
+#: a password as typed: tabs and line breaks pass, other control characters do not
+Password = Annotated[str, SAFE_TEXT]
+FullName = Annotated[str, StringConstraints(max_length=100), SAFE_LINE]
 
 
 def _password_bytes(v: str) -> str:
@@ -24,16 +28,16 @@ def _password_bytes(v: str) -> str:
 class RegisterIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     username: Username
-    email: EmailStr
-    password: str
-    full_name: Annotated[str | None, StringConstraints(max_length=100)] = None
+    email: Annotated[EmailStr, SAFE_LINE]
+    password: Password
+    full_name: FullName | None = None
 
     _check_password = field_validator("password")(_password_bytes)
 
 
 class LoginIn(BaseModel):
-    email: Annotated[str, StringConstraints(min_length=1, max_length=320)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    email: Annotated[str, StringConstraints(min_length=1, max_length=320), SAFE_LINE]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200), SAFE_TEXT]
 
 
 class TokenOut(BaseModel):
@@ -54,8 +58,9 @@ class RefreshIn(BaseModel):
 
 
 class PasswordChangeIn(BaseModel):
-    current_password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    new_password: str
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=200),
+                                SAFE_TEXT]
+    new_password: Password
 
     _check_password = field_validator("new_password")(_password_bytes)
 
@@ -63,7 +68,7 @@ class PasswordChangeIn(BaseModel):
 class PasswordIn(BaseModel):
     """Re-authentication before an irreversible change."""
 
-    password: Annotated[str | None, StringConstraints(max_length=200)] = None
+    password: Annotated[str, StringConstraints(max_length=200), SAFE_TEXT] | None = None
 
 
 class UserOut(BaseModel):
@@ -77,6 +82,7 @@ class UserOut(BaseModel):
     bio: str | None
     profile_image_url: str | None
     is_active: bool
+    is_private: bool
     created_at: datetime
 
 
@@ -88,10 +94,19 @@ class ProfileOut(UserSummary):
     follower_count: int
     following_count: int
     has_active_story: bool
+    is_private: bool
 
 
 class PostIn(BaseModel):
-    content: Annotated[str | None, StringConstraints(max_length=MAX_CONTENT_CHARS)] = None
+    """Content, an image, or both: one of them must be there (content not only white
+    space)."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["content"], "properties": {"content": {"type": "string",
+                                                             "pattern": r"\S"}}},
+        {"required": ["image_url"], "properties": {"image_url": {"type": "string"}}}]})
+    content: Annotated[str, StringConstraints(max_length=MAX_CONTENT_CHARS),
+                       SAFE_TEXT] | None = None
     image_url: Url | None = None
 
     def is_empty(self) -> bool:
@@ -113,20 +128,16 @@ class PostOut(BaseModel):
 
 
 class UserUpdateIn(BaseModel):
-    full_name: Annotated[str | None, StringConstraints(max_length=100)] = None
-    bio: Annotated[str | None, StringConstraints(max_length=500)] = None
+    full_name: FullName | None = None
+    bio: Annotated[str, StringConstraints(max_length=500), SAFE_TEXT] | None = None
     profile_image_url: Url | None = None
+    #: posts, stories, followers and following for approved followers only
+    is_private: bool | None = None
 
 
 class CommentIn(BaseModel):
-    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_CHARS)]
-
-    @field_validator("content")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("comment must not be blank")
-        return v
+    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_CHARS),
+                       NONBLANK_TEXT]
 
 
 class CommentOut(BaseModel):
@@ -145,3 +156,9 @@ class LikeOut(BaseModel):
 
 class FollowOut(BaseModel):
     following: bool
+    #: a follow of a private account waits for its owner's approval
+    requested: bool = False
+
+
+class BlockOut(BaseModel):
+    blocked: bool

@@ -167,6 +167,11 @@ class RabbitApi:
         try:
             response = await self._client.get(path)
             response.raise_for_status()
+        except httpx.ConnectError as exc:
+            raise SourceUnavailable(
+                f"RabbitMQ management API {self.url} does not answer ({exc}): is the "
+                "management plugin on? `rabbitmq-plugins enable rabbitmq_management` "
+                "(or --rabbitmq-api '' to skip the dead-letter check)") from exc
         except httpx.HTTPError as exc:
             raise SourceUnavailable(
                 f"RabbitMQ management API {self.url} (vhost {self.vhost!r}): {exc}") from exc
@@ -353,19 +358,19 @@ async def notifications_about_deleted(src: Sources) -> Finding:
     return _finding("notifications_about_deleted", [problems[i] for i in sorted(problems)])
 
 
-_USER_FIELDS = ("username", "full_name", "profile_image_url", "is_active")
+_USER_FIELDS = ("username", "full_name", "profile_image_url", "is_active", "is_private")
 
 
 async def user_projection_differs(src: Sources) -> Finding:
     """Social's users projection against core's users (the source of truth)."""
     core = {r["id"]: r for r in await src.core.fetch(
         f"""
-        SELECT id, username, full_name, profile_image_url, is_active,
+        SELECT id, username, full_name, profile_image_url, is_active, is_private,
                (created_at {RECENT} OR updated_at {RECENT}) AS recent
         FROM users
         """, src.grace)}
     social = {r["id"]: r for r in await src.social.fetch(
-        "SELECT id, username, full_name, profile_image_url, is_active FROM users")}
+        "SELECT id, username, full_name, profile_image_url, is_active, is_private FROM users")}
     problems: list[str] = []
     for uid in sorted(core.keys() | social.keys()):
         c, s = core.get(uid), social.get(uid)
@@ -385,24 +390,65 @@ async def user_projection_differs(src: Sources) -> Finding:
     return _finding("user_projection_differs", problems)
 
 
-async def follow_graph_differs(src: Sources) -> Finding:
-    """Core's follows against social's follow graph (``active`` rows)."""
-    core = {(r["follower_id"], r["followee_id"]): r["recent"] for r in await src.core.fetch(
-        f"SELECT follower_id, followee_id, created_at {RECENT} AS recent FROM follows",
-        src.grace)}
-    social = {(r["follower_id"], r["followee_id"]): r["active"] for r in await src.social.fetch(
-        "SELECT follower_id, followee_id, active FROM follows")}
+async def _edges_differ(src: Sources, check: str, table: str, columns: tuple[str, str],
+                        what: str) -> Finding:
+    """Core's rows of ``table`` (one per edge) against social's copy (``active`` rows)."""
+    a, b = columns
+    core = {(r[a], r[b]): r["recent"] for r in await src.core.fetch(
+        f"SELECT {a}, {b}, created_at {RECENT} AS recent FROM {table}", src.grace)}
+    social = {(r[a], r[b]): r["active"] for r in await src.social.fetch(
+        f"SELECT {a}, {b}, active FROM {table}")}
     problems: list[str] = []
     for pair in sorted(core.keys() | social.keys()):
-        follower, followee = pair
-        if follower in src.flux.users or followee in src.flux.users:
+        one, other = pair
+        if one in src.flux.users or other in src.flux.users:
             continue
         if pair in core and not core[pair] and not social.get(pair, False):
             state = "inactive" if pair in social else "missing"
-            problems.append(f"follow {follower} -> {followee}: in core, {state} in social")
+            problems.append(f"{what} {one} -> {other}: in core, {state} in social")
         elif pair not in core and social.get(pair, False):
-            problems.append(f"follow {follower} -> {followee}: active in social, missing in core")
-    return _finding("follow_graph_differs", problems)
+            problems.append(f"{what} {one} -> {other}: active in social, missing in core")
+    return _finding(check, problems)
+
+
+async def follow_graph_differs(src: Sources) -> Finding:
+    """Core's follows against social's follow graph (``active`` rows)."""
+    return await _edges_differ(src, "follow_graph_differs", "follows",
+                               ("follower_id", "followee_id"), "follow")
+
+
+async def blocks_differ(src: Sources) -> Finding:
+    """Core's blocks against social's (``active`` rows)."""
+    return await _edges_differ(src, "blocks_differ", "blocks", ("blocker_id", "blocked_id"),
+                               "block")
+
+
+async def follows_against_blocks_and_requests(src: Sources) -> Finding:
+    """In core: no follow between a blocked pair, no pending request where a follow
+    or a block already is, no request to a public account."""
+    rows = await src.core.fetch(f"""
+        SELECT 'follow between a blocked pair' AS problem, f.follower_id AS a, f.followee_id AS b
+        FROM follows f JOIN blocks x
+          ON (x.blocker_id, x.blocked_id) IN ((f.follower_id, f.followee_id),
+                                              (f.followee_id, f.follower_id))
+        WHERE NOT (x.created_at {RECENT})
+        UNION ALL
+        SELECT 'request beside a follow', r.requester_id, r.target_id
+        FROM follow_requests r JOIN follows f
+          ON f.follower_id = r.requester_id AND f.followee_id = r.target_id
+        WHERE NOT (r.created_at {RECENT})
+        UNION ALL
+        SELECT 'request between a blocked pair', r.requester_id, r.target_id
+        FROM follow_requests r JOIN blocks x
+          ON (x.blocker_id, x.blocked_id) IN ((r.requester_id, r.target_id),
+                                              (r.target_id, r.requester_id))
+        UNION ALL
+        SELECT 'request to a public account', r.requester_id, r.target_id
+        FROM follow_requests r JOIN users u ON u.id = r.target_id
+        WHERE NOT u.is_private AND NOT (u.updated_at {RECENT}) AND NOT (r.created_at {RECENT})
+        ORDER BY 2, 3""", src.grace)
+    return _finding("follows_against_blocks_and_requests",
+                    [f"{r['problem']}: {r['a']} -> {r['b']}" for r in rows])
 
 
 async def post_counts_differ(src: Sources) -> Finding:
@@ -547,6 +593,8 @@ CHECKS: tuple[Check, ...] = (
     notifications_about_deleted,
     user_projection_differs,
     follow_graph_differs,
+    blocks_differ,
+    follows_against_blocks_and_requests,
     post_counts_differ,
     counters_differ_from_rows,
     sagas_unfinished,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -234,6 +235,27 @@ BREAKAGES = [
         "follow_graph_differs", "follow 1 -> 3: active in social, missing in core",
         id="follow-only-in-social"),
     pytest.param(
+        f"INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES (2, 3, {OLD})", "",
+        "blocks_differ", "block 2 -> 3: in core, missing in social", id="block-missing-in-social"),
+    pytest.param(
+        "", "INSERT INTO blocks (blocker_id, blocked_id, active, version) VALUES (2, 3, true, 9)",
+        "blocks_differ", "block 2 -> 3: active in social, missing in core",
+        id="block-only-in-social"),
+    pytest.param(
+        "", "UPDATE users SET is_private = true WHERE id = 3",
+        "user_projection_differs", "user 3: is_private False in core, True in social",
+        id="privacy-differs"),
+    pytest.param(
+        "UPDATE users SET is_private = true WHERE id = 1; INSERT INTO follow_requests "
+        f"(requester_id, target_id, created_at) VALUES (2, 1, {OLD})",
+        "UPDATE users SET is_private = true WHERE id = 1",
+        "follows_against_blocks_and_requests", "request beside a follow: 2 -> 1",
+        id="request-beside-a-follow"),
+    pytest.param(
+        f"INSERT INTO follow_requests (requester_id, target_id, created_at) VALUES (1, 3, {OLD})",
+        "", "follows_against_blocks_and_requests", "request to a public account: 1 -> 3",
+        id="request-to-a-public-account"),
+    pytest.param(
         "", "UPDATE posts SET like_count = 5 WHERE id = 1",
         "post_counts_differ", "post 1: like_count 1 in core, 5 in social",
         id="like-count-differs"),
@@ -442,3 +464,11 @@ def test_url_helpers() -> None:
     assert asyncpg_dsn("postgresql://h/db") == "postgresql://h/db"
     assert redact("postgresql://u:p@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact("http://h:15672") == "http://h:15672"
+
+
+async def test_a_management_api_that_does_not_answer_names_the_plugin(dbs: Dbs) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(SourceUnavailable, match="rabbitmq-plugins enable rabbitmq_management"):
+        await dbs.check(rabbitmq_api_url=f"http://guest:guest@127.0.0.1:{port}", vhost="/")

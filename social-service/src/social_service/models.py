@@ -50,6 +50,8 @@ class UserProjection(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     #: tokens carrying an older version (issued before a password change) are refused
     token_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    #: posts and stories for approved followers only
+    is_private: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     #: ``seq`` of the last applied user event (older ones are ignored)
     version: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
@@ -103,6 +105,19 @@ class PostHashtag(Base):
                                          primary_key=True)
     hashtag_id: Mapped[int] = mapped_column(ForeignKey("hashtags.id", ondelete="CASCADE"),
                                             primary_key=True)
+
+
+class BlockEdge(Base):
+    """core's blocks: ``blocker_id`` blocked ``blocked_id``. An unblock keeps the row
+    with ``active = false`` at its ``seq``, so a late, older block event cannot revive it."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (Index("ix_blocks_blocked", "blocked_id"),)
+
+    blocker_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    blocked_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    active: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class FollowEdge(Base):
@@ -170,6 +185,8 @@ class NotificationType(StrEnum):
     mention = "mention"
     follow = "follow"
     message = "message"
+    follow_request = "follow_request"
+    follow_accepted = "follow_accepted"
 
 
 #: notification types whose ``reference_id`` is a post

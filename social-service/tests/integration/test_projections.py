@@ -32,6 +32,8 @@ from shared_lib.contracts import (
 from shared_lib.contracts.messages import (
     CommentAdded,
     CommentDeleted,
+    FollowAccepted,
+    FollowRequested,
     IndexPostHashtags,
     PostDeleted,
     PostLiked,
@@ -39,9 +41,11 @@ from shared_lib.contracts.messages import (
     PostUnliked,
     PurgePost,
     PurgeUser,
+    UserBlocked,
     UserDeleted,
     UserFollowed,
     UserRegistered,
+    UserUnblocked,
     UserUnfollowed,
     UserUpdated,
 )
@@ -55,6 +59,7 @@ from shared_lib.saga.participant import saga_message_id
 from shared_lib.tables import outbox
 from social_service.handlers import SUBSCRIPTIONS, commands
 from social_service.models import (
+    BlockEdge,
     FollowEdge,
     Hashtag,
     Notification,
@@ -817,3 +822,79 @@ async def test_an_event_handled_during_purge_post_waits_for_it(social: Social) -
     await _held_purge(social, PurgePost(post_id=POST, seq=3), NOTIFICATIONS,
                       liked(2, 1, user_id=B, username="bob"))
     assert await social.visible() == []
+
+
+# ---------------------------------------------------- 6. blocks and privacy
+def blocked(seq: int, blocker_id: int, blocked_id: int) -> Envelope:
+    return event(UserBlocked(seq=seq, blocker_id=blocker_id, blocked_id=blocked_id))
+
+
+def unblocked(seq: int, blocker_id: int, blocked_id: int) -> Envelope:
+    return event(UserUnblocked(seq=seq, blocker_id=blocker_id, blocked_id=blocked_id))
+
+
+async def block_edge(social: Social, blocker_id: int, blocked_id: int) -> tuple[bool, int]:
+    async with social.sessions() as session:
+        edge = await session.get(BlockEdge, (blocker_id, blocked_id))
+        assert edge is not None
+        return edge.active, edge.version
+
+
+SHUFFLED = Plan("shuffled with duplicates", lambda es: _shuffled(7)(es))
+
+
+@pytest.mark.parametrize("plan", [IN_ORDER, TWICE, RESENT, REVERSE, SHUFFLED],
+                         ids=lambda p: p.name)
+async def test_a_block_edge_ends_at_its_newest_event_in_any_delivery(social: Social,
+                                                                     plan: Plan) -> None:
+    life = [blocked(1, 100, 1), unblocked(2, 100, 1), blocked(3, 100, 1),  # ends blocked
+            blocked(4, 101, 1), unblocked(5, 101, 1)]  # ends unblocked
+    await social.deliver(plan(life))
+
+    assert await block_edge(social, 100, 1) == (True, 3)
+    assert await block_edge(social, 101, 1) == (False, 5)
+
+
+def privacy_events() -> list[Envelope]:
+    return [
+        event(UserRegistered(seq=1, user_id=ALICE, username="alice")),
+        event(UserUpdated(seq=2, user_id=ALICE, username="alice", is_private=True)),
+        event(UserUpdated(seq=3, user_id=ALICE, username="alice", is_private=False)),
+        event(UserUpdated(seq=4, user_id=ALICE, username="alice", is_private=True)),
+    ]
+
+
+@pytest.mark.parametrize("plan", [IN_ORDER, TWICE, RESENT, REVERSE, SHUFFLED],
+                         ids=lambda p: p.name)
+async def test_privacy_ends_at_the_newest_user_event_in_any_delivery(social: Social,
+                                                                     plan: Plan) -> None:
+    await social.deliver(plan(privacy_events()))
+
+    user = await social.user(ALICE)
+    assert user is not None
+    assert (user.is_private, user.version) == (True, 4)
+
+
+async def test_follow_requests_and_acceptances_notify_once(social: Social) -> None:
+    facts = [
+        *registrations(),
+        event(FollowRequested(seq=10, requester_id=B, requester_username="bob", target_id=A)),
+        event(FollowAccepted(seq=11, requester_id=B, target_id=A, target_username="alice")),
+    ]
+    await social.deliver(facts + resent(facts[-2:]) + facts[-2:])
+
+    async with social.sessions() as session:
+        rows = (await session.execute(select(Notification))).scalars().all()
+    assert sorted((n.user_id, n.actor_id, n.type) for n in rows) == [
+        (A, B, "follow_request"), (B, A, "follow_accepted")]
+
+
+async def test_a_mention_across_a_block_notifies_nobody(social: Social) -> None:
+    await social.deliver([*registrations(), blocked(5, B, A)])
+    await index_post(social, author_id=A)
+    await social.deliver([published(1, content="hi @bob and @carol")])
+
+    async with social.sessions() as session:
+        mentioned = (await session.execute(
+            select(Notification.user_id).where(Notification.type == "mention"))).scalars()
+        assert sorted(mentioned) == [C]

@@ -9,7 +9,6 @@ import httpx
 
 from testkit.processes import wait_until
 
-
 PASSWORD = "correct horse"
 
 

@@ -34,5 +34,5 @@ def profile_out(profile: Profile) -> ProfileOut:
         id=user.id, username=user.username, full_name=user.full_name,
         profile_image_url=user.profile_image_url, bio=user.bio, post_count=user.post_count,
         follower_count=user.follower_count, following_count=user.following_count,
-        has_active_story=profile.has_active_story,
+        has_active_story=profile.has_active_story, is_private=user.is_private,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core_service.services import stories, users
+from core_service.services import audience, stories, users
 from shared_lib.contracts.messages import (
     AuthorizeMessage,
     AuthorizeMessageRefusal,
@@ -20,16 +20,18 @@ from shared_lib.saga.participant import CommandRejected, handles_saga_command
 from .registry import SUBSCRIPTIONS
 
 
-@handles_saga_command(SUBSCRIPTIONS, AuthorizeMessage)
+@handles_saga_command(SUBSCRIPTIONS, AuthorizeMessage, rejects_before_writing=True)
 async def authorize_message(ctx: MessageContext, cmd: AuthorizeMessage) -> dict[str, Any]:
     if not await users.is_active(ctx.session, cmd.sender_id):
         raise CommandRejected(AuthorizeMessageRefusal.sender_deactivated)
     if not await users.is_active(ctx.session, cmd.receiver_id):
         raise CommandRejected(AuthorizeMessageRefusal.receiver_not_found)
+    if await audience.blocked_between(ctx.session, cmd.sender_id, cmd.receiver_id):
+        raise CommandRejected(AuthorizeMessageRefusal.blocked)
     return {}
 
 
-@handles_saga_command(SUBSCRIPTIONS, RecordStory)
+@handles_saga_command(SUBSCRIPTIONS, RecordStory, rejects_before_writing=True)
 async def record_story(ctx: MessageContext, cmd: RecordStory) -> dict[str, Any]:
     if not await users.is_active(ctx.session, cmd.author_id):
         raise CommandRejected(RecordStoryRefusal.author_deactivated)

@@ -110,6 +110,7 @@ async def change_password(session: AsyncSession, hasher: PasswordHasher, user: U
         .values(hashed_password=hashed, token_version=User.token_version + 1,
                 version=User.version + 1, updated_at=func.now())
         .returning(User.id, User.username, User.full_name, User.bio, User.profile_image_url,
-                   User.is_active, User.version, User.token_version))).one()
+                   User.is_active, User.is_private, User.version,
+                   User.token_version))).one()
     await sessions.revoke_all(session, user_id)
     await publish_event(session, user_updated_event(updated), source=CORE)

@@ -4,35 +4,50 @@ following lists; the removal of a deleted account's follows."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core_service.models import Follow, User, follow_event_seq
+from core_service.models import Follow, FollowRequest, User, follow_event_seq
+from core_service.services import audience
 from core_service.services.users import require_active
 from shared_lib.contracts import CORE
-from shared_lib.contracts.messages import UserFollowed, UserUnfollowed
+from shared_lib.contracts.messages import (
+    FollowAccepted,
+    FollowRequested,
+    UserFollowed,
+    UserUnfollowed,
+)
 from shared_lib.errors import BadRequest, Forbidden, NotFound
 from shared_lib.outbox import publish_event
 
 
-async def _lock_pair(session: AsyncSession, follower: User, followee_id: int) -> None:
+@dataclass(frozen=True)
+class Pair:
+    """Two users locked together, with what a follow between them needs."""
+
+    usernames: dict[int, str]
+    private: dict[int, bool]
+
+
+async def lock_pair(session: AsyncSession, user: User, other_id: int) -> Pair:
     """Lock both users in id order (no deadlock between A→B and B→A), then check
-    under the lock that both are active: the follower was loaded before, and a
+    under the lock that both are active: ``user`` was loaded before, and a
     delete_account saga may have deactivated (or deleted) them since, which
     would leave an edge (and its event) behind the saga's unfollows."""
-    if followee_id == follower.id:
-        raise BadRequest("You cannot follow yourself")
     rows = (await session.execute(
-        select(User.id, User.is_active).where(User.id.in_([follower.id, followee_id]))
+        select(User.id, User.is_active, User.username, User.is_private)
+        .where(User.id.in_([user.id, other_id]))
         .order_by(User.id).with_for_update()
     )).all()
     active = {r.id for r in rows if r.is_active}
-    if follower.id not in active:
+    if user.id not in active:
         raise Forbidden("Your account is deactivated")
-    if followee_id not in active:
+    if other_id not in active:
         raise NotFound("User not found")
+    return Pair({r.id: r.username for r in rows}, {r.id: r.is_private for r in rows})
 
 
 async def _add_following(session: AsyncSession, user_ids: Sequence[int], delta: int
@@ -55,33 +70,136 @@ async def _counts(session: AsyncSession, follower_id: int, followee_id: int, del
     await _add_followers(session, [followee_id], delta)
 
 
-async def follow(session: AsyncSession, follower: User, followee_id: int) -> None:
-    await _lock_pair(session, follower, followee_id)
+async def next_seq(session: AsyncSession) -> int:
+    """The next ordering key of a follow, follow request or block event."""
+    return int(await session.scalar(follow_event_seq.next_value()))  # type: ignore[arg-type]
+
+
+async def add_edge(session: AsyncSession, follower_id: int, follower_username: str,
+                   followee_id: int) -> bool:
+    """Create the edge, count it and announce it; False when it exists."""
     inserted = await session.scalar(
-        pg_insert(Follow).values(follower_id=follower.id, followee_id=followee_id)
+        pg_insert(Follow).values(follower_id=follower_id, followee_id=followee_id)
         .on_conflict_do_nothing().returning(Follow.followee_id))
     if inserted is None:
-        return  # already following: nothing changes, no event
-    await _counts(session, follower.id, followee_id, 1)
-    seq = await session.scalar(follow_event_seq.next_value())
+        return False
+    await _counts(session, follower_id, followee_id, 1)
     await publish_event(session, UserFollowed(
-        seq=seq, follower_id=follower.id, follower_username=follower.username,
-        followee_id=followee_id), source=CORE)
+        seq=await next_seq(session), follower_id=follower_id,
+        follower_username=follower_username, followee_id=followee_id), source=CORE)
+    return True
 
 
-async def unfollow(session: AsyncSession, follower: User, followee_id: int) -> None:
-    await _lock_pair(session, follower, followee_id)
+async def remove_edge(session: AsyncSession, follower_id: int, follower_username: str,
+                      followee_id: int) -> bool:
+    """Delete the edge, uncount it and announce it; False when there was none."""
     deleted = await session.scalar(
-        delete(Follow).where(Follow.follower_id == follower.id,
+        delete(Follow).where(Follow.follower_id == follower_id,
                              Follow.followee_id == followee_id)
         .returning(Follow.followee_id))
     if deleted is None:
-        return
-    await _counts(session, follower.id, followee_id, -1)
-    seq = await session.scalar(follow_event_seq.next_value())
+        return False
+    await _counts(session, follower_id, followee_id, -1)
     await publish_event(session, UserUnfollowed(
-        seq=seq, follower_id=follower.id, follower_username=follower.username,
-        followee_id=followee_id), source=CORE)
+        seq=await next_seq(session), follower_id=follower_id,
+        follower_username=follower_username, followee_id=followee_id), source=CORE)
+    return True
+
+
+@dataclass(frozen=True)
+class FollowState:
+    following: bool
+    requested: bool = False
+
+
+async def follow(session: AsyncSession, follower: User, followee_id: int) -> FollowState:
+    """Follow a public account, or ask to follow a private one (its owner approves)."""
+    if followee_id == follower.id:
+        raise BadRequest("You cannot follow yourself")
+    pair = await lock_pair(session, follower, followee_id)
+    if await audience.blocked_between(session, follower.id, followee_id):
+        raise Forbidden("You cannot follow this user")
+    already = await session.scalar(select(Follow.followee_id).where(
+        Follow.follower_id == follower.id, Follow.followee_id == followee_id))
+    if already is not None:
+        return FollowState(following=True)
+    if pair.private[followee_id]:
+        asked = await session.scalar(
+            pg_insert(FollowRequest).values(requester_id=follower.id, target_id=followee_id)
+            .on_conflict_do_nothing().returning(FollowRequest.target_id))
+        if asked is not None:
+            await publish_event(session, FollowRequested(
+                seq=await next_seq(session), requester_id=follower.id,
+                requester_username=follower.username, target_id=followee_id), source=CORE)
+        return FollowState(following=False, requested=True)
+    await add_edge(session, follower.id, follower.username, followee_id)
+    return FollowState(following=True)
+
+
+async def unfollow(session: AsyncSession, follower: User, followee_id: int) -> None:
+    """Stop following, or withdraw a pending request."""
+    if followee_id == follower.id:
+        raise BadRequest("You cannot follow yourself")
+    await lock_pair(session, follower, followee_id)
+    await session.execute(delete(FollowRequest).where(
+        FollowRequest.requester_id == follower.id, FollowRequest.target_id == followee_id))
+    await remove_edge(session, follower.id, follower.username, followee_id)
+
+
+# ------------------------------------------------------------ follow requests
+async def requests_to(session: AsyncSession, user_id: int, limit: int, offset: int
+                      ) -> list[User]:
+    """The users waiting for ``user_id`` to approve them, oldest first."""
+    return list((await session.execute(
+        select(User).join(FollowRequest, FollowRequest.requester_id == User.id)
+        .where(FollowRequest.target_id == user_id, User.is_active)
+        .order_by(FollowRequest.created_at, User.id).limit(limit).offset(offset)
+    )).scalars())
+
+
+async def _take_request(session: AsyncSession, owner: User, requester_id: int) -> Pair:
+    pair = await lock_pair(session, owner, requester_id)
+    taken = await session.scalar(
+        delete(FollowRequest).where(FollowRequest.requester_id == requester_id,
+                                    FollowRequest.target_id == owner.id)
+        .returning(FollowRequest.requester_id))
+    if taken is None:
+        raise NotFound("No such follow request")
+    return pair
+
+
+async def _accept(session: AsyncSession, owner_id: int, owner_username: str,
+                  requester_id: int, requester_username: str) -> None:
+    await add_edge(session, requester_id, requester_username, owner_id)
+    await publish_event(session, FollowAccepted(
+        seq=await next_seq(session), requester_id=requester_id, target_id=owner_id,
+        target_username=owner_username), source=CORE)
+
+
+async def approve(session: AsyncSession, owner: User, requester_id: int) -> None:
+    pair = await _take_request(session, owner, requester_id)
+    await _accept(session, owner.id, owner.username, requester_id,
+                  pair.usernames[requester_id])
+
+
+async def decline(session: AsyncSession, owner: User, requester_id: int) -> None:
+    await _take_request(session, owner, requester_id)
+
+
+async def approve_all(session: AsyncSession, owner_id: int, owner_username: str) -> None:
+    """Approve every pending request (the account went public), oldest first."""
+    rows = (await session.execute(
+        delete(FollowRequest).where(FollowRequest.target_id == owner_id)
+        .returning(FollowRequest.requester_id, FollowRequest.created_at))).all()
+    if not rows:
+        return
+    names = dict((await session.execute(
+        select(User.id, User.username).where(User.id.in_([r.requester_id for r in rows]),
+                                             User.is_active))).all())
+    for row in sorted(rows, key=lambda r: (r.created_at, r.requester_id)):
+        if row.requester_id in names:
+            await _accept(session, owner_id, owner_username, row.requester_id,
+                          names[row.requester_id])
 
 
 async def _people(session: AsyncSession, user_id: int, followers: bool, limit: int,

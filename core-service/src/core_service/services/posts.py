@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.domain.posts import PostStatus, is_visible, may_delete_comment
 from core_service.models import Comment, Like, Post, User
+from core_service.services import audience
 from core_service.services.users import change_post_count, require_active
 from shared_lib.contracts import CORE
 from shared_lib.contracts.messages import CommentAdded, CommentDeleted, PostLiked, PostUnliked
@@ -53,10 +54,12 @@ async def _load_post(session: AsyncSession, post_id: int) -> AuthoredPost | None
 
 async def visible_post(session: AsyncSession, post_id: int, viewer_id: int | None
                        ) -> AuthoredPost:
-    """A post the viewer may see: published, or any status for its author."""
+    """A post the viewer may see: published (and its author did not block them, and
+    follows them if private), or any status for its author."""
     loaded = await _load_post(session, post_id)
     if loaded is None or not is_visible(loaded.post.status, loaded.post.author_id, viewer_id):
         raise NotFound("Post not found")
+    await audience.require_post_access(session, viewer_id, loaded.post.author_id)
     return loaded
 
 
@@ -264,6 +267,7 @@ async def _change_locked_counters(session: AsyncSession, post: LockedPost, **del
 async def toggle_like(session: AsyncSession, user: User, post_id: int) -> tuple[bool, int]:
     """Like the post, or take the like back; whether it is liked now, and its count."""
     post = await lock_published_post(session, post_id)
+    await audience.require_post_access(session, user.id, post.author_id, contact=True)
     inserted = await session.scalar(
         pg_insert(Like).values(post_id=post_id, user_id=user.id)
         .on_conflict_do_nothing().returning(Like.user_id))
@@ -282,6 +286,7 @@ async def toggle_like(session: AsyncSession, user: User, post_id: int) -> tuple[
 async def add_comment(session: AsyncSession, user: User, post_id: int, content: str
                       ) -> Comment:
     post = await lock_published_post(session, post_id)
+    await audience.require_post_access(session, user.id, post.author_id, contact=True)
     comment = Comment(post_id=post_id, author_id=user.id, content=content)
     session.add(comment)
     await session.flush()

@@ -26,6 +26,7 @@ class UserFields(Protocol):
     bio: str | None
     profile_image_url: str | None
     is_active: bool
+    is_private: bool
     version: int
     token_version: int
 
@@ -34,7 +35,7 @@ def user_updated_event(user: UserFields) -> UserUpdated:
     return UserUpdated(seq=user.version, user_id=user.id, username=user.username,
                        full_name=user.full_name, bio=user.bio,
                        profile_image_url=user.profile_image_url, is_active=user.is_active,
-                       token_version=user.token_version)
+                       token_version=user.token_version, is_private=user.is_private)
 
 
 async def active_user(session: AsyncSession, user_id: int) -> User | None:
@@ -126,7 +127,8 @@ async def set_active(session: AsyncSession, user_id: int, active: bool) -> UserF
         update(User).where(User.id == user_id, User.is_active.is_(not active))
         .values(is_active=active, version=User.version + 1)
         .returning(User.id, User.username, User.full_name, User.bio, User.profile_image_url,
-                   User.is_active, User.version, User.token_version))).first()
+                   User.is_active, User.is_private, User.version,
+                   User.token_version))).first()
 
 
 async def lock_version(session: AsyncSession, user_id: int) -> int | None:

@@ -124,6 +124,8 @@ class AuthorizeMessageRefusal(StrEnum):
 
     sender_deactivated = "Sender is deactivated"
     receiver_not_found = "Receiver not found"
+    #: either has blocked the other
+    blocked = "You cannot message this user"
 
 
 @register
@@ -166,6 +168,8 @@ class UserEventBase(CoreEvent):
     is_active: bool = True
     #: access tokens with an older version (issued before a password change) are refused
     token_version: int = Field(default=1, ge=1)
+    #: posts and stories for approved followers only
+    is_private: bool = False
 
 
 @register
@@ -265,6 +269,45 @@ class UserFollowed(FollowEventBase):
 @register
 class UserUnfollowed(FollowEventBase):
     TYPE = "user.unfollowed"
+
+
+@register
+class FollowRequested(CoreEvent):
+    """A follow of a private account waits for its owner (``seq``: the pair's order)."""
+
+    TYPE = "follow.requested"
+
+    requester_id: int
+    requester_username: str
+    target_id: int
+
+
+@register
+class FollowAccepted(CoreEvent):
+    """The owner approved a request (``user.followed`` announces the new edge)."""
+
+    TYPE = "follow.accepted"
+
+    requester_id: int
+    target_id: int
+    target_username: str
+
+
+class BlockEventBase(CoreEvent):
+    """``seq`` orders the events of one pair."""
+
+    blocker_id: int
+    blocked_id: int
+
+
+@register
+class UserBlocked(BlockEventBase):
+    TYPE = "user.blocked"
+
+
+@register
+class UserUnblocked(BlockEventBase):
+    TYPE = "user.unblocked"
 
 
 # --------------------------------------------------------- social's events

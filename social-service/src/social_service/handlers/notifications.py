@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from shared_lib.contracts.messages import (
     CommentAdded,
+    FollowAccepted,
+    FollowRequested,
     PostLiked,
     PostUnliked,
     UserDeleted,
@@ -70,7 +72,7 @@ async def on_post_unliked(ctx: MessageContext, event: PostUnliked) -> None:
 @SUBSCRIPTIONS.on(NOTIFICATIONS, CommentAdded)
 async def on_comment_added(ctx: MessageContext, event: CommentAdded) -> None:
     mentioned = await involved(ctx.session, [event.author_id, event.post_author_id],
-                               event.content)
+                               event.content, actor_id=event.author_id)
     if mentioned is None or (state := await live_post(ctx.session, event.post_id)) is None:
         return
     if event.author_id != event.post_author_id:
@@ -94,6 +96,28 @@ async def on_user_followed(ctx: MessageContext, event: UserFollowed) -> None:
                  message=f"{event.follower_username} started following you",
                  # one per pair: following again after an unfollow notifies nobody again
                  dedupe_key=f"follow:{event.follower_id}:{event.followee_id}",
+                 seq=event.seq)
+
+
+@SUBSCRIPTIONS.on(NOTIFICATIONS, FollowRequested)
+async def on_follow_requested(ctx: MessageContext, event: FollowRequested) -> None:
+    if await involved(ctx.session, [event.requester_id, event.target_id]) is None:
+        return
+    await notify(ctx.session, user_id=event.target_id, actor_id=event.requester_id,
+                 type_=NotificationType.follow_request, reference_id=event.requester_id,
+                 message=f"{event.requester_username} asked to follow you",
+                 dedupe_key=f"follow_request:{event.requester_id}:{event.target_id}",
+                 seq=event.seq)
+
+
+@SUBSCRIPTIONS.on(NOTIFICATIONS, FollowAccepted)
+async def on_follow_accepted(ctx: MessageContext, event: FollowAccepted) -> None:
+    if await involved(ctx.session, [event.requester_id, event.target_id]) is None:
+        return
+    await notify(ctx.session, user_id=event.requester_id, actor_id=event.target_id,
+                 type_=NotificationType.follow_accepted, reference_id=event.target_id,
+                 message=f"{event.target_username} accepted your follow request",
+                 dedupe_key=f"follow_accepted:{event.requester_id}:{event.target_id}",
                  seq=event.seq)
 
 

@@ -23,15 +23,17 @@ from shared_lib.contracts.messages import (
     PostLiked,
     PostPublished,
     PostUnliked,
+    UserBlocked,
     UserDeleted,
     UserFollowed,
     UserRegistered,
+    UserUnblocked,
     UserUnfollowed,
     UserUpdated,
 )
 from shared_lib.messaging.consumer import MessageContext
 from social_service.handlers.registry import PROJECTIONS, SUBSCRIPTIONS
-from social_service.services import follows, notifications, posts, users
+from social_service.services import blocks, follows, notifications, posts, users
 from social_service.services.tombstones import mark_user_deleted
 
 
@@ -68,6 +70,14 @@ async def on_like_changed(ctx: MessageContext, event: PostLiked | PostUnliked) -
 @SUBSCRIPTIONS.on(PROJECTIONS, CommentAdded, CommentDeleted)
 async def on_comment_changed(ctx: MessageContext, event: CommentAdded | CommentDeleted) -> None:
     await posts.set_comment_count(ctx.session, event.post_id, event.seq, event.comment_count)
+
+
+@SUBSCRIPTIONS.on(PROJECTIONS, UserBlocked, UserUnblocked)
+async def on_block_changed(ctx: MessageContext, event: UserBlocked | UserUnblocked) -> None:
+    """The newest ``seq`` of a pair wins: duplicates and late, older events change
+    nothing."""
+    await blocks.apply(ctx.session, blocker_id=event.blocker_id, blocked_id=event.blocked_id,
+                       blocks=isinstance(event, UserBlocked), seq=event.seq)
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, UserFollowed, UserUnfollowed)

@@ -3,7 +3,7 @@
 1. social ``insert_message``: stored ``pending``
    (compensation: mark it ``rejected`` with the reason);
 2. core ``authorize_message``: the receiver exists and is active, the sender
-   is active (no compensation: it changes nothing);
+   is active, neither blocked the other (no compensation: it changes nothing);
 3. social ``deliver``: ``sent``, a ``message`` notification for the receiver,
    event ``message.sent``.
 """
@@ -30,6 +30,8 @@ class SendMessageRejection(StrEnum):
     sender_deactivated = AuthorizeMessageRefusal.sender_deactivated.value
     #: core's authorize_message: the receiver is missing or deactivated
     receiver_not_found = AuthorizeMessageRefusal.receiver_not_found.value
+    #: core's authorize_message: either has blocked the other
+    blocked = AuthorizeMessageRefusal.blocked.value
     #: deliver: the message is no longer pending (purged by a delete_account)
     message_gone = "The message is gone"
 
@@ -72,6 +74,7 @@ def send_message_saga() -> SagaDefinition:
             LocalStep("insert_message", insert_message, compensation=reject_message,
                       can_reject=False),
             RemoteStep("authorize_message", authorize_command),
-            LocalStep("deliver", deliver),
+            # refuses when its first write (marking it sent) matched no message
+            LocalStep("deliver", deliver, rejects_before_writing=True),
         ),
     )

@@ -27,6 +27,7 @@ from social_service.models import (
     PostProjection,
     UserProjection,
 )
+from social_service.services import blocks
 from social_service.services.tombstones import PostState, post_state
 
 
@@ -48,12 +49,13 @@ async def notify(session: AsyncSession, *, user_id: int, actor_id: int, type_: N
 
 
 async def involved(session: AsyncSession, user_ids: Iterable[int],
-                   text: str | None = None) -> list[int] | None:
+                   text: str | None = None, actor_id: int | None = None) -> list[int] | None:
     """Read the users an event involves, and those its ``text`` mentions, FOR
     SHARE in id order (a purge_user running now finishes first). None when one
     of ``user_ids`` is deleted: the event notifies nobody. Otherwise the ids of
     the mentioned users who are not deleted (one who is only deactivated is
-    still notified: the deletion may yet be compensated)."""
+    still notified: the deletion may yet be compensated) and, when ``actor_id``
+    wrote the text, not in a block with them."""
     ids, names = set(user_ids), extract_mentions(text)
     matches = UserProjection.id.in_(sorted(ids))
     if names:
@@ -63,7 +65,15 @@ async def involved(session: AsyncSession, user_ids: Iterable[int],
         .where(matches).order_by(UserProjection.id).with_for_update(read=True))).all()
     if any(r.deleted for r in rows if r.id in ids):
         return None
-    return [r.id for r in rows if not r.deleted and r.username.lower() in names]
+    mentioned = [r.id for r in rows if not r.deleted and r.username.lower() in names]
+    if mentioned and actor_id is not None:  # nobody in a block with the text's author
+        actor = actor_id
+        cut_off = set((await session.execute(
+            select(UserProjection.id).where(UserProjection.id.in_(mentioned),
+                                            blocks.either_blocked(UserProjection.id, actor))
+        )).scalars())
+        mentioned = [m for m in mentioned if m not in cut_off]
+    return mentioned
 
 
 async def live_post(session: AsyncSession, post_id: int) -> PostState | None:
@@ -91,7 +101,8 @@ async def notify_post_mentions(session: AsyncSession, post: PostPublished) -> No
     nothing). Runs after the publication, in its transaction."""
     if not extract_mentions(post.content):
         return
-    mentioned = await involved(session, [post.author_id], post.content)
+    mentioned = await involved(session, [post.author_id], post.content,
+                               actor_id=post.author_id)
     if not mentioned or (state := await live_post(session, post.post_id)) is None:
         return
     await notify_mentions(session, mentioned, actor_id=post.author_id,

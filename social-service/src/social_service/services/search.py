@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared_lib.text import normalise_hashtag
 from social_service.domain.hashtags import escape_like, like_prefix
 from social_service.models import Hashtag, PostHashtag, PostProjection, UserProjection
+from social_service.services import blocks
 
 
 @dataclass(frozen=True)
@@ -24,15 +26,16 @@ class HashtagCount:
 
 
 async def users(session: AsyncSession, q: str, *, limit: int,
-                offset: int) -> list[UserProjection]:
+                offset: int, viewer_id: int) -> list[UserProjection]:
     """Active users whose username or full name contains ``q``: the exact
-    username first, then usernames starting with it, then by username."""
+    username first, then usernames starting with it, then by username. Users who
+    blocked the viewer are left out."""
     needle = q.strip().lower()
     pattern = f"%{escape_like(needle)}%"
     username = func.lower(UserProjection.username)
     rows = (await session.execute(
         select(UserProjection)
-        .where(UserProjection.is_active,
+        .where(UserProjection.is_active, not_(blocks.blocked(UserProjection.id, viewer_id)),
                or_(username.like(pattern, escape="\\"),
                    func.lower(UserProjection.full_name).like(pattern, escape="\\")))
         .order_by((username == needle).desc(),
@@ -47,7 +50,7 @@ async def hashtags(session: AsyncSession, q: str, *, limit: int,
                    offset: int) -> list[HashtagCount]:
     """Hashtags starting with ``q`` (with or without '#') that published posts
     carry, the most used first."""
-    prefix = q.strip().lstrip("#").lower()
+    prefix = normalise_hashtag(q)
     post_count = func.count(PostProjection.id).label("post_count")
     rows = (await session.execute(
         select(Hashtag.id, Hashtag.name, post_count)
@@ -63,14 +66,17 @@ async def hashtags(session: AsyncSession, q: str, *, limit: int,
 
 
 async def posts_with_hashtag(session: AsyncSession, tag: str, *, limit: int,
-                             offset: int) -> list[PostProjection]:
-    """The published posts carrying ``tag`` (with or without '#'), newest first."""
-    name = tag.strip().lstrip("#").lower()
+                             offset: int, viewer_id: int) -> list[PostProjection]:
+    """The published posts carrying ``tag`` (with or without '#') that the viewer may
+    see (not of someone who blocked them; of a private account only when they follow
+    it), newest first."""
+    name = normalise_hashtag(tag)
     rows = (await session.execute(
         select(PostProjection)
         .join(PostHashtag, PostHashtag.post_id == PostProjection.id)
         .join(Hashtag, Hashtag.id == PostHashtag.hashtag_id)
-        .where(Hashtag.name == name, PostProjection.published)
+        .where(Hashtag.name == name, PostProjection.published,
+               blocks.sees_content_of(viewer_id, PostProjection.author_id))
         .order_by(PostProjection.created_at.desc(), PostProjection.id.desc())
         .limit(limit).offset(offset)
     )).scalars()

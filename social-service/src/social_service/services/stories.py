@@ -15,7 +15,7 @@ from shared_lib.errors import Forbidden, NotFound
 from shared_lib.outbox import publish_event
 from social_service.domain.stories import STORY_LIFETIME
 from social_service.models import Story, StoryStatus
-from social_service.services import follows
+from social_service.services import blocks, follows
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ async def feed(session: AsyncSession, viewer_id: int, *, limit: int,
     return list((await session.execute(
         select(Story)
         .where(_active(), or_(Story.author_id == viewer_id,
-                              Story.author_id.in_(follows.followees_of(viewer_id))))
+                              Story.author_id.in_(follows.followees_of(viewer_id))),
+               blocks.sees_content_of(viewer_id, Story.author_id))
         .order_by(Story.created_at.desc(), Story.id.desc()).limit(limit).offset(offset)
     )).scalars())
 

@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared_lib.contracts.messages import UserRegistered, UserUpdated
 from social_service.models import UserProjection
-from social_service.services import follows, messages, notifications, posts, stories
+from social_service.services import (
+    blocks,
+    follows,
+    messages,
+    notifications,
+    posts,
+    stories,
+)
 from social_service.services.tombstones import mark_user_deleted
 
 
@@ -54,7 +61,8 @@ async def apply_change(session: AsyncSession, user: UserRegistered | UserUpdated
     """Project a registration or an update, unless the row holds a newer ``seq``."""
     values = {"username": user.username, "full_name": user.full_name,
               "profile_image_url": user.profile_image_url, "is_active": user.is_active,
-              "token_version": user.token_version, "version": user.seq}
+              "token_version": user.token_version, "is_private": user.is_private,
+              "version": user.seq}
     stmt = pg_insert(UserProjection).values(id=user.user_id, **values)
     await session.execute(
         stmt.on_conflict_do_update(
@@ -77,5 +85,6 @@ async def purge(session: AsyncSession, user_id: int, seq: int) -> Purged:
     deleted_stories = await stories.delete_by_author(session, user_id)
     deleted_notifications = await notifications.delete_involving(session, user_id)
     await follows.deactivate_edges_of(session, user_id)
+    await blocks.deactivate_edges_of(session, user_id)
     return Purged(messages=deleted_messages, stories=deleted_stories,
                   notifications=deleted_notifications)

@@ -1,0 +1,82 @@
+"""Blocks and privacy as they apply to one viewer and one owner (the rules are in
+:mod:`core_service.domain.audience`): the relation read in one statement, and the
+checks the routes make with it."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, bindparam, exists, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core_service.domain.audience import Relation, Sight
+from core_service.models import Block, Follow, User
+from shared_lib.errors import Forbidden, NotFound
+
+#: no user has this id: the viewer of an anonymous request
+_NOBODY = -1
+
+#: built once: the owner's privacy, and follows and blocks between the two
+_RELATION = (
+    select(
+        User.is_private,
+        exists().where(Follow.follower_id == bindparam("viewer_id"),
+                       Follow.followee_id == User.id).label("follows"),
+        exists().where(Block.blocker_id == User.id,
+                       Block.blocked_id == bindparam("viewer_id")).label("blocked_by_owner"),
+        exists().where(Block.blocker_id == bindparam("viewer_id"),
+                       Block.blocked_id == User.id).label("blocks_owner"),
+    )
+    .where(User.id == bindparam("owner_id"), User.is_active)
+)
+
+
+async def relation(session: AsyncSession, viewer_id: int | None, owner_id: int
+                   ) -> Relation | None:
+    """How ``viewer_id`` stands to ``owner_id``; None when the owner is not an
+    active user."""
+    row = (await session.execute(_RELATION, {
+        "viewer_id": _NOBODY if viewer_id is None else viewer_id, "owner_id": owner_id,
+    })).first()
+    if row is None:
+        return None
+    return Relation(viewer_id, owner_id, owner_private=row.is_private,
+                    viewer_follows=row.follows, owner_blocked_viewer=row.blocked_by_owner,
+                    viewer_blocked_owner=row.blocks_owner)
+
+
+async def require_profile(session: AsyncSession, viewer_id: int | None, owner_id: int
+                          ) -> Relation:
+    """The owner's profile may be shown (404 when they blocked the viewer)."""
+    found = await relation(session, viewer_id, owner_id)
+    if found is None or found.sight == Sight.none:
+        raise NotFound("User not found")
+    return found
+
+
+async def require_content(session: AsyncSession, viewer_id: int | None, owner_id: int
+                          ) -> Relation:
+    """The owner's posts, stories, followers and following may be shown (404 when
+    they blocked the viewer, 403 for a private account's stranger)."""
+    found = await require_profile(session, viewer_id, owner_id)
+    if found.sight == Sight.profile_only:
+        raise Forbidden("This account is private")
+    return found
+
+
+async def require_post_access(session: AsyncSession, viewer_id: int | None, author_id: int,
+                              *, contact: bool = False) -> None:
+    """A post of ``author_id`` may be seen (else 404), and with ``contact`` liked or
+    commented (403 when either blocked the other)."""
+    if viewer_id == author_id:
+        return
+    found = await relation(session, viewer_id, author_id)
+    if found is None or found.sight != Sight.full:
+        raise NotFound("Post not found")
+    if contact and found.blocked:
+        raise Forbidden("You cannot interact with this user")
+
+
+async def blocked_between(session: AsyncSession, a: int, b: int) -> bool:
+    """Whether either of the two blocked the other."""
+    return bool(await session.scalar(select(literal(True)).where(exists().where(or_(
+        and_(Block.blocker_id == a, Block.blocked_id == b),
+        and_(Block.blocker_id == b, Block.blocked_id == a))))))
