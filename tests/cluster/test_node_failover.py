@@ -116,7 +116,9 @@ def test_queue_leader_node_stopped_and_started_under_load(
     on_cluster = cluster.infra(infra.postgres_url)
     # a step may wait for a new queue leader: longer than that before a re-send
     env = {"SAGA_WAIT_SECONDS": "2", "SAGA_STEP_TIMEOUT_SECONDS": "30"}
-    with running_stack(on_cluster, tmp_path, env=env) as stack:
+    # the cluster fixture removes the nodes and their data: deleting the vhost's quorum
+    # queues on three nodes of a busy machine first can take longer than the test
+    with running_stack(on_cluster, tmp_path, env=env, drop_vhost=False) as stack:
         every_node = sorted(n.name for n in cluster.nodes)
         members = _members(cluster, stack.name)
         assert members and all(m == every_node for m in members.values()), members

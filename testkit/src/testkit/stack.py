@@ -56,8 +56,10 @@ def running_stack(infra: Infra, log_dir: Path, *, env: Mapping[str, str] | None 
                   core_env: Mapping[str, str] | None = None,
                   social_env: Mapping[str, str] | None = None,
                   gateway: bool = True,
-                  gateway_limits: render.Limits | None = None) -> Iterator[Stack]:
-    """Start core, social (and the gateway); stop them and drop everything after."""
+                  gateway_limits: render.Limits | None = None,
+                  drop_vhost: bool = True) -> Iterator[Stack]:
+    """Start core, social (and the gateway); stop them and drop everything after
+    (``drop_vhost=False`` leaves the vhost to a broker that is thrown away anyway)."""
     name = f"t_{uuid.uuid4().hex[:10]}"
     created_dbs: list[str] = []
     vhost = None
@@ -96,7 +98,7 @@ def running_stack(infra: Infra, log_dir: Path, *, env: Mapping[str, str] | None 
         # a test may have just restarted a server: clean up with a little patience
         for db in created_dbs:
             _retry(lambda db=db: infra.drop_database(db))
-        if vhost is not None:
+        if vhost is not None and drop_vhost:
             _retry(lambda: infra.delete_vhost(vhost))
 
 
