@@ -93,12 +93,12 @@ def _sent(service: str, topology: Topology, by_type: dict[str, Contract]) -> lis
     return sorted(set(routes))
 
 
-def _received(service: str, topology: Topology) -> list[_Route]:
+def _received(service: str, topology: Topology, sent: list[_Route]) -> list[_Route]:
     known = {c.type for c in contracts.all()}
     routes = [_Route(b.exchange, b.routing_key, b.routing_key, q.name)
               for q in topology.queues if q.owner == service
               for b in q.bindings if b.routing_key in known]
-    sent_commands = {r.message for r in _sent(service, topology, _contracts_by_type())
+    sent_commands = {r.message for r in sent
                      if r.message != SagaReply.TYPE and r.exchange.endswith(".commands")}
     for command in sorted(sent_commands):
         routes.append(_Route(replies_exchange(service), f"{command}.reply", SagaReply.TYPE,
@@ -154,7 +154,8 @@ def asyncapi_document(service: str, topology: Topology | None = None,
         raise ValueError(f"unknown service {service!r}")
     topology = topology or build_topology()
     by_type = _contracts_by_type()
-    sent, received = _sent(service, topology, by_type), _received(service, topology)
+    sent = _sent(service, topology, by_type)
+    received = _received(service, topology, sent)
     schemas: dict[str, Any] = {}
     messages = {_key(t): _message(by_type[t], schemas)
                 for t in sorted({r.message for r in sent + received})}

@@ -38,14 +38,6 @@ def user_updated_event(user: UserFields) -> UserUpdated:
                        token_version=user.token_version, is_private=user.is_private)
 
 
-async def active_user(session: AsyncSession, user_id: int) -> User | None:
-    """The user, or None when there is no such user or they are deactivated."""
-    user = await session.get(User, user_id)
-    if user is None or not user.is_active:
-        return None
-    return user
-
-
 #: built once: every authenticated request of core runs it
 _TOKEN_HOLDER = (
     select(User)
