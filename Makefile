@@ -14,9 +14,9 @@ dev: install
 
 # the compose stack, detached, once healthy (scripts/compose_stack.py: starts the engine and
 # builds local stand-ins of the base images when no registry answers); `make down VOLUMES=1`
-# also removes the data
+# also removes the data; `make up RABBITMQ_NODES=3` runs a 3-node RabbitMQ cluster
 up:
-	python3 scripts/compose_stack.py up
+	python3 scripts/compose_stack.py up --rabbitmq-nodes $(RABBITMQ_NODES)
 
 down:
 	python3 scripts/compose_stack.py down $(if $(VOLUMES),--volumes)

@@ -2,6 +2,7 @@
 """Bring the docker compose stack up or down (`make up`, `make down`). Standard library only.
 
     python3 scripts/compose_stack.py up            # engine, base images, build, start, wait
+    python3 scripts/compose_stack.py up --rabbitmq-nodes 3   # the same, a 3-node RabbitMQ
     python3 scripts/compose_stack.py down [--volumes]
     python3 scripts/compose_stack.py engine        # an engine answers (exit 3 if none can)
     python3 scripts/compose_stack.py images        # the base images are there
@@ -16,6 +17,9 @@
    re-signs TLS must be trusted by pip and uv inside the build);
 4. `docker compose up --build --detach --wait` (Compose v2), or with Compose 1.29
    `docker-compose up --build -d` and a wait for every container to be healthy.
+
+With `--rabbitmq-nodes 3` the stack runs the compose profile `cluster` with the variables of
+docker/cluster.env: three RabbitMQ nodes, the services given all three.
 
 The project name is COMPOSE_PROJECT_NAME (default instasaga). Host ports:
 GATEWAY_HOST_PORT (8000) and RABBITMQ_UI_PORT (15672, bound to 127.0.0.1 only).
@@ -42,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER_DIR = ROOT / "docker"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+CLUSTER_ENV = ROOT / "docker" / "cluster.env"
 DOCKERFILE = ROOT / "Dockerfile"
 CA_SOURCE = Path("/usr/local/share/ca-certificates")
 CA_TARGET = DOCKER_DIR / "ca-certificates"
@@ -160,9 +165,22 @@ class Compose:
                     *args], env=env, check=check, capture=capture)
 
 
-def compose_env() -> dict[str, str]:
+def env_file(path: Path) -> dict[str, str]:
+    """The KEY=VALUE lines of an env file (comments and blank lines skipped)."""
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#") and "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def compose_env(rabbitmq_nodes: int = 1) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT)
+    if rabbitmq_nodes > 1:
+        cluster = env_file(CLUSTER_ENV)
+        if rabbitmq_nodes != int(cluster["RABBITMQ_CLUSTER_SIZE"]):
+            raise Failure(f"the compose file's cluster has {cluster['RABBITMQ_CLUSTER_SIZE']} "
+                          f"RabbitMQ nodes, not {rabbitmq_nodes}")
+        env.update(cluster)
     if not quiet(["docker", "buildx", "version"], timeout=15):
         # no BuildKit front end on this machine: the legacy builder (it needs no registry)
         env["DOCKER_BUILDKIT"] = "0"
@@ -302,9 +320,10 @@ def up(args: argparse.Namespace) -> None:
     started = time.monotonic()
     ensure_engine()
     compose = Compose()
-    env = compose_env()
+    env = compose_env(args.rabbitmq_nodes)
     log(f"project {env['COMPOSE_PROJECT_NAME']}, Compose {compose.version}"
-        + (", legacy builder" if env.get("DOCKER_BUILDKIT") == "0" else ""))
+        + (", legacy builder" if env.get("DOCKER_BUILDKIT") == "0" else "")
+        + (f", {args.rabbitmq_nodes} RabbitMQ nodes" if args.rabbitmq_nodes > 1 else ""))
     check_ports(env)
     ensure_images(env)
     copy_ca_certificates()
@@ -331,7 +350,8 @@ def down(args: argparse.Namespace) -> None:
         log("no Docker engine answers: nothing to remove")
         return
     compose = Compose()
-    env = compose_env()
+    # every profile's containers (the cluster's nodes too), whichever way it was started
+    env = {**compose_env(), "COMPOSE_PROFILES": "cluster"}
     compose("down", "--remove-orphans", *(["--volumes"] if args.volumes else []), env=env)
 
 
@@ -341,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     up_parser = commands.add_parser("up", help="start the stack and wait until it is healthy")
     up_parser.add_argument("--timeout", type=float, default=600,
                            help="seconds to wait for the stack to be healthy")
+    up_parser.add_argument("--rabbitmq-nodes", type=int, choices=(1, 3), default=1,
+                           help="1, or 3 for a RabbitMQ cluster (the profile `cluster`)")
     down_parser = commands.add_parser("down", help="remove the stack's containers and network")
     down_parser.add_argument("--volumes", action="store_true",
                              help="also remove its volumes (the databases and the broker)")

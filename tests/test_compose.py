@@ -67,9 +67,12 @@ def compose() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def interpolate(value: Any) -> str:
-    """Compose's ``${NAME:-default}`` with the defaults, whatever this shell has set."""
-    return re.sub(r"\$\{\w+(?::?-([^}]*))?\}", lambda m: m.group(1) or "", str(value))
+def interpolate(value: Any, variables: dict[str, str] | None = None) -> str:
+    """Compose's ``${NAME:-default}`` with ``variables``, else the defaults (whatever this
+    shell has set)."""
+    given = variables or {}
+    return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}",
+                  lambda m: given.get(m.group(1)) or m.group(2) or "", str(value))
 
 
 def environment(service: str) -> dict[str, str]:
@@ -511,5 +514,62 @@ def test_the_broker_renders_its_definitions_from_the_environment() -> None:
     placeholders = set(re.findall(r"@(\w+)@", DEFINITIONS.read_text()))
     for placeholder in placeholders:
         assert f"s/@{placeholder}@/$BROKER_{placeholder}/g" in text
-    assert {f"BROKER_{p}" for p in placeholders} == set(rabbitmq["environment"])
+    assert {f"BROKER_{p}" for p in placeholders} <= set(rabbitmq["environment"])
     assert "exec docker-entrypoint.sh" in text
+
+
+def cluster_env() -> dict[str, str]:
+    return compose_stack_script().env_file(ROOT / "docker" / "cluster.env")
+
+
+def test_the_cluster_profile_adds_two_nodes_that_join_the_first() -> None:
+    services = compose()["services"]
+    nodes = sorted(name for name in services if name.startswith("rabbitmq"))
+    assert nodes == ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
+    assert "profiles" not in services["rabbitmq"]
+    for name in nodes:
+        node = services[name]
+        assert node["hostname"] == name  # the node name rabbit@<name>, kept across re-creations
+        assert node["image"] == services["rabbitmq"]["image"]
+        assert node["healthcheck"] == services["rabbitmq"]["healthcheck"]
+        assert f"{name}-data:/var/lib/rabbitmq" in node["volumes"]  # data of its own
+        if name != "rabbitmq":
+            assert node["profiles"] == ["cluster"]
+            assert environment(name)["BROKER_JOIN"] == "rabbit@rabbitmq"
+            assert "ports" not in node  # the UI of the first node only
+            # the same users, passwords and cookie as the first node
+            assert {k: v for k, v in environment(name).items() if k != "BROKER_JOIN"} == \
+                environment("rabbitmq")
+    assert {f"{n}-data" for n in nodes} <= set(compose()["volumes"])
+
+
+def test_the_cluster_env_file_names_every_node() -> None:
+    values = cluster_env()
+    assert values["COMPOSE_PROFILES"] == "cluster"
+    nodes = [name for name in compose()["services"] if name.startswith("rabbitmq")]
+    assert int(values["RABBITMQ_CLUSTER_SIZE"]) == len(nodes) == 3
+    assert values["RABBITMQ_HOSTS"].split(",") == [f"{n}:5672" for n in nodes]
+
+
+@by_app
+def test_with_the_cluster_env_a_service_gets_every_node(app: App) -> None:
+    from shared_lib.messaging.addresses import broker_urls
+
+    raw = compose()["services"][app.service]["environment"]["AMQP_URL"]
+    single, cluster = broker_urls(interpolate(raw)), broker_urls(interpolate(raw, cluster_env()))
+    assert [urlsplit(u).hostname for u in single] == ["rabbitmq"]
+    assert [urlsplit(u).hostname for u in cluster] == ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
+    assert {(urlsplit(u).username, urlsplit(u).password, urlsplit(u).path)
+            for u in cluster} == {(urlsplit(single[0]).username, urlsplit(single[0]).password,
+                                   "/")}
+
+
+def test_a_cluster_node_shares_the_cookie_and_joins_on_its_first_boot() -> None:
+    text = (ROOT / "docker" / "rabbitmq" / "entrypoint.sh").read_text()
+    assert "/var/lib/rabbitmq/.erlang.cookie" in text and "chmod 400" in text
+    assert "cluster_formation.classic_config.nodes.1 = $BROKER_JOIN" in text
+    health = (ROOT / "docker" / "rabbitmq" / "healthcheck.sh").read_text()
+    assert "BROKER_CLUSTER_SIZE" in health and "running_nodes" in health
+    assert environment("rabbitmq")["BROKER_CLUSTER_SIZE"] == "1"
+    assert compose()["services"]["rabbitmq"]["environment"]["BROKER_CLUSTER_SIZE"] == \
+        "${RABBITMQ_CLUSTER_SIZE:-1}"

@@ -12,8 +12,6 @@ not asserted (the machine is shared).
 
 from __future__ import annotations
 
-import itertools
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +21,7 @@ import pytest
 
 from testkit.consistency import assert_consistent
 from testkit.infra import Infra
-from testkit.load import Load
+from testkit.load import Load, PauseMeter
 from testkit.processes import wait_until
 from testkit.rabbit_cluster import ClusterUnavailable, RabbitCluster, find_bin_dir
 from testkit.sql import scalar
@@ -51,40 +49,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitCluster]
     finally:
         nodes.teardown()  # every node stopped, the data removed, whatever happened
         assert not any(nodes.pids(n.index) for n in nodes.nodes)
-
-
-class PauseMeter:
-    """When sagas completed (a create_post answered 201), sampled in the background."""
-
-    def __init__(self, load: Load, interval: float = 0.05) -> None:
-        self.load, self.interval = load, interval
-        self.completions: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PauseMeter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        seen = self.load.result.count("create_post 201")
-        while not self._stop.wait(self.interval):
-            now = self.load.result.count("create_post 201")
-            if now > seen:
-                self.completions.append(time.monotonic())
-                seen = now
-
-    def longest_gap(self, start: float, end: float) -> float:
-        """The longest time without a completion overlapping ``[start, end]``."""
-        times = list(self.completions)
-        if not times or times[0] > start:
-            times.insert(0, start)
-        gaps = [b - a for a, b in itertools.pairwise(times) if b >= start and a <= end]
-        return max(gaps, default=end - start)
 
 
 def _members(cluster: RabbitCluster, vhost: str) -> dict[str, list[str]]:

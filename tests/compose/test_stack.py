@@ -2,131 +2,29 @@
 users and queues, social-service killed and started again, `make down`.
 
 Skipped when no Docker engine answers or can be started here. The stack gets a project name
-of its own, free host ports and its own passwords, so it never meets a developer's stack.
+of its own, free host ports and its own passwords, so it never meets a developer's stack
+(testkit.compose).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
+from testkit.compose import ComposeStack, compose_stack
 from testkit.http import delete_account, hashtag_counts, register_and_login, wait_for_post_status
 from testkit.processes import wait_until
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1800)]
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "compose_stack.py"
-ENGINE_UNAVAILABLE = 3
-UP_TIMEOUT = 1500  # a cold start builds the base images and both services
-
-
-@dataclass
-class ComposeStack:
-    env: dict[str, str]
-    gateway: str
-    rabbitmq_api: str
-    admin: tuple[str, str]
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.gateway, timeout=30)
-
-    def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = ["docker", "compose"]
-        if subprocess.run(["docker", "compose", "version"], capture_output=True,
-                          check=False).returncode != 0:
-            command = ["docker-compose"]
-        return subprocess.run([*command, "-f", str(ROOT / "docker-compose.yml"),
-                               "--project-directory", str(ROOT), *args], env=self.env,
-                              cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
-
-    def containers(self) -> list[dict]:  # type: ignore[type-arg]
-        project = self.env["COMPOSE_PROJECT_NAME"]
-        ids = subprocess.run(["docker", "ps", "-q", "--filter",
-                              f"label=com.docker.compose.project={project}"],
-                             capture_output=True, text=True, check=True).stdout.split()
-        out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True,
-                             check=True).stdout
-        return json.loads(out)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))
-        return int(s.getsockname()[1])
-
-
-def make(target: str, env: dict[str, str], *args: str, timeout: float) -> None:
-    result = subprocess.run(["make", "--no-print-directory", target, *args], cwd=ROOT, env=env,
-                            timeout=timeout, check=False)
-    assert result.returncode == 0, f"make {target} exited {result.returncode}"
-
-
-def _engine_answers() -> bool:
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=20,
-                              check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def _stop_engine_started_here() -> None:
-    """Stop the dockerd this module started (one that was already running stays)."""
-    found = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True,
-                           check=False).stdout.split()
-    for pid in map(int, found):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and subprocess.run(
-            ["pgrep", "-x", "dockerd"], capture_output=True, check=False).returncode == 0:
-        time.sleep(0.5)
-
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[ComposeStack]:
-    engine_was_running = _engine_answers()
-    engine = subprocess.run([sys.executable, str(SCRIPT), "engine"], capture_output=True,
-                            text=True, timeout=180, check=False)
-    if engine.returncode == ENGINE_UNAVAILABLE:
-        pytest.skip(engine.stderr.strip() or "no Docker engine can be started")
-    assert engine.returncode == 0, engine.stderr
-    admin = ("admin", secrets.token_urlsafe(12))
-    gateway_port, ui_port = free_port(), free_port()
-    env = {**os.environ,
-           "COMPOSE_PROJECT_NAME": f"instasaga-test-{uuid.uuid4().hex[:8]}",
-           "INSTASAGA_TAG": "compose-test",
-           "GATEWAY_HOST_PORT": str(gateway_port),
-           "RABBITMQ_UI_PORT": str(ui_port),
-           "POSTGRES_PASSWORD": secrets.token_urlsafe(12),
-           "RABBITMQ_ADMIN_USER": admin[0],
-           "RABBITMQ_ADMIN_PASSWORD": admin[1],
-           "RABBITMQ_CORE_PASSWORD": secrets.token_urlsafe(12),
-           "RABBITMQ_SOCIAL_PASSWORD": secrets.token_urlsafe(12)}
-    try:
-        make("up", env, timeout=UP_TIMEOUT)
-        yield ComposeStack(env, f"http://127.0.0.1:{gateway_port}",
-                           f"http://127.0.0.1:{ui_port}", admin)
-    finally:
-        try:
-            make("down", env, "VOLUMES=1", timeout=300)
-        finally:
-            if not engine_was_running:
-                _stop_engine_started_here()
+def stack(docker_engine: None) -> Iterator[ComposeStack]:
+    with compose_stack() as running:
+        yield running
 
 
 def test_only_the_gateway_and_the_management_ui_are_published(stack: ComposeStack) -> None:

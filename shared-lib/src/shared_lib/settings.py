@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .messaging.addresses import broker_urls
+
 DEV_KEYS_DIR = Path(__file__).parent / "devkeys"
 DEV_PRIVATE_KEY_FILE = DEV_KEYS_DIR / "dev_private_key.pem"
 DEV_PUBLIC_KEY_FILE = DEV_KEYS_DIR / "dev_public_key.pem"
@@ -40,10 +42,10 @@ class UnsafeSettings(ValueError):
 
 
 def _credential_problems(name: str, url: str) -> list[str]:
-    """What is wrong with the credentials in a URL for production."""
+    """What is wrong with the credentials in a broker URL for production."""
     problems = []
-    for one in url.split(","):  # a list of broker addresses
-        parts = urlsplit(one.strip())
+    for one in broker_urls(url):  # one address or several
+        parts = urlsplit(one)
         if (parts.username or "guest") == "guest":
             problems.append(f"{name} uses the guest user (or none)")
         if (parts.password or "") in DEFAULT_PASSWORDS:

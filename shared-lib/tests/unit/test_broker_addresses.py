@@ -26,7 +26,17 @@ def test_comma_separated_urls_in_order_with_spaces_and_empty_parts_ignored() -> 
     assert broker_urls([A, " ", B]) == [A, B]
 
 
-@pytest.mark.parametrize("value", ["", " , ", "rabbit-1:5672", f"{A},http://x/"])
+def test_one_url_with_several_hosts_is_one_address_a_host() -> None:
+    assert broker_urls("amqp://u:p@rabbit-1:5672,rabbit-2:5672, rabbit-3:5673/v") == [
+        A, B, C]
+    assert broker_urls("amqp://rabbit-1,rabbit-2/?heartbeat=5") == [
+        "amqp://rabbit-1/?heartbeat=5", "amqp://rabbit-2/?heartbeat=5"]
+    # mixed with whole URLs, and a trailing comma
+    assert broker_urls(f"amqp://u:p@rabbit-1:5672,rabbit-2:5672/v,{C},") == [A, B, C]
+
+
+@pytest.mark.parametrize("value", ["", " , ", "rabbit-1:5672", f"{A},http://x/",
+                                   "http://a,b/"])
 def test_refuses_no_address_or_something_else(value: str) -> None:
     with pytest.raises(ValueError):
         broker_urls(value)

@@ -3,6 +3,7 @@ and reads through the API while something breaks, counting every answer."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -120,3 +121,37 @@ class Load:
         finally:
             for c in clients:
                 c.close()
+
+
+class PauseMeter:
+    """When sagas completed (a create_post answered 201), sampled in the background."""
+
+    def __init__(self, load: Load, interval: float = 0.05) -> None:
+        self.load, self.interval = load, interval
+        self.completions: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PauseMeter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        seen = self.load.result.count("create_post 201")
+        while not self._stop.wait(self.interval):
+            now = self.load.result.count("create_post 201")
+            if now > seen:
+                self.completions.append(time.monotonic())
+                seen = now
+
+    def longest_gap(self, start: float, end: float) -> float:
+        """The longest time without a completion overlapping ``[start, end]``."""
+        times = list(self.completions)
+        if not times or times[0] > start:
+            times.insert(0, start)
+        gaps = [b - a for a, b in itertools.pairwise(times) if b >= start and a <= end]
+        return max(gaps, default=end - start)
