@@ -291,8 +291,9 @@ def check_ports(env: dict[str, str]) -> None:
                                     ("RABBITMQ_UI_PORT", "15672", "127.0.0.1")):
         port = int(env.get(variable) or default)
         if not port_free(host, port):
+            free = next(p for p in range(port + 1, 65536) if port_free(host, p))
             raise Failure(f"port {port} ({variable}) is already in use on this machine: set "
-                          f"{variable} to a free port, e.g. `make up {variable}={port + 10000}`")
+                          f"{variable} to a free port, e.g. `make up {variable}={free}`")
 
 
 def wait_healthy(env: dict[str, str], timeout: float) -> None:
