@@ -278,6 +278,7 @@ async def test_two_copies_of_one_reply_advance_the_saga_once(env: Env) -> None:
     async with env.sessions() as first:
         await first.begin()
         await env.orchestrator.handle_reply(SqlSagaStore(first), reply, payload)
+        holder = await first.scalar(text("SELECT pg_backend_pid()"))
 
         async def second_copy() -> None:
             async with env.sessions() as s, s.begin():
@@ -288,8 +289,8 @@ async def test_two_copies_of_one_reply_advance_the_saga_once(env: Env) -> None:
             loop = asyncio.get_running_loop()
             end = loop.time() + 30
             while not (waiting := await conn.scalar(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database()"))):
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE :holder = ANY(pg_blocking_pids(pid))"), {"holder": holder})):
                 assert loop.time() < end and not other.done(), "the copy did not wait"
                 await asyncio.sleep(0.01)
         assert waiting == 1 and not other.done()
