@@ -21,7 +21,7 @@ import pytest
 
 from testkit.consistency import assert_consistent
 from testkit.infra import Infra
-from testkit.load import Load, PauseMeter
+from testkit.load import Load, PauseMeter, describe
 from testkit.processes import wait_until
 from testkit.rabbit_cluster import ClusterUnavailable, RabbitCluster, find_bin_dir
 from testkit.sql import scalar
@@ -114,11 +114,7 @@ def test_queue_leader_node_stopped_and_started_under_load(
                            120, what=f"sagas completing after {leader} is back")
                 windows.append((f"{leader} started again", start, time.monotonic()))
         result = load.stop()
-        print(f"load: {sum(result.answers.values())} answers {dict(result.answers)}; "
-              f"connection errors {dict(result.errors)}")
-        for what, start, end in windows:
-            print(f"{what}: longest pause without a saga completing "
-                  f"{meter.longest_gap(start, end):.2f}s (window {end - start:.1f}s)")
+        print(describe(result, meter, windows))
         for service in (stack.core, stack.social):
             lines = [ln for ln in service.log_path.read_text(errors="replace").splitlines()
                      if '"shared_lib.messaging.broker"' in ln]

@@ -19,7 +19,7 @@ import pytest
 
 from testkit.compose import ComposeStack, compose_stack
 from testkit.infra import run_sync
-from testkit.load import Load, LoadResult, PauseMeter
+from testkit.load import Load, LoadResult, PauseMeter, describe
 from testkit.processes import wait_until
 from testkit.sql import scalar
 
@@ -126,11 +126,7 @@ def test_the_leading_node_stopped_then_killed_under_load(stack: ComposeStack) ->
             more_sagas(f"after {node} is back")
             windows.append((f"{node} started again", start, time.monotonic()))
     result = load.stop()
-    print(f"load: {sum(result.answers.values())} answers {dict(result.answers)}; "
-          f"connection errors {dict(result.errors)}")
-    for what, start, end in windows:
-        print(f"{what}: longest pause without a saga completing "
-              f"{meter.longest_gap(start, end):.2f}s (window {end - start:.1f}s)")
+    print(describe(result, meter, windows))
 
     assert not any(s >= 500 for s in result.statuses()), result.answers
     assert result.count("create_post 20") >= 30, result.answers

@@ -155,3 +155,15 @@ class PauseMeter:
             times.insert(0, start)
         gaps = [b - a for a, b in itertools.pairwise(times) if b >= start and a <= end]
         return max(gaps, default=end - start)
+
+
+def describe(result: LoadResult, meter: PauseMeter,
+             windows: list[tuple[str, float, float]]) -> str:
+    """The answers the load got and, for each ``(what, start, end)`` window, the longest
+    pause without a saga completing (printed by the failover tests, never asserted)."""
+    lines = [f"load: {sum(result.answers.values())} answers {dict(result.answers)}; "
+             f"connection errors {dict(result.errors)}"]
+    lines += [f"{what}: longest pause without a saga completing "
+              f"{meter.longest_gap(start, end):.2f}s (window {end - start:.1f}s)"
+              for what, start, end in windows]
+    return "\n".join(lines)
