@@ -49,5 +49,11 @@ class Metrics:
             "compiled form: 'hit' from its cache, 'miss' compiled now (in steady state every "
             "miss is a statement that should be cached), 'uncached' (no cache key)",
             ["compiled"], registry=r)
+        self.task_restarts = Counter(
+            "background_task_restarts_total", "Background tasks (relay, consumers' connection, "
+            "deadline scanner, retention, saga waiter) that ended and were started again",
+            ["task"], registry=r)
+        self.task_up = Gauge("background_task_up", "1 while a background task runs",
+                             ["task"], registry=r)
         self.handling = Histogram("message_handling_seconds", "Consumer handling time",
                                   ["queue", "type"], registry=r, buckets=_LATENCY_BUCKETS)

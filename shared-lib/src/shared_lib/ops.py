@@ -31,11 +31,14 @@ class HealthOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    """Whether the service can serve: its database and its broker."""
+    """Whether the service can serve: its database, its broker, and every background
+    task and consumer running."""
 
     status: str
     database: bool
     broker: bool
+    #: background tasks and consumers that are down now
+    down: list[str] = []
 
 
 class StepLogOut(BaseModel):
@@ -113,7 +116,8 @@ def build_ops_router(settings: ServiceSettings) -> APIRouter:
 
     @router.get("/ready", tags=["ops"], response_model=ReadyOut,
                 responses={503: {"model": ReadyOut,
-                                 "description": "The database or the broker is unreachable"}})
+                                 "description": "The database or the broker is unreachable, "
+                                                "or a background task is down"}})
     async def ready(request: Request) -> JSONResponse:
         runtime = _runtime(request)
         checks = {"database": False, "broker": False}
@@ -124,8 +128,9 @@ def build_ops_router(settings: ServiceSettings) -> APIRouter:
         except Exception:
             checks["database"] = False
         checks["broker"] = runtime.broker is not None and runtime.broker.is_connected
-        ok = all(checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", **checks},
+        down = runtime.not_running()
+        ok = all(checks.values()) and not down
+        return JSONResponse({"status": "ready" if ok else "not ready", **checks, "down": down},
                             status_code=200 if ok else 503)
 
     @router.get("/metrics", tags=["ops"], dependencies=operator, response_class=Response,

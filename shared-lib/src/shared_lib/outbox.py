@@ -24,8 +24,9 @@ from shared_lib.contracts import Envelope, Payload, envelope_for
 from shared_lib.contracts.routing import default_exchange
 from shared_lib.failpoints import failpoint
 from shared_lib.logs import current_correlation_id
-from shared_lib.messaging.broker import Broker, OutgoingMessage, Unroutable
+from shared_lib.messaging.broker import Broker, BrokerUnavailable, OutgoingMessage, Unroutable
 from shared_lib.metrics import Metrics
+from shared_lib.supervisor import cancelled_by_us
 from shared_lib.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,14 @@ class OutboxRelay:
                 n = await self.publish_batch()
                 backoff = 0.05
             except asyncio.CancelledError:
-                raise
+                if cancelled_by_us():
+                    raise
+                # not this task's cancellation: a library's (see publish_batch)
+                log.warning("outbox relay cycle cancelled from inside; retrying in %.2fs",
+                            backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
             except Exception:
                 log.exception("outbox relay cycle failed; retrying in %.2fs", backoff)
                 await asyncio.sleep(backoff)
@@ -215,7 +223,12 @@ class OutboxRelay:
                 if r.exchange in missing]
             failed += [(r, res) for r, res in zip(publishable, results, strict=True)
                        if isinstance(res, Unroutable)]
-            broken = [res for res in results
+            # a publish that ended in CancelledError was not cancelled by this relay
+            # (gather would have raised): aiormq cancels every pending confirm when it
+            # gives a stalled connection up. That is a broker failure like any other.
+            broken = [res if isinstance(res, Exception)
+                      else BrokerUnavailable(f"publish confirm abandoned: {res!r}")
+                      for res in results
                       if isinstance(res, BaseException) and not isinstance(res, Unroutable)]
             if sent:
                 await conn.execute(_MARK_SENT, {"ids": sent})

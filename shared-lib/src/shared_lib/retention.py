@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared_lib.supervisor import cancelled_by_us
 from shared_lib.tables import inbox, outbox
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,9 @@ async def run_retention(engine: AsyncEngine, policy: RetentionPolicy) -> None:
             if any(removed.values()):
                 log.info("retention removed %s", removed)
         except asyncio.CancelledError:
-            raise
+            if cancelled_by_us():
+                raise
+            log.warning("retention cycle was cancelled from inside")
         except Exception:
             log.exception("retention cycle failed")
         await asyncio.sleep(policy.interval_seconds)

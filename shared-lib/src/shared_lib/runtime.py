@@ -28,6 +28,7 @@ from shared_lib.retention import RetentionPolicy, run_retention
 from shared_lib.saga import SagaDefinition, SagaOrchestrator, SagaWaiter, SqlSagaStore
 from shared_lib.saga.deadlines import DeadlineScanner
 from shared_lib.settings import ServiceSettings
+from shared_lib.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class ServiceRuntime:
         self.deadlines: DeadlineScanner | None = None
         self.waiter = SagaWaiter(settings.sync_database_url)
         self.consumers: dict[str, MessageConsumer] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor(self.metrics.task_restarts, self.metrics.task_up)
 
     @property
     def replies_queue(self) -> str:
@@ -91,26 +92,28 @@ class ServiceRuntime:
         self.engine = make_engine(s.database_url, s.db_pool_size)
         count_statements(self.engine, self.metrics.sql_statements)
         await wait_for_database(self.engine, s.startup_retry_seconds)
-        self.broker = Broker(s.amqp_url, self.service, self.topology, s.message_delivery_limit)
-        await self.broker.connect(s.startup_retry_seconds)
+        self.broker = Broker(s.amqp_url, self.service, self.topology, s.message_delivery_limit,
+                             heartbeat_seconds=s.amqp_heartbeat_seconds)
+        await self.broker.connect(s.startup_retry_seconds, keep_connected=False)
+        tasks = self.supervisor
+        tasks.start("broker-connection", self.broker.keep_connected)
         self.relay = OutboxRelay(self.engine, self.broker, batch_size=s.outbox_batch_size,
                                  poll_seconds=s.outbox_poll_seconds, metrics=self.metrics)
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False,
             info={OUTBOX_NOTIFIER: self.relay.wake},
         )
-        await self.waiter.start()
-        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        self.deadlines = DeadlineScanner(self.sessions, self.orchestrator)
-        self._tasks.append(asyncio.create_task(
-            self.deadlines.run(s.saga_scan_interval_seconds), name="saga-deadlines"))
+        tasks.start("saga-waiter", self.waiter.run)
+        tasks.start("outbox-relay", self.relay.run)
+        deadlines = self.deadlines = DeadlineScanner(self.sessions, self.orchestrator)
+        tasks.start("saga-deadlines", lambda: deadlines.run(s.saga_scan_interval_seconds))
         policy = RetentionPolicy(
             outbox_window=timedelta(seconds=s.retention_outbox_seconds),
             inbox_window=timedelta(seconds=s.retention_inbox_seconds),
             batch=s.retention_batch, interval_seconds=s.retention_interval_seconds)
-        self._tasks.append(asyncio.create_task(run_retention(self.engine, policy),
-                                               name="retention"))
-        self._tasks.append(asyncio.create_task(self._watch_outbox(), name="outbox-gauges"))
+        engine = self.engine
+        tasks.start("retention", lambda: run_retention(engine, policy))
+        tasks.start("outbox-gauges", self._watch_outbox)
 
         queues = self.subscriptions.handlers()
         if self.orchestrator.definitions:
@@ -123,13 +126,15 @@ class ServiceRuntime:
             await self.broker.consume(queue, consumer.on_message, s.consumer_prefetch)
         log.info("%s runtime started: consuming %s", self.service, ", ".join(queues))
 
+    def not_running(self) -> list[str]:
+        """Background tasks and consumers that are down now (``/ready`` is 503 then)."""
+        down = self.supervisor.down()
+        if self.broker is not None:
+            down += [f"consumer:{queue}" for queue in self.broker.consumers_down()]
+        return down
+
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await self.supervisor.stop()
         await self.waiter.stop()
         if self.broker is not None:
             with contextlib.suppress(Exception):
@@ -149,8 +154,6 @@ class ServiceRuntime:
                     backlog, oldest = await outbox_backlog(conn)
                 self.metrics.outbox_backlog.set(backlog)
                 self.metrics.outbox_oldest_age.set(oldest or 0.0)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 log.warning("outbox gauges not updated: %r", exc)
             await asyncio.sleep(every)

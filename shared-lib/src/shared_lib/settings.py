@@ -84,6 +84,9 @@ class ServiceSettings(BaseSettings):
     #: in order, and after a lost connection from the next one, see
     #: ``shared_lib.messaging.addresses``)
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    #: AMQP heartbeat (unless a URL says ``?heartbeat=``): a broker that stops answering
+    #: without closing the connection is given up after (this + 1) x 3 seconds
+    amqp_heartbeat_seconds: int = Field(default=2, ge=1, le=60)
     #: connections each process keeps open (no overflow: a burst waits for one)
     db_pool_size: int = Field(default=20, ge=1, le=200)
 

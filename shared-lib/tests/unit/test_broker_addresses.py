@@ -8,7 +8,7 @@ import pytest
 
 from shared_lib.messaging import broker as broker_module
 from shared_lib.messaging.addresses import broker_urls, redact, rotation
-from shared_lib.messaging.broker import Broker
+from shared_lib.messaging.broker import Broker, BrokerUnavailable
 from shared_lib.messaging.topology import Topology
 
 A = "amqp://u:p@rabbit-1:5672/v"
@@ -159,10 +159,42 @@ async def test_a_hanging_node_is_given_up_after_the_attempt_timeout(
     assert b.connection.url == B  # type: ignore[attr-defined]
 
 
+async def test_a_single_url_that_hangs_is_given_up_too(
+        fake_nodes, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    async def connect(url: str, **_: object) -> _FakeConnection:
+        await asyncio.Event().wait()  # accepts TCP but never answers
+        raise AssertionError
+
+    monkeypatch.setattr(broker_module.aio_pika, "connect", connect)
+    b = Broker(A, "core", Topology(exchanges=()), delivery_limit=5,
+               attempt_timeout_seconds=0.05)
+    with pytest.raises(BrokerUnavailable, match="no answer"):
+        await b._open()
+
+
+async def test_a_heartbeat_is_asked_for_unless_the_url_sets_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[dict[str, object]] = []
+
+    async def connect(url: str, **kwargs: object) -> _FakeConnection:
+        asked.append(kwargs)
+        return _FakeConnection(url)
+
+    async def declare(*_: object) -> None:
+        pass
+
+    monkeypatch.setattr(broker_module.aio_pika, "connect", connect)
+    monkeypatch.setattr(broker_module, "declare_topology", declare)
+    await Broker(A, "core", Topology(exchanges=()), delivery_limit=5,
+                 heartbeat_seconds=3)._open()
+    await Broker(f"{A}?heartbeat=7", "core", Topology(exchanges=()), delivery_limit=5)._open()
+    assert asked[0]["heartbeat"] == 3
+    assert "heartbeat" not in asked[1]
+
+
 async def test_a_single_url_behaves_as_before(fake_nodes) -> None:  # type: ignore[no-untyped-def]
     down, tried = fake_nodes
     b = _broker(A)
-    assert b._attempt_timeout is None  # no per-attempt limit with one address
     await b._open()
     down.add(A)
     with pytest.raises(ConnectionRefusedError):

@@ -57,9 +57,11 @@ def running_stack(infra: Infra, log_dir: Path, *, env: Mapping[str, str] | None 
                   social_env: Mapping[str, str] | None = None,
                   gateway: bool = True,
                   gateway_limits: render.Limits | None = None,
-                  drop_vhost: bool = True) -> Iterator[Stack]:
+                  drop_vhost: bool = True,
+                  core_amqp: Callable[[str], str] | None = None) -> Iterator[Stack]:
     """Start core, social (and the gateway); stop them and drop everything after
-    (``drop_vhost=False`` leaves the vhost to a broker that is thrown away anyway)."""
+    (``drop_vhost=False`` leaves the vhost to a broker that is thrown away anyway).
+    ``core_amqp`` gives core's AMQP URL from the vhost's (through a proxy, say)."""
     name = f"t_{uuid.uuid4().hex[:10]}"
     created_dbs: list[str] = []
     vhost = None
@@ -75,7 +77,8 @@ def running_stack(infra: Infra, log_dir: Path, *, env: Mapping[str, str] | None 
         run_migrations("core_service", core_db)
         run_migrations("social_service", social_db)
         base = {**TEST_SERVICE_ENV, "AMQP_URL": amqp_url, **(env or {})}
-        core = ServiceProcess("core_service", {**base, "DATABASE_URL": core_db,
+        core_broker = {"AMQP_URL": core_amqp(amqp_url)} if core_amqp else {}
+        core = ServiceProcess("core_service", {**base, "DATABASE_URL": core_db, **core_broker,
                                                **(core_env or {})}, log_dir, name="core")
         social = ServiceProcess("social_service", {**base, "DATABASE_URL": social_db,
                                                    **(social_env or {})}, log_dir,

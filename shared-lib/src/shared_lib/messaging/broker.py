@@ -37,6 +37,9 @@ from aio_pika.abc import (
 )
 from aiormq.exceptions import ChannelNotFoundEntity, DeliveryError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from yarl import URL
+
+from shared_lib.supervisor import cancelled_by_us
 
 from .addresses import broker_urls, redact, rotation
 from .topology import Topology, declare_topology
@@ -74,18 +77,27 @@ class _Consumer:
 class Broker:
     def __init__(self, url: str, service: str, topology: Topology, delivery_limit: int,
                  reconnect_max_seconds: float = 5.0,
-                 attempt_timeout_seconds: float = 30.0) -> None:
+                 attempt_timeout_seconds: float = 15.0,
+                 heartbeat_seconds: int = 2) -> None:
         """``url``: one AMQP URL, or several separated by commas (a cluster's nodes).
 
-        With several, one attempt on one address (connecting and declaring the
-        topology) gives up after ``attempt_timeout_seconds`` so that a node that
-        accepts connections but does not answer does not hold the others up.
+        One attempt on one address (connecting and declaring the topology) gives
+        up after ``attempt_timeout_seconds``, so that a node that accepts
+        connections but does not answer neither hangs the reconnect loop nor
+        holds the other addresses up.
+
+        ``heartbeat_seconds`` (unless a URL says ``?heartbeat=``): a peer that
+        stops answering without closing the connection (a killed container, a
+        partition, a paused machine) is given up after (heartbeat + 1) x 3
+        seconds, 9 s by default, rather than the 3 minutes of the server's
+        default of 60.
         """
         self._url = url
         self._urls = broker_urls(url)
         #: index in ``_urls`` of the address of the current (or last) connection
         self._current: int | None = None
-        self._attempt_timeout = attempt_timeout_seconds if len(self._urls) > 1 else None
+        self._attempt_timeout = attempt_timeout_seconds
+        self._heartbeat = heartbeat_seconds
         self._service = service
         self._topology = topology
         self._delivery_limit = delivery_limit
@@ -119,8 +131,10 @@ class Broker:
     def is_connected(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
 
-    async def connect(self, max_seconds: float = 60.0) -> None:
-        """Connect (retrying up to ``max_seconds``), then keep the connection up."""
+    async def connect(self, max_seconds: float = 60.0, *, keep_connected: bool = True) -> None:
+        """Connect (retrying up to ``max_seconds``), then keep the connection up in a
+        task of the broker's own; with ``keep_connected=False`` the caller runs
+        :meth:`keep_connected` itself (a service supervises it)."""
         async for attempt in AsyncRetrying(
             stop=stop_after_delay(max_seconds),
             wait=wait_exponential(multiplier=0.2, max=3),
@@ -129,7 +143,9 @@ class Broker:
         ):
             with attempt:
                 await self._open()
-        self._supervisor = asyncio.create_task(self._supervise(), name="broker-supervisor")
+        if keep_connected:
+            self._supervisor = asyncio.create_task(self.keep_connected(),
+                                                   name="broker-connection")
 
     async def _open(self) -> None:
         """Connect to the first address that works, in :func:`.addresses.rotation`
@@ -137,10 +153,16 @@ class Broker:
         order = rotation(len(self._urls), self._current)
         for n, index in enumerate(order):
             try:
-                if self._attempt_timeout is None:
-                    await self._open_one(index)
-                else:
+                try:
                     await asyncio.wait_for(self._open_one(index), self._attempt_timeout)
+                except asyncio.CancelledError as exc:
+                    if cancelled_by_us():
+                        raise
+                    # aiormq cancels its own waiters when it gives a connection up
+                    raise BrokerUnavailable(f"connection attempt abandoned: {exc!r}") from exc
+                except TimeoutError as exc:
+                    raise BrokerUnavailable(
+                        f"no answer within {self._attempt_timeout:g}s") from exc
             except Exception as exc:
                 if n == len(order) - 1:
                     raise
@@ -152,8 +174,10 @@ class Broker:
                 return
 
     async def _open_one(self, index: int) -> None:
+        url = self._urls[index]
+        extra = {} if "heartbeat" in URL(url).query else {"heartbeat": self._heartbeat}
         connection = await aio_pika.connect(
-            self._urls[index], client_properties={"connection_name": f"{self._service}-service"})
+            url, client_properties={"connection_name": f"{self._service}-service"}, **extra)
         try:
             channel = await connection.channel()
             await declare_topology(channel, self._topology, self._delivery_limit)
@@ -177,7 +201,8 @@ class Broker:
         if connection is self._connection:
             self._lost.set()
 
-    async def _supervise(self) -> None:
+    async def keep_connected(self) -> None:
+        """Wait for the connection to drop, then connect again (for ever)."""
         while True:
             await self._lost.wait()
             log.warning("connection to RabbitMQ%s lost; reconnecting",
@@ -194,7 +219,13 @@ class Broker:
                     log.info("reconnected to RabbitMQ")
                     break
                 except asyncio.CancelledError:
-                    raise
+                    if cancelled_by_us():
+                        raise
+                    exc = BrokerUnavailable("connection attempt abandoned")
+                    log.warning("reconnecting to RabbitMQ failed (%r); again in %.1fs", exc,
+                                delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._reconnect_max)
                 except Exception as exc:
                     log.warning("reconnecting to RabbitMQ failed (%r); again in %.1fs", exc, delay)
                     await asyncio.sleep(delay)
@@ -234,6 +265,15 @@ class Broker:
             log.warning("reopening the consumer of %s failed (%r); reconnecting",
                         consumer.queue, exc)
             self._closed(connection)
+
+    def consumers_down(self) -> list[str]:
+        """The queues registered with :meth:`consume` that no open channel consumes now."""
+        down = []
+        for consumer in self._consumers:
+            channel = self._consumer_channels.get(consumer.queue)
+            if channel is None or channel.is_closed or not self.is_connected:
+                down.append(consumer.queue)
+        return down
 
     def consumer_channel(self, queue: str) -> AbstractChannel:
         """The channel currently consuming ``queue`` (for inspection)."""

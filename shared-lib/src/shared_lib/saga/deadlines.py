@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared_lib.db import is_transient_db_error
+from shared_lib.supervisor import cancelled_by_us
 
 from .engine import SagaOrchestrator
 from .store import SqlSagaStore
@@ -48,7 +49,10 @@ class DeadlineScanner:
             try:
                 await self.scan_once()
             except asyncio.CancelledError:
-                raise
+                if cancelled_by_us():
+                    raise
+                log.warning("saga deadline scan was cancelled from inside; next scan in %.1fs",
+                            interval_seconds)
             except Exception as exc:
                 log.warning("saga deadline scan stopped (%r); next scan in %.1fs", exc,
                             interval_seconds)

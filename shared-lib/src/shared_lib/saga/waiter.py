@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from shared_lib.supervisor import cancelled_by_us
+
 from .store import SAGA_FINISHED_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,9 @@ class SagaWaiter:
         self._stopping = False
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._keep_listening(), name="saga-waiter")
+        """Listen in a task of the waiter's own (a service supervises :meth:`run`
+        instead)."""
+        self._task = asyncio.create_task(self.run(), name="saga-waiter")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -43,7 +47,12 @@ class SagaWaiter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
-    async def _keep_listening(self) -> None:
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def run(self) -> None:
+        """LISTEN for finished sagas until stopped, connecting again after a loss."""
         while not self._stopping:
             conn: asyncpg.Connection | None = None
             try:
@@ -54,7 +63,9 @@ class SagaWaiter:
                 self._conn = conn
                 await closed.wait()
             except asyncio.CancelledError:
-                raise
+                if cancelled_by_us():
+                    raise
+                log.warning("saga waiter's connection attempt was cancelled; retrying")
             except Exception as exc:
                 log.warning("saga waiter cannot listen (%r); retrying", exc)
             finally:
