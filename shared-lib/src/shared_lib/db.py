@@ -69,24 +69,44 @@ async def wait_for_database(engine: AsyncEngine, max_seconds: float) -> None:
                 log.info("database reachable")
 
 
-#: SQLSTATEs that say "try again": serialization failure, deadlock, the server
-#: shutting down or starting up, connection failures
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08001",
-                        "08003", "08004", "08006"}
+#: SQLSTATE classes that say "try again later": connection exceptions (08) and
+#: insufficient resources (53: too many connections, out of memory or disk)
+_TRANSIENT_CLASSES = ("08", "53")
+#: single SQLSTATEs that say the same: the server shutting down or starting up
+#: (57P01-57P03), a serialization failure or a deadlock (40001, 40P01)
+_TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "40001", "40P01"})
+
+
+def is_transient_sqlstate(code: str | None) -> bool:
+    return code is not None and (code[:2] in _TRANSIENT_CLASSES
+                                 or code in _TRANSIENT_SQLSTATES)
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error: asyncpg's own, or one wrapped by SQLAlchemy's
+    adapter (on ``orig``, or on its cause)."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        error = stack.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if isinstance(code, str):
+            return code
+        stack += [getattr(error, "orig", None), error.__cause__]
+    return None
 
 
 def is_transient_db_error(exc: BaseException) -> bool:
-    """Whether an error means the database is (briefly) unavailable, not a bug."""
+    """Whether an error means the database is (briefly) unavailable or overloaded,
+    not a bug: it is classified by SQLSTATE (see above); an error without one is
+    transient when it is about the connection (refused, dropped, a pool timeout)."""
+    code = sqlstate_of(exc)
+    if code is not None:
+        return is_transient_sqlstate(code)
     if isinstance(exc, OperationalError | InterfaceError | ConnectionError | OSError
                   | PoolTimeout):
         return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        orig = exc.orig
-        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-        if code is None and orig is not None:
-            # asyncpg's error as wrapped by SQLAlchemy's adapter
-            code = getattr(getattr(orig, "__cause__", None), "sqlstate", None)
-        return code in _TRANSIENT_SQLSTATES
-    return False
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

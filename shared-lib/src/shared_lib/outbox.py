@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from shared_lib.contracts import Envelope, Payload, envelope_for
 from shared_lib.contracts.routing import default_exchange
+from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
 from shared_lib.logs import current_correlation_id
 from shared_lib.messaging.broker import Broker, BrokerUnavailable, OutgoingMessage, Unroutable
@@ -172,8 +173,12 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            except Exception:
-                log.exception("outbox relay cycle failed; retrying in %.2fs", backoff)
+            except Exception as exc:
+                if is_transient_db_error(exc):
+                    log.warning("outbox relay: database unavailable (%r); retrying in %.2fs",
+                                exc, backoff)
+                else:
+                    log.exception("outbox relay cycle failed; retrying in %.2fs", backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
