@@ -215,6 +215,49 @@ def test_events_still_queued_at_the_purge_leave_nothing_of_the_user(
 
 
 
+def test_a_block_queued_at_the_purge_revives_no_block_of_the_user(
+        infra: Infra, tmp_path: Path) -> None:
+    """X blocks one user and another blocks X, then X deletes the account at once. The
+    block events are still queued for social's projections when social purges X (held
+    back here until the deletion has been handled): they must bring back no block row."""
+    with running_stack(infra, tmp_path, gateway=False,
+                       env={"SAGA_STEP_TIMEOUT_SECONDS": "10"}) as stack:
+        c = httpx.Client(base_url=stack.core.url, timeout=30)
+        x, y, z = (register_and_login(c) for _ in range(3))
+        wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM users") == 3,
+                   10, what="users projected")
+        stack.social.stop()
+
+        assert c.post(f"/api/users/{y['id']}/block", headers=x["headers"]).status_code == 200
+        assert c.post(f"/api/users/{x['id']}/block", headers=z["headers"]).status_code == 200
+        r = delete_account(c, x, {"Prefer": "respond-async"})
+        assert r.status_code == 202, r.text
+        wait_until(lambda: scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE "
+                                  "sent_at IS NOT NULL AND message_type = 'purge_user'") == 1
+                   and scalar(stack.core_db, "SELECT count(*) FROM outbox "
+                                             "WHERE sent_at IS NULL") == 0,
+                   10, what="core published the events and the purge")
+
+        def purge_and_deletion() -> None:
+            stack.social.start()
+            wait_until(lambda: scalar(stack.core_db, "SELECT status FROM sagas WHERE "
+                                      "type = 'delete_account'") == "completed",
+                       30, what="account deleted")
+
+        held = hold_queued(stack.amqp_url, ["social.events.projections"],
+                           meanwhile=purge_and_deletion)
+        assert held >= 2, held  # the two blocks, at least
+        wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM inbox WHERE "
+                                  "message_type = 'user.blocked'") == 2,
+                   15, what="the held block events handled")
+        assert_consistent(stack)
+        assert scalar(stack.social_db, "SELECT count(*) FROM blocks WHERE active AND "
+                                       f"(blocker_id = {x['id']} OR blocked_id = {x['id']})"
+                      ) == 0
+        c.close()
+
+
+
 def _drop_queued(stack, message_type: str) -> None:  # type: ignore[no-untyped-def]
     """Remove the queued commands of one type from social.commands, keeping the rest."""
     import aio_pika

@@ -10,12 +10,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from social_service.models import BlockEdge, FollowEdge, UserProjection
+from social_service.services.tombstones import any_user_deleted
 
 
 async def apply(session: AsyncSession, *, blocker_id: int, blocked_id: int, blocks: bool,
                 seq: int) -> None:
     """Record a block (``blocks``) or an unblock at ``seq``, unless the edge holds a
-    newer one."""
+    newer one. A block of or by a deleted user (queued when purge_user ran) changes
+    nothing: the purge ended that user's blocks, and core deleted them with the account."""
+    if blocks and await any_user_deleted(session, [blocker_id, blocked_id]):
+        return
     values = {"active": blocks, "version": seq}
     stmt = pg_insert(BlockEdge).values(blocker_id=blocker_id, blocked_id=blocked_id, **values)
     await session.execute(stmt.on_conflict_do_update(
