@@ -60,6 +60,11 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(stack: S
         assert second["refresh_token"] != first
         assert c.get("/api/auth/me", headers=bearer(second["access_token"])).status_code == 200
 
+        # social knows the token before
+        wait_until(lambda: c.get("/api/notifications",
+                                 headers=bearer(second["access_token"])).status_code == 200,
+                   10, what="social accepts the token")
+
         # the first one again: someone copied it; the whole session ends
         r = c.post("/api/auth/refresh", json={"refresh_token": first})
         assert r.status_code == 401
@@ -67,6 +72,11 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(stack: S
                       json={"refresh_token": second["refresh_token"]}).status_code == 401
         for token in (second["access_token"], u["headers"]["Authorization"][7:]):
             assert c.get("/api/auth/me", headers=bearer(token)).status_code == 401
+        # and social refuses them too, within seconds (session.revoked)
+        for token in (second["access_token"], u["headers"]["Authorization"][7:]):
+            wait_until(lambda t=token: c.get("/api/notifications",
+                                             headers=bearer(t)).status_code == 401,
+                       3, 0.05, "social refuses the revoked session's token")
 
         # another login session of the same user is untouched
         other = login(c, u).json()
@@ -86,12 +96,24 @@ def test_logout_ends_the_session_and_its_access_tokens(stack: Stack) -> None:
     with stack.client() as c:
         u = register_and_login(c)
         kept = login(c, u).json()
+        wait_until(lambda: c.get("/api/notifications", headers=u["headers"]).status_code == 200,
+                   10, what="social accepts the token")
         r = c.post("/api/auth/logout", json={"refresh_token": u["refresh_token"]})
         assert r.status_code == 204
         assert c.get("/api/auth/me", headers=u["headers"]).status_code == 401
         assert c.post("/api/auth/refresh",
                       json={"refresh_token": u["refresh_token"]}).status_code == 401
         assert c.get("/api/auth/me", headers=bearer(kept["access_token"])).status_code == 200
+        # social refuses the ended session's token within seconds, and nothing is sent
+        # with it; the other session's token still works there
+        wait_until(lambda: c.get("/api/notifications", headers=u["headers"]).status_code == 401,
+                   3, 0.05, "social refuses the logged-out token")
+        other = register_and_login(c)
+        sent = c.post("/api/messages", json={"receiver_id": other["id"], "content": "hi"},
+                      headers=u["headers"])
+        assert sent.status_code == 401
+        assert c.get("/api/notifications",
+                     headers=bearer(kept["access_token"])).status_code == 200
 
 
 def test_a_password_change_refuses_every_older_token_on_both_services(stack: Stack) -> None:

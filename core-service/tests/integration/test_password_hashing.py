@@ -4,6 +4,7 @@ re-authentication and a password change end their transaction before hashing."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -63,6 +64,7 @@ async def test_no_hash_runs_inside_a_transaction(
             await auth.check_password(s, hasher, user, "wrong horse")
         user = await s.get(User, 1)
         assert user is not None
-        await auth.change_password(s, hasher, user, "correct horse", "new horse!")
+        await auth.change_password(s, hasher, user, "correct horse", "new horse!",
+                                   timedelta(minutes=15))
         await s.commit()
     assert len(hasher.held) == 7 and not any(hasher.held), hasher.held

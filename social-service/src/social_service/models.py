@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Uuid,
     func,
     text,
 )
@@ -105,6 +107,19 @@ class PostHashtag(Base):
                                          primary_key=True)
     hashtag_id: Mapped[int] = mapped_column(ForeignKey("hashtags.id", ondelete="CASCADE"),
                                             primary_key=True)
+
+
+class RevokedSession(Base):
+    """core's login sessions that ended (logout, a reused refresh token, a password
+    change): an access token naming one is refused. Kept until ``until``, when the
+    session's last access token expires, then removed."""
+
+    __tablename__ = "revoked_sessions"
+    __table_args__ = (Index("ix_revoked_sessions_until", "until"),)
+
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class BlockEdge(Base):

@@ -89,7 +89,7 @@ async def refresh(body: RefreshIn, session: SessionDep, issuer: IssuerDep,
     """A new access and refresh token for a refresh token, which stops working. Presenting
     a refresh token that was already exchanged revokes its whole login session."""
     try:
-        grant = await sessions.rotate(session, body.refresh_token, lifetime)
+        grant = await sessions.rotate(session, body.refresh_token, lifetime, issuer.lifetime)
     except sessions.InvalidRefreshToken:
         await session.commit()  # a reused token's session stays revoked
         raise _BAD_REFRESH from None
@@ -98,10 +98,10 @@ async def refresh(body: RefreshIn, session: SessionDep, issuer: IssuerDep,
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(body: RefreshIn, session: SessionDep) -> Response:
+async def logout(body: RefreshIn, session: SessionDep, issuer: IssuerDep) -> Response:
     """End the login session of a refresh token: it and every access token of the
-    session stop working."""
-    await sessions.log_out(session, body.refresh_token)
+    session stop working, on both services."""
+    await sessions.log_out(session, body.refresh_token, issuer.lifetime)
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -109,11 +109,11 @@ async def logout(body: RefreshIn, session: SessionDep) -> Response:
 @router.put("/password", status_code=status.HTTP_204_NO_CONTENT,
             responses={403: {"description": "The current password is not correct"}, **_BUSY})
 async def change_password(body: PasswordChangeIn, user: CurrentUser, session: SessionDep,
-                          hasher: HasherDep) -> Response:
+                          hasher: HasherDep, issuer: IssuerDep) -> Response:
     """Change the password; every login session ends and every access token issued
     before is refused."""
     await auth.change_password(session, hasher, user, body.current_password,
-                               body.new_password)
+                               body.new_password, issuer.lifetime)
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

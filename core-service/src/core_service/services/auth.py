@@ -9,6 +9,7 @@ its answer takes as long as a wrong password's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -98,10 +99,11 @@ async def check_password(session: AsyncSession, hasher: PasswordHasher, user: Us
 
 
 async def change_password(session: AsyncSession, hasher: PasswordHasher, user: User,
-                          current: str, new: str) -> None:
+                          current: str, new: str, access_lifetime: timedelta) -> None:
     """Set a new password, raise the token version (every older access token is
     refused: at once here, by social when ``user.updated`` arrives) and end every
-    login session."""
+    login session (``session.revoked``, which social applies on its own queue, so
+    the old tokens are refused there even while ``user.updated`` waits)."""
     user_id = user.id
     await check_password(session, hasher, user, current)
     hashed = await hasher.hash_async(new)
@@ -112,5 +114,5 @@ async def change_password(session: AsyncSession, hasher: PasswordHasher, user: U
         .returning(User.id, User.username, User.full_name, User.bio, User.profile_image_url,
                    User.is_active, User.is_private, User.version,
                    User.token_version))).one()
-    await sessions.revoke_all(session, user_id)
+    await sessions.revoke_all(session, user_id, access_lifetime)
     await publish_event(session, user_updated_event(updated), source=CORE)

@@ -5,6 +5,10 @@ stored. Every refresh replaces the secret (rotation). A token whose session is
 known but whose secret is not the current one is a rotated token presented
 again: it was copied, so the whole session is revoked, and with it every access
 token that names it.
+
+A revocation is announced (``session.revoked``, in the same transaction) so that
+social refuses the session's access tokens too, until the last of them expires:
+``access_lifetime`` after the revocation.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Update, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import AuthSession, User
+from shared_lib.contracts import CORE
+from shared_lib.contracts.messages import SessionRevoked
+from shared_lib.outbox import publish_events
 
 
 class InvalidRefreshToken(Exception):
@@ -64,7 +71,8 @@ async def open_session(session: AsyncSession, user_id: int, username: str,
     return Grant(user_id, username, token_version, sid, f"{sid.hex}.{secret}")
 
 
-async def rotate(session: AsyncSession, token: str, lifetime: timedelta) -> Grant:
+async def rotate(session: AsyncSession, token: str, lifetime: timedelta,
+                 access_lifetime: timedelta) -> Grant:
     """A new refresh token for the session of ``token``. A reused token revokes its
     session before :class:`InvalidRefreshToken` is raised: the caller commits either way."""
     sid, secret = _parse(token)
@@ -78,7 +86,7 @@ async def rotate(session: AsyncSession, token: str, lifetime: timedelta) -> Gran
     if row is None or row.revoked_at is not None or row.expires_at <= now or not row.is_active:
         raise InvalidRefreshToken
     if not hmac.compare_digest(row.secret_hash, _digest(secret)):
-        await revoke(session, sid)
+        await revoke(session, sid, access_lifetime)
         raise InvalidRefreshToken
     new_secret = _new_secret()
     await session.execute(
@@ -88,20 +96,29 @@ async def rotate(session: AsyncSession, token: str, lifetime: timedelta) -> Gran
     return Grant(row.id, row.username, row.token_version, sid, f"{sid.hex}.{new_secret}")
 
 
-async def revoke(session: AsyncSession, sid: uuid.UUID) -> None:
-    await session.execute(update(AuthSession)
-                          .where(AuthSession.id == sid, AuthSession.revoked_at.is_(None))
-                          .values(revoked_at=func.now()))
+async def _revoke_where(session: AsyncSession, stmt: Update,
+                        access_lifetime: timedelta) -> None:
+    """Revoke the sessions ``stmt`` selects (those not revoked yet) and announce each."""
+    revoked = (await session.execute(
+        stmt.where(AuthSession.revoked_at.is_(None)).values(revoked_at=func.now())
+        .returning(AuthSession.id, AuthSession.user_id))).all()
+    until = datetime.now(UTC) + access_lifetime
+    await publish_events(session, [SessionRevoked(user_id=row.user_id, session_id=row.id,
+                                                  until=until) for row in revoked],
+                         source=CORE)
 
 
-async def log_out(session: AsyncSession, token: str) -> None:
+async def revoke(session: AsyncSession, sid: uuid.UUID, access_lifetime: timedelta) -> None:
+    await _revoke_where(session, update(AuthSession).where(AuthSession.id == sid),
+                        access_lifetime)
+
+
+async def log_out(session: AsyncSession, token: str, access_lifetime: timedelta) -> None:
     """Revoke the session of ``token`` (current or rotated: either way it ends)."""
     sid, _ = _parse(token)
-    await revoke(session, sid)
+    await revoke(session, sid, access_lifetime)
 
 
-async def revoke_all(session: AsyncSession, user_id: int) -> None:
-    await session.execute(update(AuthSession)
-                          .where(AuthSession.user_id == user_id,
-                                 AuthSession.revoked_at.is_(None))
-                          .values(revoked_at=func.now()))
+async def revoke_all(session: AsyncSession, user_id: int, access_lifetime: timedelta) -> None:
+    await _revoke_where(session, update(AuthSession).where(AuthSession.user_id == user_id),
+                        access_lifetime)

@@ -12,6 +12,7 @@ duplicate events.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -308,6 +309,20 @@ class UserBlocked(BlockEventBase):
 @register
 class UserUnblocked(BlockEventBase):
     TYPE = "user.unblocked"
+
+
+@register
+class SessionRevoked(Event):
+    """A login session ended (logout, a reused refresh token, a password change): an
+    access token naming it is refused until ``until``, when the last of them expires.
+    No ``seq``: a revocation is final, so any order and any duplicate end the same."""
+
+    TYPE = "session.revoked"
+    PUBLISHER = CORE
+
+    user_id: int
+    session_id: uuid.UUID
+    until: datetime
 
 
 # --------------------------------------------------------- social's events

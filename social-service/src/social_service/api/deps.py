@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -20,13 +21,24 @@ class Viewer:
 
 
 async def current_viewer(claims: ClaimsDep, session: SessionDep) -> Viewer:
-    # a user core deactivated or deleted is refused here too, and so is a token
-    # issued before a password change; a user not yet projected (just registered)
-    # is let through: the token is core's word
-    projected = await users.standing(session, claims.user_id)
-    if projected is not None and (not projected.is_active or projected.deleted
-                                  or claims.token_version < projected.token_version):
+    """The caller; 401 like core answers it: a token without a login session, of a
+    revoked session (logout, a reused refresh token, a password change), of a user core
+    deactivated or deleted, or older than the user's token version. A user not projected
+    yet (just registered) is let through: the token is core's word."""
+    try:
+        session_id = uuid.UUID(hex=claims.session_id or "")
+    except ValueError:
+        raise UNAUTHORIZED from None
+    check = await users.check_token(session, claims.user_id, session_id)
+    projected = check.user
+    if check.session_revoked or (projected is not None and (
+            not projected.is_active or projected.deleted
+            or claims.token_version < projected.token_version)):
         raise UNAUTHORIZED
+    if projected is not None and claims.token_version > projected.token_version:
+        # the projection is behind the token (its user.updated is late): fail closed
+        # for the older tokens from now on, not when the event comes
+        await users.raise_token_version(session, claims.user_id, claims.token_version)
     username = claims.username or (projected.username if projected else "")
     return Viewer(id=claims.user_id, username=username)
 

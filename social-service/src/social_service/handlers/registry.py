@@ -9,3 +9,5 @@ SUBSCRIPTIONS = Subscriptions(SOCIAL)
 PROJECTIONS = "social.events.projections"
 #: core's events that notify someone
 NOTIFICATIONS = "social.events.notifications"
+#: core's revoked login sessions (their access tokens are refused)
+SESSIONS = "social.events.sessions"

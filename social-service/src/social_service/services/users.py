@@ -3,9 +3,10 @@ the purge of a user whose account is being deleted."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import BigInteger, Uuid, bindparam, func, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,22 +44,51 @@ class Purged:
     notifications: int
 
 
-#: built once: every authenticated request of social runs it
-_STANDING = (select(UserProjection.is_active, UserProjection.username,
-                    UserProjection.token_version, UserProjection.deleted)
-             .where(UserProjection.id == bindparam("user_id")))
+@dataclass(frozen=True)
+class TokenCheck:
+    """The projected user (None when not projected yet: just registered) and whether
+    the token's login session was revoked."""
+
+    user: Standing | None
+    session_revoked: bool
 
 
-async def standing(session: AsyncSession, user_id: int) -> Standing | None:
-    """The projected user's standing; None when not projected yet (just registered)."""
-    row = (await session.execute(_STANDING, {"user_id": user_id})).first()
-    return None if row is None else Standing(
+#: built once: every authenticated request of social runs it, in one round trip
+_TOKEN_CHECK = text("""
+    SELECT u.is_active, u.username, u.token_version, u.deleted,
+           EXISTS (SELECT 1 FROM revoked_sessions r
+                   WHERE r.session_id = :session_id AND r.until > now()) AS session_revoked
+    FROM (SELECT 1) AS one LEFT JOIN users u ON u.id = :user_id
+""").bindparams(bindparam("session_id", type_=Uuid), bindparam("user_id", type_=BigInteger))
+
+#: the token is core's signed word that the user's token version is at least its own
+_RAISE_TOKEN_VERSION = (update(UserProjection)
+                        .where(UserProjection.id == bindparam("user_id"),
+                               UserProjection.token_version < bindparam("token_version"))
+                        .values(token_version=bindparam("token_version")))
+
+
+async def check_token(session: AsyncSession, user_id: int, session_id: uuid.UUID
+                      ) -> TokenCheck:
+    row = (await session.execute(_TOKEN_CHECK, {"user_id": user_id,
+                                                "session_id": session_id})).one()
+    user = None if row.username is None else Standing(
         is_active=row.is_active, username=row.username, token_version=row.token_version,
         deleted=row.deleted)
+    return TokenCheck(user=user, session_revoked=row.session_revoked)
+
+
+async def raise_token_version(session: AsyncSession, user_id: int, token_version: int) -> None:
+    """A token newer than the projection (``user.updated`` of a password change is late):
+    from now on the tokens older than it are refused, as core refuses them. Commits."""
+    await session.execute(_RAISE_TOKEN_VERSION, {"user_id": user_id,
+                                                 "token_version": token_version})
+    await session.commit()
 
 
 async def apply_change(session: AsyncSession, user: UserRegistered | UserUpdated) -> None:
-    """Project a registration or an update, unless the row holds a newer ``seq``."""
+    """Project a registration or an update, unless the row holds a newer ``seq``. The
+    token version never goes down (a token may have raised it before the event came)."""
     values = {"username": user.username, "full_name": user.full_name,
               "profile_image_url": user.profile_image_url, "is_active": user.is_active,
               "token_version": user.token_version, "is_private": user.is_private,
@@ -66,7 +96,9 @@ async def apply_change(session: AsyncSession, user: UserRegistered | UserUpdated
     stmt = pg_insert(UserProjection).values(id=user.user_id, **values)
     await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=[UserProjection.id], set_=values,
+            index_elements=[UserProjection.id],
+            set_={**values, "token_version": func.greatest(UserProjection.token_version,
+                                                           stmt.excluded.token_version)},
             where=UserProjection.version < stmt.excluded.version,
         )
     )
