@@ -1,4 +1,5 @@
-"""Removal of old bookkeeping rows: sent outbox rows and inbox records.
+"""Removal of old bookkeeping rows: sent outbox rows, inbox records and idempotency
+keys past their window.
 
 Each batch is one short transaction deleting at most ``batch`` rows picked
 with ``FOR UPDATE SKIP LOCKED``, so the clean-up never waits on (or blocks)
@@ -18,7 +19,7 @@ from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared_lib.supervisor import cancelled_by_us
-from shared_lib.tables import inbox, outbox
+from shared_lib.tables import idempotency_keys, inbox, outbox
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 class RetentionPolicy:
     outbox_window: timedelta = timedelta(days=7)
     inbox_window: timedelta = timedelta(days=7)
+    idempotency_window: timedelta = timedelta(days=1)
     batch: int = 1000
     interval_seconds: float = 60.0
 
@@ -50,11 +52,24 @@ async def _purge_inbox_batch(engine: AsyncEngine, window: timedelta, batch: int)
     return result.rowcount or 0
 
 
+async def _purge_idempotency_batch(engine: AsyncEngine, window: timedelta, batch: int) -> int:
+    old = (select(idempotency_keys.c.scope, idempotency_keys.c.key)
+           .where(idempotency_keys.c.created_at < func.now() - window)
+           .limit(batch).with_for_update(skip_locked=True))
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            delete(idempotency_keys)
+            .where(tuple_(idempotency_keys.c.scope, idempotency_keys.c.key).in_(old)))
+    return result.rowcount or 0
+
+
 async def purge_once(engine: AsyncEngine, policy: RetentionPolicy) -> dict[str, int]:
     """Delete everything past its window, batch after batch; returns the counts."""
-    removed = {"outbox": 0, "inbox": 0}
-    for table, purge, window in (("outbox", _purge_outbox_batch, policy.outbox_window),
-                                 ("inbox", _purge_inbox_batch, policy.inbox_window)):
+    removed = {"outbox": 0, "inbox": 0, "idempotency_keys": 0}
+    for table, purge, window in (
+            ("outbox", _purge_outbox_batch, policy.outbox_window),
+            ("inbox", _purge_inbox_batch, policy.inbox_window),
+            ("idempotency_keys", _purge_idempotency_batch, policy.idempotency_window)):
         while True:
             n = await purge(engine, window, policy.batch)
             removed[table] += n

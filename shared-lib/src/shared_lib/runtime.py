@@ -110,6 +110,7 @@ class ServiceRuntime:
         policy = RetentionPolicy(
             outbox_window=timedelta(seconds=s.retention_outbox_seconds),
             inbox_window=timedelta(seconds=s.retention_inbox_seconds),
+            idempotency_window=timedelta(seconds=s.retention_idempotency_seconds),
             batch=s.retention_batch, interval_seconds=s.retention_interval_seconds)
         engine = self.engine
         tasks.start("retention", lambda: run_retention(engine, policy))

@@ -107,6 +107,8 @@ class ServiceSettings(BaseSettings):
 
     retention_outbox_seconds: float = Field(default=7 * 86400, gt=0)
     retention_inbox_seconds: float = Field(default=7 * 86400, gt=0)
+    #: how long an ``Idempotency-Key`` answers its first request's outcome (at least)
+    retention_idempotency_seconds: float = Field(default=86400, gt=0)
     #: how long after its death a dead-lettered message may still be replayed
     #: (``make replay-dlq``); the inbox must remember it longer than that
     dlq_replay_window_seconds: float = Field(default=3 * 86400, ge=0)

@@ -1,4 +1,5 @@
-"""Tables every service has: outbox, inbox, saga state and saga step log.
+"""Tables every service has: outbox, inbox, saga state and saga step log, and the
+idempotency keys of its HTTP writes.
 
 They live in each service's own database. The revisions that create them are
 shared-lib's own Alembic branch, ``messaging`` (``shared_lib/migrations/versions``),
@@ -95,3 +96,21 @@ saga_steps = Table(
 )
 
 
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    messaging_metadata,
+    # the caller the key belongs to ("user:<id>", "anonymous")
+    Column("scope", String(100), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    # SHA-256 of the request (method, path, body) the key was first used for
+    Column("fingerprint", String(64), nullable=False),
+    # a saga start: the saga (its outcome is read again on a retry)
+    Column("saga_id", UUID(as_uuid=True), nullable=True),
+    # a plain write: its answer
+    Column("status_code", Integer, nullable=True),
+    Column("body", Text, nullable=True),
+    Column("location", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_idempotency_keys_created_at", "created_at"),
+)

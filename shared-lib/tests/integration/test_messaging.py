@@ -392,14 +392,22 @@ async def test_retention_removes_old_sent_rows_in_batches_and_keeps_the_rest(env
             SELECT 'q', gen_random_uuid(), 't',
                    now() - CASE WHEN g <= 1500 THEN interval '8 days' ELSE interval '1 hour' END
             FROM generate_series(1, 1600) g"""))
+        await conn.execute(text("""
+            INSERT INTO idempotency_keys (scope, key, fingerprint, created_at)
+            SELECT 'user:1', 'k' || g, 'f',
+                   now() - CASE WHEN g <= 30 THEN interval '25 hours' ELSE interval '1 hour' END
+            FROM generate_series(1, 40) g"""))
     policy = RetentionPolicy(outbox_window=timedelta(days=7), inbox_window=timedelta(days=7),
-                             batch=1000)
-    assert await purge_once(env.engine, policy) == {"outbox": 2500, "inbox": 1500}
+                             idempotency_window=timedelta(days=1), batch=1000)
+    assert await purge_once(env.engine, policy) == {"outbox": 2500, "inbox": 1500,
+                                                    "idempotency_keys": 30}
     async with env.engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")) == 10
         assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 20
         assert await conn.scalar(text("SELECT count(*) FROM inbox")) == 100
-    assert await purge_once(env.engine, policy) == {"outbox": 0, "inbox": 0}
+        assert await conn.scalar(text("SELECT count(*) FROM idempotency_keys")) == 10
+    assert await purge_once(env.engine, policy) == {"outbox": 0, "inbox": 0,
+                                                    "idempotency_keys": 0}
 
 
 async def test_a_database_outage_never_dead_letters_events(env: Env) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, MetaData, insert, pool, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared_lib.migrations import MESSAGING_BRANCH, alembic_config, upgrade
-from shared_lib.tables import messaging_metadata, outbox, sagas
+from shared_lib.tables import inbox, messaging_metadata, outbox, saga_steps, sagas
 from testkit.infra import run_sync
 from testkit.processes import run_migrations
 
@@ -98,7 +98,8 @@ def test_a_database_from_before_the_shared_branch_is_upgraded(
     saga_id = uuid.uuid4()
 
     def old_layout(conn: Connection) -> None:
-        messaging_metadata.create_all(conn)
+        # the shared tables as they were then (later ones come with later revisions)
+        messaging_metadata.create_all(conn, tables=[outbox, inbox, sagas, saga_steps])
         conn.execute(insert(outbox).values(
             message_id=uuid.uuid4(), exchange="x", routing_key="k", message_type="t", body="{}"))
         conn.execute(insert(sagas).values(id=saga_id, type="t", status="running", step_index=0,

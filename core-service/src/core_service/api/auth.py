@@ -19,6 +19,7 @@ from core_service.schemas import (
 from core_service.services import auth, sessions
 from core_service.settings import CoreSettings
 from shared_lib.deps import SessionDep
+from shared_lib.idempotency import IdempotencyDep, run_write
 from shared_lib.text import SAFE_LINE, SAFE_TEXT
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -47,11 +48,15 @@ def _tokens(grant: sessions.Grant, issuer: IssuerDep) -> TokenOut:
 
 @router.post("/register", response_model=UserOut, status_code=status.HTTP_201_CREATED,
              responses=_BUSY)
-async def register(body: RegisterIn, session: SessionDep, hasher: HasherDep) -> UserOut:
-    user = await auth.register(session, hasher, username=body.username, email=body.email,
-                               password=body.password, full_name=body.full_name)
-    await session.commit()
-    return UserOut.model_validate(user)
+async def register(body: RegisterIn, session: SessionDep, hasher: HasherDep,
+                   key: IdempotencyDep) -> Response:
+    async def write() -> UserOut:
+        user = await auth.register(session, hasher, username=body.username,
+                                   email=body.email, password=body.password,
+                                   full_name=body.full_name)
+        return UserOut.model_validate(user)
+
+    return await run_write(session, key.of(None) if key else None, write, status_code=201)
 
 
 async def _log_in(session: SessionDep, hasher: HasherDep, issuer: IssuerDep,

@@ -3,12 +3,13 @@ private account."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Response
 
 from core_service.api.deps import CurrentUser
 from core_service.schemas import FollowOut
 from core_service.services import follows
 from shared_lib.deps import SessionDep
+from shared_lib.idempotency import IdempotencyDep, run_write
 from shared_lib.schemas import UserSummary
 from shared_lib.web import IdPath, Limit, Offset
 
@@ -46,13 +47,15 @@ async def decline(user_id: IdPath, user: CurrentUser, session: SessionDep) -> Fo
                         403: {"description": "Blocked, or your account is deactivated"},
                         404: {"description": "No such user"}})
 async def follow(user_id: IdPath, user: CurrentUser, session: SessionDep,
-                 response: Response) -> FollowOut:
+                 key: IdempotencyDep) -> Response:
     """Follow a user; for a private account, ask to (202 until its owner approves)."""
-    state = await follows.follow(session, user, user_id)
-    await session.commit()
-    if state.requested:
-        response.status_code = status.HTTP_202_ACCEPTED
-    return FollowOut(following=state.following, requested=state.requested)
+
+    async def write() -> FollowOut:
+        state = await follows.follow(session, user, user_id)
+        return FollowOut(following=state.following, requested=state.requested)
+
+    return await run_write(session, key.of(user.id) if key else None, write,
+                           status_code=lambda out: 202 if out.requested else 200)
 
 
 @router.delete("/{user_id}", response_model=FollowOut,

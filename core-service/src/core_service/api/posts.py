@@ -12,9 +12,16 @@ from core_service.sagas.delete_post import DELETE_POST, DeletePostRejection
 from core_service.schemas import CommentIn, CommentOut, LikeOut, PostIn, PostOut
 from core_service.services import posts
 from shared_lib.deps import RuntimeDep, SessionDep
+from shared_lib.idempotency import IdempotencyDep, run_write
 from shared_lib.openapi import accepted, described, errors
 from shared_lib.saga import SagaStatus
-from shared_lib.saga.http import Rejections, record_response, run_saga, saga_response
+from shared_lib.saga.http import (
+    Rejections,
+    answer_started,
+    record_response,
+    run_saga,
+    saga_response,
+)
 from shared_lib.web import IdPath, Limit, Offset
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
@@ -36,23 +43,30 @@ DELETE_POST_REJECTIONS = Rejections(
                                             "rejected"),
                         **described({422: "Empty, too long, or its hashtags refused"})})
 async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime: RuntimeDep,
-                      session: SessionDep) -> Response:
+                      session: SessionDep, key: IdempotencyDep) -> Response:
     if body.is_empty():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "A post needs content or an image")
     data = create_post_data(user.id, user.username, body.content, body.image_url)
-    outcome = await run_saga(request, runtime, session, CREATE_POST, data)
-    created = await posts.visible_post(session, outcome.data["post_id"], user.id)
-    post = created.post
-    if post.status == PostStatus.rejected:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            post.rejection_reason or "The post was rejected")
-    # 201 once published; 202 otherwise, and the client polls Location
-    published = post.status == PostStatus.published
-    return record_response(outcome, record_status=SagaStatus.completed if published else None,
-                           rejections=CREATE_POST_REJECTIONS,
-                           body=post_out(created).model_dump(mode="json"),
-                           location=f"/api/posts/{post.id}")
+    outcome = await run_saga(request, runtime, session, CREATE_POST, data,
+                             key=key.of(user.id) if key else None)
+    post_id = outcome.data["post_id"]
+
+    async def answer() -> Response:
+        created = await posts.visible_post(session, post_id, user.id)
+        post = created.post
+        if post.status == PostStatus.rejected:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                post.rejection_reason or "The post was rejected")
+        # 201 once published; 202 otherwise, and the client polls Location
+        published = post.status == PostStatus.published
+        return record_response(outcome,
+                               record_status=SagaStatus.completed if published else None,
+                               rejections=CREATE_POST_REJECTIONS,
+                               body=post_out(created).model_dump(mode="json"),
+                               location=f"/api/posts/{post.id}")
+
+    return await answer_started(outcome, f"/api/posts/{post_id}", answer)
 
 
 @router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -86,10 +100,16 @@ async def delete_post(post_id: IdPath, request: Request, user: CurrentUser,
 
 @router.post("/{post_id}/likes", response_model=LikeOut, tags=["likes"],
              responses=errors(403, 404))
-async def toggle_like(post_id: IdPath, user: CurrentUser, session: SessionDep) -> LikeOut:
-    liked, count = await posts.toggle_like(session, user, post_id)
-    await session.commit()
-    return LikeOut(liked=liked, like_count=count)
+async def toggle_like(post_id: IdPath, user: CurrentUser, session: SessionDep,
+                      key: IdempotencyDep) -> Response:
+    """Like the post, or unlike it if I did: a retry with the same ``Idempotency-Key``
+    does not toggle it back."""
+
+    async def write() -> LikeOut:
+        liked, count = await posts.toggle_like(session, user, post_id)
+        return LikeOut(liked=liked, like_count=count)
+
+    return await run_write(session, key.of(user.id) if key else None, write, status_code=200)
 
 
 @router.get("/{post_id}/comments", response_model=list[CommentOut], tags=["comments"],
@@ -104,7 +124,9 @@ async def list_comments(post_id: IdPath, user: CurrentUser, session: SessionDep,
              status_code=status.HTTP_201_CREATED, tags=["comments"],
              responses=errors(403, 404))
 async def add_comment(post_id: IdPath, body: CommentIn, user: CurrentUser,
-                      session: SessionDep) -> CommentOut:
-    comment = await posts.add_comment(session, user, post_id, body.content)
-    await session.commit()
-    return comment_out(comment, user.username)
+                      session: SessionDep, key: IdempotencyDep) -> Response:
+    async def write() -> CommentOut:
+        comment = await posts.add_comment(session, user, post_id, body.content)
+        return comment_out(comment, user.username)
+
+    return await run_write(session, key.of(user.id) if key else None, write, status_code=201)

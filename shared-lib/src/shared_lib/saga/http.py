@@ -3,13 +3,20 @@
 The saga runs in a transaction of its own; the request waits up to
 ``SAGA_WAIT_SECONDS`` for the saga to end (announced by ``NOTIFY``, whichever
 replica ends it), unless the client sent ``Prefer: respond-async``.
+
+Once the start has committed, the answer is never an error: the saga will run
+to its end whatever happens to this request, so a failure to read its state or
+its record (a connection PostgreSQL just dropped, a pool timeout) answers 202
+with ``Location`` (:func:`answer_started`). With an ``Idempotency-Key`` the saga id
+derives from the key and the key is claimed in the start's transaction: a retry
+answers the same saga's outcome (:mod:`shared_lib.idempotency`).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,7 +24,9 @@ from fastapi import HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
+from shared_lib.idempotency import REPLAYED, ScopedKey, claim_for_saga
 from shared_lib.logs import saga_id as saga_var
 from shared_lib.tables import sagas
 
@@ -40,6 +49,8 @@ class SagaOutcome:
     status: SagaStatus | None
     reason: str | None
     data: dict[str, Any]
+    #: a retry with an ``Idempotency-Key``: the first request's saga
+    replayed: bool = False
 
 
 async def start_and_wait(
@@ -48,27 +59,39 @@ async def start_and_wait(
     data: dict[str, Any],
     *,
     respond_async: bool,
+    key: ScopedKey | None = None,
 ) -> SagaOutcome:
-    """Start a saga in its own transaction, then wait up to SAGA_WAIT_SECONDS."""
-    saga_id = uuid.uuid4()
+    """Start a saga in its own transaction (or, with the ``key`` of an earlier
+    request, find that request's saga), then wait up to SAGA_WAIT_SECONDS."""
+    saga_id = key.saga_id(saga_type) if key is not None else uuid.uuid4()
     saga_var.set(str(saga_id))
-    log.info("starting saga %s %s", saga_type, saga_id)
     fut = runtime.waiter.expect(saga_id)
+    replayed = False
     try:
         async with runtime.sessions() as session, session.begin():
-            st = await runtime.orchestrator.start(SqlSagaStore(session), saga_type, data,
-                                                  saga_id=saga_id)
+            store = SqlSagaStore(session)
+            if key is None or await claim_for_saga(session, key, saga_id):
+                log.info("starting saga %s %s", saga_type, saga_id)
+                st = await runtime.orchestrator.start(store, saga_type, data,
+                                                      saga_id=saga_id)
+            else:
+                replayed = True
+                log.info("a retry of saga %s %s", saga_type, saga_id)
+                found = await store.load(saga_id)
+                if found is None:  # pragma: no cover - claimed keys name a saga
+                    raise RuntimeError(f"saga {saga_id} of an idempotency key is gone")
+                st = found
     except BaseException:
         runtime.waiter.forget(saga_id, fut)
         raise
     failpoint(f"saga.after_start:{saga_type}")
     if st.status in FINAL_STATUSES:
         runtime.waiter.forget(saga_id, fut)
-        return SagaOutcome(saga_id, True, st.status, st.reason, st.data)
+        return SagaOutcome(saga_id, True, st.status, st.reason, st.data, replayed)
     wait = runtime.settings.saga_wait_seconds
     if respond_async or wait <= 0:
         runtime.waiter.forget(saga_id, fut)
-        return SagaOutcome(saga_id, False, st.status, None, st.data)
+        return SagaOutcome(saga_id, False, st.status, None, st.data, replayed)
 
     async def read() -> tuple[SagaStatus, str | None]:
         async with runtime.sessions() as session:
@@ -77,22 +100,61 @@ async def start_and_wait(
         return SagaStatus(row.status), row.reason
 
     async def is_finished() -> bool:
-        return (await read())[0] in FINAL_STATUSES
+        try:
+            return (await read())[0] in FINAL_STATUSES
+        except Exception as exc:
+            if not is_transient_db_error(exc):
+                raise
+            return False  # not known yet; the wait goes on
 
-    finished = await runtime.waiter.wait(saga_id, fut, wait, is_finished)
-    if finished == SagaStatus.completed.value:
-        return SagaOutcome(saga_id, True, SagaStatus.completed, None, st.data)
-    status, reason = await read()
-    return SagaOutcome(saga_id, finished and status in FINAL_STATUSES, status, reason, st.data)
+    try:
+        finished = await runtime.waiter.wait(saga_id, fut, wait, is_finished)
+        if finished == SagaStatus.completed.value:
+            return SagaOutcome(saga_id, True, SagaStatus.completed, None, st.data, replayed)
+        status, reason = await read()
+    except Exception as exc:
+        if not is_transient_db_error(exc):
+            raise
+        log.warning("saga %s started; its state could not be read (%s)", saga_id, exc)
+        return SagaOutcome(saga_id, False, None, None, st.data, replayed)
+    return SagaOutcome(saga_id, finished and status in FINAL_STATUSES, status, reason,
+                       st.data, replayed)
 
 
 async def run_saga(request: Request, runtime: Any, session: Any, saga_type: str,
-                   data: dict[str, Any]) -> SagaOutcome:
+                   data: dict[str, Any], key: ScopedKey | None = None) -> SagaOutcome:
     """What a saga-backed endpoint does: hand back the request's database
     connection (the saga runs in its own transaction; ``session`` can still be
-    used after), start the saga and wait for it, unless ``Prefer: respond-async``."""
+    used after), start the saga (or find the one of ``key``) and wait for it, unless
+    ``Prefer: respond-async``."""
     await session.close()
-    return await start_and_wait(runtime, saga_type, data, respond_async=wants_async(request))
+    return await start_and_wait(runtime, saga_type, data, respond_async=wants_async(request),
+                                key=key)
+
+
+async def answer_started(outcome: SagaOutcome, location: str,
+                         answer: Callable[[], Awaitable[Response]]) -> Response:
+    """The answer of an endpoint whose saga has started: ``answer()`` (which reads the
+    record the saga works on), or 202 with ``Location`` when that read fails on a
+    transient database error, since the saga will go on. A replay says so
+    (``Idempotent-Replayed``), whatever the answer."""
+    replayed = {REPLAYED: "true"} if outcome.replayed else {}
+    try:
+        response = await answer()
+    except HTTPException as exc:
+        if replayed:
+            raise HTTPException(exc.status_code, exc.detail,
+                                headers={**(exc.headers or {}), **replayed}) from None
+        raise
+    except Exception as exc:
+        if not is_transient_db_error(exc):
+            raise
+        log.warning("saga %s started; its record could not be read (%s): 202",
+                    outcome.saga_id, exc)
+        response = JSONResponse({"saga_id": str(outcome.saga_id), "status": "pending"},
+                                status_code=202, headers={"Location": location})
+    response.headers.update(replayed)
+    return response
 
 
 @dataclass(frozen=True)

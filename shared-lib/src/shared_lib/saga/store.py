@@ -77,7 +77,8 @@ def _row_to_state(row: Any) -> SagaState:
 
 # The statements of a saga transition, built once (a transition costs no statement
 # building; see messaging.inbox).
-_LOAD_FOR_UPDATE = select(sagas).where(sagas.c.id == bindparam("id")).with_for_update()
+_LOAD = select(sagas).where(sagas.c.id == bindparam("id"))
+_LOAD_FOR_UPDATE = _LOAD.with_for_update()
 _ADD_LOG = insert(saga_steps)
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
@@ -128,6 +129,11 @@ class SqlSagaStore:
 
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None:
         row = (await self.session.execute(_LOAD_FOR_UPDATE, {"id": saga_id})).first()
+        return _row_to_state(row) if row else None
+
+    async def load(self, saga_id: uuid.UUID) -> SagaState | None:
+        """The saga as it stands, without locking it (to answer a client)."""
+        row = (await self.session.execute(_LOAD, {"id": saga_id})).first()
         return _row_to_state(row) if row else None
 
     async def claim_due(self, now: datetime, limit: int) -> list[SagaState]:

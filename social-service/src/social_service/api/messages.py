@@ -5,9 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from shared_lib.deps import RuntimeDep, SessionDep
+from shared_lib.idempotency import IdempotencyDep
 from shared_lib.openapi import accepted, described
 from shared_lib.saga import SagaStatus
-from shared_lib.saga.http import Rejections, SagaOutcome, record_response, run_saga
+from shared_lib.saga.http import (
+    Rejections,
+    SagaOutcome,
+    answer_started,
+    record_response,
+    run_saga,
+)
 from shared_lib.web import IdPath, Limit, Offset
 from social_service.api.deps import CurrentViewer
 from social_service.models import Message, MessageStatus
@@ -42,14 +49,20 @@ def sent_message_response(outcome: SagaOutcome, message: Message) -> Response:
                                      404: "No such receiver",
                                      503: "core-service did not answer in time"})})
 async def send_message(body: MessageIn, request: Request, viewer: CurrentViewer,
-                       runtime: RuntimeDep, session: SessionDep) -> Response:
+                       runtime: RuntimeDep, session: SessionDep,
+                       key: IdempotencyDep) -> Response:
     messages.check_receiver(viewer.id, body.receiver_id)
     outcome = await run_saga(
         request, runtime, session, SEND_MESSAGE,
         {"sender_id": viewer.id, "sender_username": viewer.username,
-         "receiver_id": body.receiver_id, "content": body.content})
-    message = await messages.get_message(session, outcome.data["message_id"])
-    return sent_message_response(outcome, message)
+         "receiver_id": body.receiver_id, "content": body.content},
+        key=key.of(viewer.id) if key else None)
+
+    async def answer() -> Response:
+        message = await messages.get_message(session, outcome.data["message_id"])
+        return sent_message_response(outcome, message)
+
+    return await answer_started(outcome, f"/api/messages/{body.receiver_id}", answer)
 
 
 @router.get("", response_model=list[ConversationOut])

@@ -5,9 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from shared_lib.deps import RuntimeDep, SessionDep
+from shared_lib.idempotency import IdempotencyDep
 from shared_lib.openapi import accepted, described, errors
 from shared_lib.saga import SagaStatus
-from shared_lib.saga.http import Rejections, SagaOutcome, record_response, run_saga
+from shared_lib.saga.http import (
+    Rejections,
+    SagaOutcome,
+    answer_started,
+    record_response,
+    run_saga,
+)
 from shared_lib.web import IdPath, Limit, Offset
 from social_service.api.deps import CurrentViewer
 from social_service.domain.stories import is_empty_story
@@ -42,15 +49,21 @@ def created_story_response(outcome: SagaOutcome, story: Story) -> Response:
                                      422: "Neither an image nor content",
                                      503: "core-service did not answer in time"})})
 async def create_story(body: StoryIn, request: Request, viewer: CurrentViewer,
-                       runtime: RuntimeDep, session: SessionDep) -> Response:
+                       runtime: RuntimeDep, session: SessionDep,
+                       key: IdempotencyDep) -> Response:
     if is_empty_story(body.image_url, body.content):
         raise HTTPException(422, "A story needs an image or content")
     outcome = await run_saga(
         request, runtime, session, CREATE_STORY,
         {"author_id": viewer.id, "author_username": viewer.username,
-         "image_url": body.image_url, "content": body.content})
-    story = await stories.get_story(session, outcome.data["story_id"])
-    return created_story_response(outcome, story)
+         "image_url": body.image_url, "content": body.content},
+        key=key.of(viewer.id) if key else None)
+
+    async def answer() -> Response:
+        story = await stories.get_story(session, outcome.data["story_id"])
+        return created_story_response(outcome, story)
+
+    return await answer_started(outcome, "/api/stories", answer)
 
 
 @router.get("", response_model=list[StoryOut])
