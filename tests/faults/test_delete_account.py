@@ -258,8 +258,63 @@ def test_a_block_queued_at_the_purge_revives_no_block_of_the_user(
 
 
 
-def _drop_queued(stack, message_type: str) -> None:  # type: ignore[no-untyped-def]
-    """Remove the queued commands of one type from social.commands, keeping the rest."""
+
+def test_a_retry_after_the_inbox_forgot_the_purge_keeps_the_user_deleted(
+        infra: Infra, tmp_path: Path) -> None:
+    """purge_user ran at social but neither its reply nor the cancel probe's reached
+    core: the saga failed and waits for an operator. By the time of the retry, social's
+    inbox no longer has the purge (its retention is a few seconds here); the new probe
+    learns from the user's tombstone that the purge ran, and the deletion completes
+    instead of reactivating a user social has purged."""
+    quick = {"SAGA_STEP_TIMEOUT_SECONDS": "1", "SAGA_STEP_MAX_ATTEMPTS": "1",
+             "SAGA_COMPENSATION_MAX_ATTEMPTS": "1", "DLQ_REPLAY_WINDOW_SECONDS": "0"}
+    with running_stack(infra, tmp_path, gateway=False, env=quick,
+                       social_env={"RETENTION_INBOX_SECONDS": "20",
+                                   "RETENTION_INTERVAL_SECONDS": "0.5"}) as stack:
+        c = httpx.Client(base_url=stack.core.url, timeout=30)
+        x = register_and_login(c)
+        wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM users") == 1,
+                   10, what="user projected")
+        stack.social.stop()
+        assert delete_account(c, x, {"Prefer": "respond-async"}).status_code == 202
+        wait_until(lambda: scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE "
+                                  "message_type = 'purge_user' AND sent_at IS NOT NULL") == 1,
+                   10, what="purge_user published")
+        stack.core.stop()
+        # social purges the user; its reply is lost on the way
+        stack.social.start()
+        wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM inbox WHERE "
+                                  "message_type = 'purge_user'") == 1, 10, what="purged")
+        wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM outbox "
+                                                   "WHERE sent_at IS NULL") == 0,
+                   10, what="reply published")
+        stack.social.stop()
+        _drop_queued(stack, "saga.reply", "core.replies")
+        # core's deadline passes and its cancel probe is lost too: the saga fails
+        stack.core.start()
+        wait_until(lambda: scalar(stack.core_db, "SELECT status FROM sagas") == "failed",
+                   20, what="saga failed")
+        _drop_queued(stack, "saga.cancel")
+        stack.social.start()
+        wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM inbox WHERE "
+                                  "message_type = 'purge_user'") == 0,
+                   40, what="social's inbox forgot the purge")
+
+        saga_id = scalar(stack.core_db, "SELECT id FROM sagas")
+        r = httpx.post(f"{stack.core.url}/ops/sagas/{saga_id}/retry")
+        assert r.status_code == 200, r.text
+        wait_until(lambda: scalar(stack.core_db, "SELECT status FROM sagas") != "compensating",
+                   20, what="the retry's probe answered")
+        assert scalar(stack.core_db, "SELECT status FROM sagas") == "completed"
+        assert scalar(stack.core_db, f"SELECT count(*) FROM users WHERE id = {x['id']}") == 0
+        assert scalar(stack.social_db, f"SELECT deleted FROM users WHERE id = {x['id']}")
+        assert_consistent(stack)
+        c.close()
+
+
+def _drop_queued(stack, message_type: str,  # type: ignore[no-untyped-def]
+                 queue_name: str = "social.commands") -> None:
+    """Remove the queued messages of one type from a queue, keeping the rest."""
     import aio_pika
 
     from testkit.infra import run_sync
@@ -268,7 +323,7 @@ def _drop_queued(stack, message_type: str) -> None:  # type: ignore[no-untyped-d
         conn = await aio_pika.connect(stack.amqp_url)
         try:
             channel = await conn.channel()
-            queue = await channel.get_queue("social.commands")
+            queue = await channel.get_queue(queue_name)
             keep = []
             while (msg := await queue.get(fail=False)) is not None:
                 if msg.type == message_type:

@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared_lib.db import is_transient_db_error
 from shared_lib.supervisor import cancelled_by_us
 from shared_lib.tables import idempotency_keys, inbox, outbox
 
@@ -89,6 +90,10 @@ async def run_retention(engine: AsyncEngine, policy: RetentionPolicy) -> None:
             if cancelled_by_us():
                 raise
             log.warning("retention cycle was cancelled from inside")
-        except Exception:
-            log.exception("retention cycle failed")
+        except Exception as exc:
+            if not is_transient_db_error(exc):
+                log.exception("retention cycle failed")
+            else:
+                log.warning("retention cycle stopped: database unavailable (%r); next in "
+                            "%.0f s", exc, policy.interval_seconds)
         await asyncio.sleep(policy.interval_seconds)

@@ -53,6 +53,7 @@ class ServiceRuntime:
             step_timeout=settings.saga_step_timeout_seconds,
             max_attempts=settings.saga_step_max_attempts,
             compensation_max_attempts=settings.saga_compensation_max_attempts,
+            retry_window=timedelta(seconds=settings.retention_inbox_seconds),
         )
         self.metrics = Metrics(service)
         m = self.metrics

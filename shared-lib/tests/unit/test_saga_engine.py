@@ -23,7 +23,7 @@ from shared_lib.saga import (
     StepRejected,
 )
 from shared_lib.saga.definition import FINAL_STATUSES
-from shared_lib.saga.engine import RETRY_ROUND_KEY
+from shared_lib.saga.engine import RETRY_ROUND_KEY, RetryRefused
 from shared_lib.saga.participant import saga_message_id
 
 
@@ -317,7 +317,8 @@ async def _timed_out_pivot(engine: SagaOrchestrator, store: FakeStore, clock: Cl
     await engine.handle_due(store, due)
     probe = store.sent[-1]
     assert (probe.type, probe.step, probe.compensation) == ("saga.cancel", "p", True)
-    assert probe.payload == {"command_type": "purge_post"}
+    assert probe.payload == {"command_type": "purge_post",
+                             "command": {"post_id": 1, "seq": probe.payload["command"]["seq"]}}
     assert store.sagas[sid].status == SagaStatus.compensating
     return sid
 
@@ -347,3 +348,38 @@ def test_only_a_step_that_may_refuse_after_writing_needs_a_savepoint() -> None:
     assert LocalStep("a", act).needs_savepoint
     assert not LocalStep("a", act, can_reject=False).needs_savepoint
     assert not LocalStep("a", act, rejects_before_writing=True).needs_savepoint
+
+
+async def _failed_at_pivot(engine: SagaOrchestrator, store: FakeStore, clock: Clock
+                           ) -> uuid.UUID:
+    sid = await _timed_out_pivot(engine, store, clock)
+    while store.sagas[sid].status == SagaStatus.compensating:
+        clock.now += timedelta(minutes=5)
+        for due in await store.claim_due(clock.now, 10):
+            await engine.handle_due(store, due)
+    assert store.sagas[sid].status == SagaStatus.failed
+    return sid
+
+
+async def test_a_retry_at_a_pivot_past_the_inbox_window_is_refused(rec, clock) -> None:
+    definition = SagaDefinition(type="pivot", steps=(
+        LocalStep("a", rec.a, compensation=rec.undo_a),
+        RemoteStep("p", lambda d: PurgePost(post_id=1), cancel_on_timeout=True),
+    ))
+    engine = SagaOrchestrator(service="core", definitions=[definition], step_timeout=10,
+                              max_attempts=1, compensation_max_attempts=2, clock=clock,
+                              retry_window=timedelta(hours=1))
+    store = FakeStore()
+    sid = await _failed_at_pivot(engine, store, clock)
+    sent = len(store.sent)
+    clock.now = store.sagas[sid].created_at + timedelta(minutes=59)  # type: ignore[operator]
+    await engine.retry(store, sid)  # within the window: a new probe
+    assert store.sagas[sid].status == SagaStatus.compensating and len(store.sent) == sent + 1
+
+    store = FakeStore()
+    sid = await _failed_at_pivot(engine, store, clock)
+    clock.now = store.sagas[sid].created_at + timedelta(hours=1)  # type: ignore[operator]
+    with pytest.raises(RetryRefused, match="may no longer remember"):
+        await engine.retry(store, sid)
+    assert store.sagas[sid].status == SagaStatus.failed
+    assert rec.calls.count("undo_a:no reply from p after 1 attempts") == 0

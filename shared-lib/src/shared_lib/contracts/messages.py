@@ -59,6 +59,9 @@ class SagaCancel(Payload):
     KIND = MessageKind.command
 
     command_type: str
+    #: the command the probe is about, so that a participant whose inbox no longer
+    #: remembers it (past its retention) can still tell from its data whether it ran
+    command: dict[str, Any] | None = None
 
 
 #: reason of a ``saga.cancel`` refusal: the command had already run

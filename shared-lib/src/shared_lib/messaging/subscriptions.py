@@ -61,6 +61,11 @@ class Subscriptions:
             raise ValueError(f"{message.TYPE} on {queue} has two handlers")
         self._subs[key] = Subscription(queue, message, handler)
 
+    def handler(self, queue: str, message_type: str) -> Handler | None:
+        """The handler of ``message_type`` on ``queue``, if there is one."""
+        sub = self._subs.get((queue, message_type))
+        return sub.handler if sub is not None else None
+
     def __iter__(self) -> Iterable[Subscription]:  # type: ignore[override]
         return iter(self._subs.values())
 

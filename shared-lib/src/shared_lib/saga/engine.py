@@ -66,6 +66,10 @@ class UnknownSaga(KeyError):
     pass
 
 
+class RetryRefused(ValueError):
+    """An operator's retry that cannot be done safely (the message says why)."""
+
+
 class SagaOrchestrator:
     def __init__(
         self,
@@ -75,6 +79,7 @@ class SagaOrchestrator:
         step_timeout: float,
         max_attempts: int,
         compensation_max_attempts: int,
+        retry_window: timedelta | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.service = service
@@ -82,6 +87,9 @@ class SagaOrchestrator:
         self.step_timeout = timedelta(seconds=step_timeout)
         self.max_attempts = max_attempts
         self.compensation_max_attempts = compensation_max_attempts
+        #: how long participants remember the commands they handled (their inbox
+        #: retention): a saga older than that cannot be asked whether its pivot ran
+        self.retry_window = retry_window
         self.clock = clock
         #: called with (saga type, started) and (saga type, final status, seconds)
         self.on_started: Callable[[str], None] | None = None
@@ -236,11 +244,21 @@ class SagaOrchestrator:
         if st is None:
             raise UnknownSaga(saga_id)
         if st.status != SagaStatus.failed:
-            raise ValueError(f"saga {saga_id} is {st.status}, only failed sagas can be retried")
-        st.data[RETRY_ROUND_KEY] = int(st.data.get(RETRY_ROUND_KEY, 0)) + 1
+            raise RetryRefused(f"saga {saga_id} is {st.status}, only failed sagas can be "
+                               "retried")
         step = self._definition(st.type).steps[st.step_index]
-        if isinstance(step, RemoteStep) and step.compensation is None \
-                and step.cancel_on_timeout:
+        probes_pivot = (isinstance(step, RemoteStep) and step.compensation is None
+                        and step.cancel_on_timeout)
+        if probes_pivot and self.retry_window is not None and st.created_at is not None \
+                and self.clock() - st.created_at >= self.retry_window:
+            raise RetryRefused(
+                f"saga {saga_id} started more than {self.retry_window} ago (the inbox "
+                f"retention): the participant of {step.name} may no longer remember "
+                "whether it ran, so it cannot be asked safely: settle it by hand "
+                "(docs/sagas.md, \"Failed sagas and operator retry\")")
+        st.data[RETRY_ROUND_KEY] = int(st.data.get(RETRY_ROUND_KEY, 0)) + 1
+        if probes_pivot:
+            assert isinstance(step, RemoteStep)
             st.status = SagaStatus.compensating
             st.attempts = 1
             st.deadline = self.clock() + self.step_timeout
@@ -301,7 +319,8 @@ class SagaOrchestrator:
         message: Payload = command
         if compensation:
             message = (step.compensation(st.data) if step.compensation is not None
-                       else SagaCancel(command_type=command.TYPE))
+                       else SagaCancel(command_type=command.TYPE,
+                                       command=command.model_dump(mode="json")))
         # a cancel probe goes to the participant that handles the command
         exchange = default_exchange(message if isinstance(message, Command) else command)
         env = envelope_for(

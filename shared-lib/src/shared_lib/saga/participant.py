@@ -19,7 +19,10 @@ Every queue of saga commands also answers the engine's cancel probe
 (``saga.cancel``, registered with the commands by :func:`handles_saga_command`):
 the probe preempts the unanswered command, or, if it ran, answers ``already
 applied`` with the command's reply data, and the saga goes forward instead of
-compensating.
+compensating. The inbox forgets a command after its retention window; a pivot
+whose effect can be seen in the participant's data (a purged user's tombstone)
+registers an ``applied`` check, which the probe asks whenever the inbox has no
+accepted reply, so a probe after the window still learns that the pivot ran.
 
 Command message ids are deterministic (:func:`saga_message_id`), so every
 re-send of a step's command is the same message to the inbox.
@@ -116,33 +119,66 @@ async def _send_reply(ctx: MessageContext, reply: SagaReply) -> None:
     await add_to_outbox(ctx.session, out, env.reply_to, routing_key=f"{env.type}.reply")
 
 
-async def _cancel(ctx: MessageContext, cancel: SagaCancel) -> dict[str, Any]:
-    """The probe: preempted (see :class:`SagaCommandHandler`) means the command will
-    never run; otherwise it ran, and its stored reply says whether it took effect."""
-    if ctx.extra.get("preempted", False):
+#: whether a command's effect is in the participant's data: the data of its reply
+#: when it is, None when it is not
+AppliedCheck = Callable[[MessageContext, Any], Awaitable[dict[str, Any] | None]]
+
+
+class _CancelProbe:
+    """The answer to ``saga.cancel`` on one commands queue: preempted (see
+    :class:`SagaCommandHandler`) or refused means the command never took effect;
+    an accepted stored reply, or a command's ``applied`` check finding its effect,
+    means it did (``already applied``)."""
+
+    __name__ = "cancel_probe"
+
+    def __init__(self) -> None:
+        self.applied: dict[str, tuple[type[Command], AppliedCheck]] = {}
+
+    async def __call__(self, ctx: MessageContext, cancel: SagaCancel) -> dict[str, Any]:
+        if not ctx.extra.get("preempted", False):
+            original = await inbox.stored_reply(ctx.session, ctx.queue,
+                                                ctx.extra["command_id"])
+            if original is not None and original.get("outcome") == ReplyOutcome.accepted:
+                raise CommandRejected(ALREADY_APPLIED, data=original.get("data") or {})
+        # no accepted reply: it never ran, was refused, or ran so long ago that the
+        # inbox forgot it; the data tells, where the command has a check
+        check = self.applied.get(cancel.command_type)
+        if check is not None and cancel.command is not None:
+            model, applied = check
+            data = await applied(ctx, model.model_validate(cancel.command))
+            if data is not None:
+                log.warning("cancel probe for %s of saga %s: the inbox has no record of "
+                            "it, but its effect is there: already applied",
+                            cancel.command_type, ctx.envelope.correlation_id)
+                raise CommandRejected(ALREADY_APPLIED, data=data)
         return {"cancelled": True}
-    original = await inbox.stored_reply(ctx.session, ctx.queue, ctx.extra["command_id"])
-    if original is not None and original.get("outcome") == ReplyOutcome.accepted:
-        raise CommandRejected(ALREADY_APPLIED, data=original.get("data") or {})
-    return {"cancelled": True}  # it ran and was refused: nothing to undo
-
-
-_CANCEL = saga_command(_cancel)
 
 
 def handles_saga_command(subscriptions: Subscriptions, *commands: type[Command],
                          rejects_before_writing: bool = False,
+                         applied: AppliedCheck | None = None,
                          ) -> Callable[[CommandFunction], CommandFunction]:
     """Decorator: the function handles these saga commands on its service's commands
     queue (which then also answers the cancel probe). ``rejects_before_writing``: it
-    raises :class:`CommandRejected` only before its first write (no savepoint)."""
+    raises :class:`CommandRejected` only before its first write (no savepoint).
+    ``applied``: for a pivot, whether its effect is in the data (see the module)."""
 
     def register(function: CommandFunction) -> CommandFunction:
         handler = saga_command(function, rejects_before_writing)
         for command in commands:
             queue = commands_queue(command.HANDLER)  # type: ignore[attr-defined]
             subscriptions.add(queue, command, handler)
-            subscriptions.add(queue, SagaCancel, _CANCEL)
+            cancel = subscriptions.handler(queue, SagaCancel.TYPE)
+            if isinstance(cancel, SagaCommandHandler) \
+                    and isinstance(cancel.function, _CancelProbe):
+                probe = cancel.function
+            else:
+                probe = _CancelProbe()
+                subscriptions.add(queue, SagaCancel,
+                                  SagaCommandHandler(probe, rejects_before_writing=True))
+            if applied is not None:
+                probe.applied[command.TYPE] = (command, applied)
         return function
 
     return register

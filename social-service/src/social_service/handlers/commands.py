@@ -16,6 +16,7 @@ from shared_lib.messaging.consumer import MessageContext
 from shared_lib.saga.participant import CommandRejected, handles_saga_command
 from social_service.handlers.registry import SUBSCRIPTIONS
 from social_service.services import posts, users
+from social_service.services.tombstones import any_user_deleted
 
 
 @handles_saga_command(SUBSCRIPTIONS, IndexPostHashtags, rejects_before_writing=True)
@@ -40,7 +41,14 @@ async def purge_post(ctx: MessageContext, cmd: PurgePost) -> dict[str, Any]:
     return {"purged": await posts.purge(ctx.session, cmd.post_id, cmd.seq)}
 
 
-@handles_saga_command(SUBSCRIPTIONS, PurgeUser)
+async def user_purged(ctx: MessageContext, cmd: PurgeUser) -> dict[str, Any] | None:
+    """A cancel probe of purge_user after the inbox forgot it: the user's tombstone
+    says the purge ran (it is never undone)."""
+    return {"purged_earlier": True} if await any_user_deleted(ctx.session, [cmd.user_id]) \
+        else None
+
+
+@handles_saga_command(SUBSCRIPTIONS, PurgeUser, applied=user_purged)
 async def purge_user(ctx: MessageContext, cmd: PurgeUser) -> dict[str, Any]:
     """Forget a user whose account is being deleted (the saga's pivot; see
     :func:`social_service.services.users.purge`)."""
