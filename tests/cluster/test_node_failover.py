@@ -23,6 +23,7 @@ from testkit.consistency import assert_consistent
 from testkit.infra import Infra
 from testkit.load import Load, PauseMeter, describe
 from testkit.processes import wait_until
+from testkit.proxy import ThreadedProxy
 from testkit.rabbit_cluster import ClusterUnavailable, RabbitCluster, find_bin_dir
 from testkit.sql import scalar
 from testkit.stack import Stack, running_stack
@@ -129,3 +130,47 @@ def test_queue_leader_node_stopped_and_started_under_load(
         assert scalar(stack.core_db, failed) == 0
         assert scalar(stack.social_db, failed) == 0
         assert stack.core.running and stack.social.running
+
+
+def test_a_node_that_vanishes_is_left_within_seconds(
+        infra: Infra, cluster: RabbitCluster, tmp_path: Path) -> None:
+    """The node both services are connected to vanishes the way a killed container or a
+    lost host does: no FIN, no RST, its packets simply stop (each service reaches each
+    node through a proxy, and the node's proxy freezes as the node is killed). Only the
+    AMQP heartbeat can tell; the services must be publishing and consuming on another
+    node within seconds, not after the minutes a default heartbeat takes."""
+    proxies = [ThreadedProxy("127.0.0.1", n.amqp_port) for n in cluster.nodes]
+    try:
+        def through_proxies(url: str) -> str:
+            for node, proxy in zip(cluster.nodes, proxies, strict=True):
+                url = url.replace(f"127.0.0.1:{node.amqp_port}/", f"127.0.0.1:{proxy.port}/")
+            return url
+
+        on_cluster = cluster.infra(infra.postgres_url)
+        env = {"SAGA_WAIT_SECONDS": "2", "SAGA_STEP_TIMEOUT_SECONDS": "30"}
+        with running_stack(on_cluster, tmp_path, env=env, drop_vhost=False,
+                           amqp=through_proxies) as stack, \
+                Load(stack.url, threads=4) as load, PauseMeter(load) as meter:
+            wait_until(lambda: load.result.count("create_post 201") >= 10, 60,
+                       what="sagas completing before")
+            first = cluster.nodes[0]  # the first address: where both are connected
+            assert all(c.endswith(f"on {first.name}") for c in _connections(cluster, stack.name))
+            start = time.monotonic()
+            proxies[0].freeze()
+            cluster.stop_node(first.index, kill=True)
+            done = load.result.count("create_post 201")
+            # a 2 s heartbeat notices within about 9 s; then another node's queue leaders
+            wait_until(lambda: load.result.count("create_post 201") >= done + 10, 30,
+                       what=f"sagas completing after {first.name} vanished")
+            windows = [(f"{first.name} vanished", start, time.monotonic())]
+            proxies[0].thaw()
+            cluster.start_node(first.index)
+            result = load.stop()
+            print(describe(result, meter, windows))
+            assert not any(s >= 500 for s in result.statuses()), result.answers
+            assert_consistent(stack, settle_seconds=120)
+            _assert_acknowledged_posts_published(stack, load)
+            wait_until(lambda: _unfinished_sagas(stack) == 0, 120, what="every saga finished")
+    finally:
+        for proxy in proxies:
+            proxy.close()

@@ -175,8 +175,8 @@ class OutboxRelay:
                 continue
             except Exception as exc:
                 if is_transient_db_error(exc):
-                    log.warning("outbox relay: database unavailable (%r); retrying in %.2fs",
-                                exc, backoff)
+                    log.warning("outbox relay: broker or database unavailable (%r); "
+                                "retrying in %.2fs", exc, backoff)
                 else:
                     log.exception("outbox relay cycle failed; retrying in %.2fs", backoff)
                 await asyncio.sleep(backoff)

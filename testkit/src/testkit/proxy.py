@@ -33,6 +33,7 @@ class TcpProxy:
         return self
 
     async def stop(self) -> None:
+        self.thaw()
         self.cut()
         if self._server is not None:
             self._server.close()
@@ -57,6 +58,8 @@ class TcpProxy:
         if not self._up:
             writer.close()
             return
+        # frozen: the connection is taken (as a kernel would) and then nothing answers
+        await self._flowing.wait()
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
@@ -74,6 +77,8 @@ class TcpProxy:
         except (ConnectionError, OSError):
             pass
         finally:
+            # frozen, the other side hears nothing, not even that this one closed
+            await self._flowing.wait()
             self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()

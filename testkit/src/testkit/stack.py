@@ -58,10 +58,12 @@ def running_stack(infra: Infra, log_dir: Path, *, env: Mapping[str, str] | None 
                   gateway: bool = True,
                   gateway_limits: render.Limits | None = None,
                   drop_vhost: bool = True,
-                  core_amqp: Callable[[str], str] | None = None) -> Iterator[Stack]:
+                  core_amqp: Callable[[str], str] | None = None,
+                  amqp: Callable[[str], str] | None = None) -> Iterator[Stack]:
     """Start core, social (and the gateway); stop them and drop everything after
     (``drop_vhost=False`` leaves the vhost to a broker that is thrown away anyway).
-    ``core_amqp`` gives core's AMQP URL from the vhost's (through a proxy, say)."""
+    ``amqp`` gives both services' AMQP URL from the vhost's (through proxies, say),
+    ``core_amqp`` core's alone."""
     name = f"t_{uuid.uuid4().hex[:10]}"
     created_dbs: list[str] = []
     vhost = None
@@ -76,7 +78,8 @@ def running_stack(infra: Infra, log_dir: Path, *, env: Mapping[str, str] | None 
         amqp_url = infra.create_vhost(vhost)
         run_migrations("core_service", core_db)
         run_migrations("social_service", social_db)
-        base = {**TEST_SERVICE_ENV, "AMQP_URL": amqp_url, **(env or {})}
+        base = {**TEST_SERVICE_ENV, "AMQP_URL": amqp(amqp_url) if amqp else amqp_url,
+                **(env or {})}
         core_broker = {"AMQP_URL": core_amqp(amqp_url)} if core_amqp else {}
         core = ServiceProcess("core_service", {**base, "DATABASE_URL": core_db, **core_broker,
                                                **(core_env or {})}, log_dir, name="core")

@@ -35,7 +35,7 @@ from aio_pika.abc import (
     AbstractExchange,
     AbstractIncomingMessage,
 )
-from aiormq.exceptions import ChannelNotFoundEntity, DeliveryError
+from aiormq.exceptions import ChannelNotFoundEntity, DeliveryError, PublishError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 from yarl import URL
 
@@ -317,9 +317,11 @@ class Broker:
     async def publish(self, msg: OutgoingMessage, timeout: float = 10.0) -> None:
         """Publish and wait for the broker's confirm.
 
-        Raises :class:`Unroutable` when this message cannot be delivered
-        (returned, nacked, or its exchange is missing), anything else when the
-        channel or connection failed (the message may be innocent: try again).
+        Raises :class:`Unroutable` when this message cannot be delivered (returned:
+        no queue bound, or its exchange is missing), :class:`BrokerUnavailable` when
+        the broker nacked it (it could not take it now: a quorum queue electing a new
+        leader after a node vanished), anything else when the channel or connection
+        failed (the message may be innocent: try again).
         """
         exchange = await self._exchange(msg.exchange)
         message = aio_pika.Message(
@@ -335,9 +337,13 @@ class Broker:
         try:
             await exchange.publish(message, routing_key=msg.routing_key, mandatory=True,
                                    timeout=timeout)
-        except DeliveryError as exc:
-            # returned (no queue bound) or nacked: this message cannot be delivered now
+        except PublishError as exc:
+            # returned: no queue is bound for it
             raise Unroutable(f"{msg.exchange}/{msg.routing_key}: {exc!r}") from exc
+        except DeliveryError as exc:
+            # nacked: the broker could not take it now
+            raise BrokerUnavailable(f"nacked by the broker: {msg.exchange}/"
+                                    f"{msg.routing_key}") from exc
         except ChannelNotFoundEntity as exc:
             # the broker closed the channel for a missing exchange: every publish
             # pending on it fails, but only the one naming that exchange is at fault
