@@ -4,7 +4,7 @@ checks the routes make with it."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, exists, literal, or_, select
+from sqlalchemy import and_, bindparam, exists, literal, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.domain.audience import Relation, Sight
@@ -62,12 +62,24 @@ async def require_content(session: AsyncSession, viewer_id: int | None, owner_id
     return found
 
 
+#: the two users of a contact, locked against a concurrent block (which takes FOR UPDATE)
+_LOCK_PAIR = text("SELECT id FROM users WHERE id = ANY(:ids) ORDER BY id FOR KEY SHARE")
+
+
 async def require_post_access(session: AsyncSession, viewer_id: int | None, author_id: int,
                               *, contact: bool = False) -> None:
     """A post of ``author_id`` may be seen (else 404), and with ``contact`` liked or
-    commented (403 when either blocked the other)."""
+    commented (403 when either blocked the other).
+
+    With ``contact`` both users are locked first (``FOR KEY SHARE``, in id order), as a
+    block locks them ``FOR UPDATE``: a block and a like or comment between the two are
+    one after the other, never both deciding at once. A block that commits first is
+    seen here (the check reads after the lock); a like or comment that locked first
+    commits before the block does."""
     if viewer_id == author_id:
         return
+    if contact and viewer_id is not None:
+        await session.execute(_LOCK_PAIR, {"ids": sorted((viewer_id, author_id))})
     found = await relation(session, viewer_id, author_id)
     if found is None or found.sight != Sight.full:
         raise NotFound("Post not found")
