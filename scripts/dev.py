@@ -25,7 +25,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -54,6 +53,33 @@ async def _ensure_database(server: str, name: str) -> None:
             print(f"created database {name}")
     finally:
         await conn.close()
+
+
+class StopRequest:
+    """Set by SIGINT/SIGTERM, however many arrive: the handler only sets a flag. (A
+    ``threading.Event`` there can deadlock: a second signal landing while the main
+    thread holds the event's lock inside ``wait`` runs ``set`` on the same thread,
+    which waits for that lock for ever.)"""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.requested = True
+
+    def is_set(self) -> bool:
+        return self.requested
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds`` (a signal cuts it short); whether a stop is asked."""
+        end = time.monotonic() + seconds
+        while not self.requested and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
+        return self.requested
 
 
 class Supervised:
@@ -124,7 +150,7 @@ class Supervised:
             self.proc.wait(5)
 
 
-def _wait_ready(addresses: list[str], children: list[Supervised], stopping: threading.Event,
+def _wait_ready(addresses: list[str], children: list[Supervised], stopping: StopRequest,
                 timeout: float = 90) -> None:
     """Wait until every service answers /ready (or one of them exits, or Ctrl-C)."""
     end = time.monotonic() + timeout
@@ -201,9 +227,8 @@ def _run(args: argparse.Namespace) -> int:
         for c in children:
             c.wait(deadline - time.monotonic())
 
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
+    stopping = StopRequest()
+    stopping.install()
     code = 0
     try:
         upstreams: dict[str, list[str]] = {}

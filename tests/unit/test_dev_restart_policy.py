@@ -65,3 +65,33 @@ def test_a_running_process_is_left_alone_and_stopped_on_request() -> None:
         child.stop()
         child.wait(10)
     assert not child.alive
+
+
+def test_a_burst_of_stop_signals_stops_it_promptly() -> None:
+    """However many SIGTERMs arrive (a group kill and uv forwarding it, say), the stop
+    request is taken and the loop ends: the handler takes no lock."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    program = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('dev_script', {str(DEV)!r})\n"
+        "dev = importlib.util.module_from_spec(spec); spec.loader.exec_module(dev)\n"
+        "stop = dev.StopRequest(); stop.install()\n"
+        "print('ready', flush=True)\n"
+        "while not stop.wait(0.001): pass\n"
+        "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the test's later ones\n"
+        "print('stopped', flush=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        for _ in range(300):
+            os.kill(proc.pid, signal.SIGTERM)
+            time.sleep(0.0005)
+        assert proc.wait(10) == 0
+        assert proc.stdout.read() == b"stopped\n"
+    finally:
+        proc.kill()
+        proc.wait()
