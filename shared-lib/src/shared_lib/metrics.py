@@ -27,6 +27,10 @@ class Metrics:
                                     registry=r)
         self.outbox_oldest_age = Gauge("outbox_oldest_unsent_age_seconds",
                                        "Age of the oldest unpublished outbox row", registry=r)
+        self.outbox_parked = Gauge("outbox_parked_messages",
+                                   "Outbox rows given up on after OUTBOX_MAX_ATTEMPTS failed "
+                                   "deliveries (republish them from /ops/outbox/parked)",
+                                   registry=r)
         self.outbox_published = Counter("outbox_published_total",
                                         "Messages published (confirmed) by the relay",
                                         registry=r)

@@ -1,4 +1,4 @@
-"""Health, readiness and saga inspection endpoints (not exposed by the gateway).
+"""Health, readiness, saga inspection and parked outbox rows (not exposed by the gateway).
 
 ``/health`` and ``/ready`` are open (they tell nothing but up or down);
 ``/metrics`` and ``/ops/*`` are for operators: with ``OPS_TOKEN`` set they ask for
@@ -13,13 +13,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, StringConstraints
 from sqlalchemy import select, text
 
 from shared_lib.openapi import described
+from shared_lib.outbox import parked_rows, republish
 from shared_lib.saga import SagaStatus, SqlSagaStore, UnknownSaga
 from shared_lib.settings import ServiceSettings
 from shared_lib.tables import saga_steps, sagas
@@ -62,6 +63,20 @@ class SagaOut(BaseModel):
     updated_at: datetime
     data: dict[str, Any]
     steps: list[StepLogOut] | None = None
+
+
+class ParkedOut(BaseModel):
+    """An outbox row given up on after too many failed deliveries."""
+
+    id: int
+    message_id: uuid.UUID
+    message_type: str
+    exchange: str
+    routing_key: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    parked_at: datetime
 
 
 def _runtime(request: Request) -> Any:
@@ -189,5 +204,30 @@ def build_ops_router(settings: ServiceSettings) -> APIRouter:
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         return await get_saga(request, saga_id)
+
+    @router.get("/ops/outbox/parked", response_model=list[ParkedOut], tags=["ops"],
+                dependencies=operator, responses={**_OPERATOR, **_SAGA_STORE})
+    async def list_parked(request: Request,
+                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[ParkedOut]:
+        """Outbox rows the relay gave up on (their exchange missing, or returned as
+        unroutable OUTBOX_MAX_ATTEMPTS times), oldest first."""
+        async with _runtime(request).engine.connect() as conn:
+            rows = await parked_rows(conn, limit)
+        return [ParkedOut.model_validate(r, from_attributes=True) for r in rows]
+
+    @router.post("/ops/outbox/{row_id}/republish", status_code=204, tags=["ops"],
+                 dependencies=operator,
+                 responses={**_OPERATOR, **_SAGA_STORE,
+                            **described({404: "No parked outbox row with that id"})})
+    async def republish_parked(request: Request,
+                               row_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Response:
+        """Make a parked row due again (after the cause is fixed): the relay publishes it
+        at once, its attempts counted from zero."""
+        runtime = _runtime(request)
+        async with runtime.engine.begin() as conn:
+            if not await republish(conn, row_id):
+                raise HTTPException(404, "No parked outbox row with that id")
+        runtime.relay.wake()
+        return Response(status_code=204)
 
     return router

@@ -127,7 +127,8 @@ _BATCH_SQL = text("""
            o.correlation_id
     FROM lock LEFT JOIN LATERAL (
         SELECT * FROM outbox
-        WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+        WHERE sent_at IS NULL AND parked_at IS NULL
+          AND (next_attempt_at IS NULL OR next_attempt_at <= now())
         ORDER BY id LIMIT :limit
         FOR UPDATE
     ) o ON lock.got
@@ -145,6 +146,7 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
         lock_key: int = RELAY_LOCK_KEY,
         metrics: Metrics | None = None,
+        max_attempts: int = 30,
     ) -> None:
         self._engine = engine
         self._broker = broker
@@ -153,6 +155,7 @@ class OutboxRelay:
         self._lock_key = lock_key
         self._wake = asyncio.Event()
         self._metrics = metrics
+        self._max_attempts = max_attempts
 
     def wake(self) -> None:
         """Called after a commit that added rows: publish now, not at the next poll."""
@@ -238,9 +241,16 @@ class OutboxRelay:
             if sent:
                 await conn.execute(_MARK_SENT, {"ids": sent})
             for r, exc in failed:
-                log.error("outbox message %s (%s to %s) not published: %r",
-                          r.message_id, r.message_type, r.exchange, exc)
-                await conn.execute(_MARK_FAILED, {"id": r.id, "error": repr(exc)[:2000]})
+                parked = await conn.scalar(_MARK_FAILED, {
+                    "id": r.id, "error": repr(exc)[:2000], "max_attempts": self._max_attempts})
+                if parked:
+                    log.error("outbox message %s (%s to %s) parked after %d attempts: %r; "
+                              "republish it with POST /ops/outbox/%d/republish",
+                              r.message_id, r.message_type, r.exchange, self._max_attempts,
+                              exc, r.id)
+                else:
+                    log.warning("outbox message %s (%s to %s) not published: %r",
+                                r.message_id, r.message_type, r.exchange, exc)
             if self._metrics is not None:
                 self._metrics.outbox_published.inc(len(sent))
         if broken:
@@ -256,12 +266,41 @@ def _outgoing(row: Any) -> OutgoingMessage:
 
 
 _MARK_SENT = text("UPDATE outbox SET sent_at = now() WHERE id = ANY(:ids)")
-#: a row that could not be delivered waits one second more per attempt (30 s at most)
+#: a row that could not be delivered waits one second more per attempt (30 s at most);
+#: at ``max_attempts`` it is parked (returns whether it was)
 _MARK_FAILED = text("""
     UPDATE outbox SET attempts = attempts + 1, last_error = :error,
-           next_attempt_at = now() + least(attempts + 1, 30) * interval '1 second'
+           next_attempt_at = now() + least(attempts + 1, 30) * interval '1 second',
+           parked_at = CASE WHEN attempts + 1 >= :max_attempts THEN now() END
     WHERE id = :id
+    RETURNING parked_at IS NOT NULL
 """)
+
+_PARKED = text("""
+    SELECT id, message_id, message_type, exchange, routing_key, attempts, last_error,
+           created_at, parked_at
+    FROM outbox WHERE parked_at IS NOT NULL AND sent_at IS NULL ORDER BY id LIMIT :limit
+""")
+_REPUBLISH = text("""
+    UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = NULL
+    WHERE id = :id AND parked_at IS NOT NULL AND sent_at IS NULL
+    RETURNING id
+""")
+
+
+async def parked_rows(conn: Any, limit: int = 100) -> list[Any]:
+    """Rows given up on, oldest first."""
+    return list((await conn.execute(_PARKED, {"limit": limit})).all())
+
+
+async def republish(conn: Any, row_id: int) -> bool:
+    """Make a parked row due again (its attempts start over); False if not parked."""
+    return (await conn.execute(_REPUBLISH, {"id": row_id})).first() is not None
+
+
+async def parked_count(conn: Any) -> int:
+    return int(await conn.scalar(text(
+        "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND sent_at IS NULL")))
 
 
 async def outbox_backlog(conn: Any) -> tuple[int, float | None]:

@@ -23,7 +23,13 @@ from shared_lib.messaging.consumer import MessageConsumer, MessageContext
 from shared_lib.messaging.subscriptions import Subscriptions
 from shared_lib.messaging.topology import Topology, build_topology
 from shared_lib.metrics import Metrics
-from shared_lib.outbox import OUTBOX_NOTIFIER, OutboxRelay, outbox_backlog, publish_caused_by
+from shared_lib.outbox import (
+    OUTBOX_NOTIFIER,
+    OutboxRelay,
+    outbox_backlog,
+    parked_count,
+    publish_caused_by,
+)
 from shared_lib.retention import RetentionPolicy, run_retention
 from shared_lib.saga import SagaDefinition, SagaOrchestrator, SagaWaiter, SqlSagaStore
 from shared_lib.saga.deadlines import DeadlineScanner
@@ -99,7 +105,8 @@ class ServiceRuntime:
         tasks = self.supervisor
         tasks.start("broker-connection", self.broker.keep_connected)
         self.relay = OutboxRelay(self.engine, self.broker, batch_size=s.outbox_batch_size,
-                                 poll_seconds=s.outbox_poll_seconds, metrics=self.metrics)
+                                 poll_seconds=s.outbox_poll_seconds, metrics=self.metrics,
+                                 max_attempts=s.outbox_max_attempts)
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False,
             info={OUTBOX_NOTIFIER: self.relay.wake},
@@ -154,7 +161,9 @@ class ServiceRuntime:
             try:
                 async with self.engine.connect() as conn:
                     backlog, oldest = await outbox_backlog(conn)
+                    parked = await parked_count(conn)
                 self.metrics.outbox_backlog.set(backlog)
+                self.metrics.outbox_parked.set(parked)
                 self.metrics.outbox_oldest_age.set(oldest or 0.0)
             except Exception as exc:
                 log.warning("outbox gauges not updated: %r", exc)

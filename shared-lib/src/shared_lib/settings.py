@@ -102,6 +102,9 @@ class ServiceSettings(BaseSettings):
 
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    #: deliveries a row may fail (exchange missing, returned unroutable) before it is
+    #: parked for an operator (about 8 minutes of attempts at the default)
+    outbox_max_attempts: int = Field(default=30, ge=1, le=10_000)
     consumer_prefetch: int = Field(default=32, ge=1, le=1000)
     message_delivery_limit: int = Field(default=5, ge=1, le=100)
 

@@ -47,6 +47,9 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text, nullable=True),
     Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    # given up on after OUTBOX_MAX_ATTEMPTS deliveries that could not be made (its
+    # exchange missing, returned as unroutable): left for an operator to republish
+    Column("parked_at", DateTime(timezone=True), nullable=True),
     Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
     Index("ix_outbox_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
 )

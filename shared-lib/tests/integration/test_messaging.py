@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import aio_pika
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared_lib.contracts import Envelope, SagaReply, envelope_for
@@ -170,6 +170,41 @@ async def test_a_row_for_a_missing_exchange_is_charged_alone(env: Env) -> None:
         late = await publish_event(s, UserDeleted(seq=1, user_id=99), source="core")
     assert await relay.publish_batch() == 1
     assert [e.message_id for e in await _drain(tap, 1)] == [late.message_id]
+
+
+async def test_a_row_that_keeps_failing_is_parked_and_can_be_republished(env: Env) -> None:
+    """After ``max_attempts`` failed deliveries a row is parked: the relay leaves it,
+    it is listed, and once its cause is fixed an operator makes it due again."""
+    from shared_lib.outbox import parked_count, parked_rows, republish
+
+    async with env.sessions() as s, s.begin():
+        await add_to_outbox(s, envelope_for(PurgePost(post_id=3), source="core"),
+                            "exchange.made.later")
+    relay = OutboxRelay(env.engine, env.broker, max_attempts=2)
+    for _ in range(2):
+        assert await relay.publish_batch() == 1
+        async with env.engine.begin() as conn:  # its next attempt is due now
+            await conn.execute(update(outbox).values(next_attempt_at=None))
+    assert await relay.publish_batch() == 0  # parked: not picked any more
+    async with env.engine.connect() as conn:
+        (row,) = await parked_rows(conn)
+        assert await parked_count(conn) == 1
+    assert (row.attempts, row.exchange) == (2, "exchange.made.later")
+    assert "exchange.made.later" in row.last_error
+
+    channel = await env.broker.connection.channel()
+    await channel.declare_exchange("exchange.made.later", aio_pika.ExchangeType.FANOUT)
+    tap = await channel.declare_queue(exclusive=True)
+    await tap.bind("exchange.made.later")
+    async with env.engine.begin() as conn:
+        assert await republish(conn, row.id)
+        assert not await republish(conn, row.id)  # not parked any more
+    assert await relay.publish_batch() == 1
+    assert (await tap.get(timeout=5)).message_id is not None
+    async with env.engine.connect() as conn:
+        assert await parked_count(conn) == 0
+        assert await conn.scalar(select(outbox.c.sent_at).where(outbox.c.id == row.id))
+    await channel.close()
 
 
 async def test_two_relays_never_publish_a_row_twice_while_rows_are_written(env: Env) -> None:

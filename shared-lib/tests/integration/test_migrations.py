@@ -100,6 +100,7 @@ def test_a_database_from_before_the_shared_branch_is_upgraded(
     def old_layout(conn: Connection) -> None:
         # the shared tables as they were then (later ones come with later revisions)
         messaging_metadata.create_all(conn, tables=[outbox, inbox, sagas, saga_steps])
+        conn.execute(text("ALTER TABLE outbox DROP COLUMN parked_at"))  # came later
         conn.execute(insert(outbox).values(
             message_id=uuid.uuid4(), exchange="x", routing_key="k", message_type="t", body="{}"))
         conn.execute(insert(sagas).values(id=saga_id, type="t", status="running", step_index=0,
