@@ -45,6 +45,13 @@ too. Kept, and reported:
   confirm in time;
 * a message moved earlier in the same run that died again meanwhile.
 
+It also takes an ``<service>.events.unrouted`` queue: events nobody was bound for
+when they were published, and messages a consumer set aside because its version
+does not handle them (a peer was newer, as during a rolling deploy). Those never
+died and were handled by nobody, so they have no ``x-death`` and no replay window:
+each goes back to ``<service>.events`` with its routing key, once a version that
+handles it runs. A saga command found there is kept: its saga has moved on.
+
 Run it as ``python -m ops_tools.replay_dlq <queue>.dlq`` (``make replay-dlq
 QUEUE=<queue>.dlq``), with ``--dry-run`` to list without moving and ``--limit
 N`` to take at most N messages. It prints one line per message and a total;
@@ -58,6 +65,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -80,6 +88,7 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 #: three days: well inside the services' inbox retention (7 days)
 DEFAULT_REPLAY_WINDOW_SECONDS = 259_200.0
 DLQ_SUFFIX = ".dlq"
+UNROUTED_SUFFIX = ".events.unrouted"
 #: headers RabbitMQ sets on dead-lettering and delivery, removed on replay
 STRIPPED_HEADERS = frozenset({
     "x-death", "x-delivery-count",
@@ -143,6 +152,22 @@ def read_death(headers: dict[str, Any] | None) -> tuple[Death | None, str]:
         count=count if isinstance(count, int) else 0,
         died_at=min(known),
     ), ""
+
+
+def read_unrouted(message: AbstractIncomingMessage, queue: str, now: datetime
+                  ) -> tuple[Death | None, str]:
+    """Where a message of an unrouted queue goes back to: its service's events
+    exchange, with its routing key (a saga command is not sent again)."""
+    try:
+        body = json.loads(message.body)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and (body.get("step") or body.get("reply_to")):
+        return None, "a saga command or reply set aside: its saga has moved on"
+    if not message.routing_key:
+        return None, "no routing key"
+    return Death(exchange=queue.removesuffix(".unrouted"), routing_key=message.routing_key,
+                 queue=None, reason="unrouted", count=0, died_at=now), ""
 
 
 def _utc(value: object) -> datetime | None:
@@ -293,10 +318,12 @@ async def replay_dlq(
     clock the replay window is measured with. Raises :class:`ReplayError` when
     it cannot start.
     """
-    if not queue.endswith(DLQ_SUFFIX):
+    unrouted = queue.endswith(UNROUTED_SUFFIX)
+    if not queue.endswith(DLQ_SUFFIX) and not unrouted:
         raise ReplayError(
-            f"{queue!r} is not a dead-letter queue (its name does not end in {DLQ_SUFFIX!r}); "
-            "taking messages off a work queue would count as deliveries against its limit")
+            f"{queue!r} is not a dead-letter queue (its name does not end in {DLQ_SUFFIX!r}) "
+            f"nor an unrouted queue ({UNROUTED_SUFFIX!r}); taking messages off a work queue "
+            "would count as deliveries against its limit")
     if limit is not None and limit < 0:
         raise ReplayError(f"--limit must be at least 0, not {limit}")
     clock = now or (lambda: datetime.now(UTC))
@@ -331,7 +358,8 @@ async def replay_dlq(
                 break
             if message is None:
                 break
-            death, problem = read_death(message.headers)
+            death, problem = (read_unrouted(message, queue, clock()) if unrouted
+                              else read_death(message.headers))
 
             def outcome(action: str, why: str = "", msg: AbstractIncomingMessage = message,
                         death: Death | None = death) -> Outcome:

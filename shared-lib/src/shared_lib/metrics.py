@@ -45,6 +45,10 @@ class Metrics:
         self.failed = Counter("messages_failed_total",
                               "Handler failures (the message was nacked and requeued)",
                               ["queue"], registry=r)
+        self.set_aside = Counter("messages_set_aside_total",
+                                 "Well-formed messages this version does not handle, kept "
+                                 "in the publisher's unrouted queue for a later replay",
+                                 ["queue"], registry=r)
         self.dead_lettered = Counter("messages_dead_lettered_total",
                                      "Messages rejected to the dead-letter queue at once",
                                      ["queue"], registry=r)

@@ -16,16 +16,18 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared_lib.contracts import SagaReply
+from shared_lib.contracts import Envelope, SagaReply
+from shared_lib.contracts.routing import unrouted_exchange
 from shared_lib.db import count_statements, make_engine, wait_for_database
 from shared_lib.messaging.broker import Broker
-from shared_lib.messaging.consumer import MessageConsumer, MessageContext
+from shared_lib.messaging.consumer import MessageConsumer, MessageContext, PoisonMessage
 from shared_lib.messaging.subscriptions import Subscriptions
 from shared_lib.messaging.topology import Topology, build_topology
 from shared_lib.metrics import Metrics
 from shared_lib.outbox import (
     OUTBOX_NOTIFIER,
     OutboxRelay,
+    add_to_outbox,
     outbox_backlog,
     parked_count,
     publish_caused_by,
@@ -130,7 +132,8 @@ class ServiceRuntime:
         for queue, handlers in queues.items():
             consumer = MessageConsumer(queue=queue, service=self.service, handlers=handlers,
                                        session_factory=self.sessions, metrics=self.metrics,
-                                       publisher=publish_caused_by, settings=s)
+                                       publisher=publish_caused_by, settings=s,
+                                       set_aside=self._set_aside)
             self.consumers[queue] = consumer
             await self.broker.consume(queue, consumer.on_message, s.consumer_prefetch)
         log.info("%s runtime started: consuming %s", self.service, ", ".join(queues))
@@ -153,6 +156,15 @@ class ServiceRuntime:
 
     async def _on_reply(self, ctx: MessageContext, reply: SagaReply) -> None:
         await self.orchestrator.handle_reply(SqlSagaStore(ctx.session), ctx.envelope, reply)
+
+    async def _set_aside(self, session: AsyncSession, envelope: Envelope, routing_key: str
+                         ) -> None:
+        """Keep a message this version does not handle in its publisher's unrouted
+        queue (through the outbox, in the caller's transaction)."""
+        exchange = unrouted_exchange(envelope.source)
+        if exchange not in {ex.name for ex in self.topology.exchanges}:
+            raise PoisonMessage(f"{envelope.type} from an unknown source {envelope.source!r}")
+        await add_to_outbox(session, envelope, exchange, routing_key=routing_key)
 
     async def _watch_outbox(self, every: float = 5.0) -> None:
         """Keep the outbox backlog gauges current (scraping never touches the database)."""

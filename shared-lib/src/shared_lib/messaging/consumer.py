@@ -6,9 +6,15 @@ publisher the runtime gives the consumer), and the saga participant's side
 (replies, preemption, the cancel probe) is a handler wrapper in
 :mod:`shared_lib.saga.participant`.
 
-* A message that cannot be decoded, has an unknown type or version, an
-  invalid payload, or no handler here is rejected without requeue: it goes
-  to the queue's dead-letter queue and the consumer goes on.
+* A message that cannot be decoded (not an envelope, or an invalid payload for a
+  contract this version knows) is rejected without requeue: it goes to the
+  queue's dead-letter queue and the consumer goes on.
+* A well-formed message this version does not handle here (an unknown type or
+  version, or no handler on this queue: a peer is newer or older, as during a
+  rolling deploy) is not the message's fault and is not dead-lettered: it is set
+  aside (the runtime writes it to the publisher's ``<service>.events.unrouted``
+  through the outbox) and acked. Once a version that handles it runs, the replay
+  tool publishes it again from there.
 * A handler that raises is never acked: the message is nacked with requeue,
   and the quorum queue's delivery limit dead-letters it after a few tries.
 * Transient database errors (the database restarting, unreachable, a
@@ -55,6 +61,20 @@ log = logging.getLogger(__name__)
 
 class PoisonMessage(Exception):
     """The message can never be handled here (dead-lettered at once)."""
+
+
+class NotForThisVersion(Exception):
+    """A well-formed message this version does not handle on this queue."""
+
+    def __init__(self, envelope: Envelope, reason: str) -> None:
+        super().__init__(reason)
+        self.envelope = envelope
+        self.reason = reason
+
+
+#: keeps a message this version cannot handle, in the caller's transaction (the
+#: envelope, its routing key)
+SetAside = Callable[[AsyncSession, Envelope, str], Awaitable[None]]
 
 
 #: writes an event to the outbox in the handler's transaction, caused by ``cause``
@@ -106,7 +126,7 @@ def decode(body: bytes) -> tuple[Envelope, Payload]:
         raise PoisonMessage(f"not an envelope: {exc.errors()[:3]}") from exc
     contract = registry.get(env.type, env.version)
     if contract is None:
-        raise PoisonMessage(f"unknown message type {env.type} v{env.version}")
+        raise NotForThisVersion(env, f"unknown message type {env.type} v{env.version}")
     try:
         payload = contract.model.model_validate(env.payload)
     except ValidationError as exc:
@@ -128,6 +148,7 @@ class MessageConsumer:
         metrics: Metrics | None = None,
         publisher: EventPublisher | None = None,
         settings: Any = None,
+        set_aside: SetAside | None = None,
     ) -> None:
         self.queue = queue
         self.service = service
@@ -136,6 +157,7 @@ class MessageConsumer:
         self._max_backoff = max_backoff_seconds
         self._metrics = metrics
         self._publisher = publisher
+        self._set_aside = set_aside
         self._settings = settings
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
@@ -146,7 +168,17 @@ class MessageConsumer:
             env, payload = decode(message.body)
             handler = self.handlers.get(env.type)
             if handler is None:
-                raise PoisonMessage(f"no handler for {env.type} on {self.queue}")
+                raise NotForThisVersion(env, f"no handler for {env.type} on {self.queue}")
+        except NotForThisVersion as skew:
+            if self._set_aside is not None:
+                await self._keep_aside(message, skew)
+                return
+            log.error("dead-lettering message %s from %s: %s", message.message_id,
+                      self.queue, skew)
+            if m is not None:
+                m.dead_lettered.labels(self.queue).inc()
+            await _settle(message.reject(requeue=False))
+            return
         except PoisonMessage as exc:
             log.error("dead-lettering message %s from %s: %s", message.message_id,
                       self.queue, exc)
@@ -190,6 +222,41 @@ class MessageConsumer:
         log.info("handled %s from %s", env.type, self.queue,
                  extra={"fields": {"ms": round(elapsed * 1000, 2)}})
         # if the channel is gone the broker redelivers it; the inbox makes that harmless
+        await _settle(message.ack())
+
+    async def _keep_aside(self, message: AbstractIncomingMessage, skew: NotForThisVersion
+                          ) -> None:
+        assert self._set_aside is not None
+        env = skew.envelope
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_never,
+                wait=wait_exponential(multiplier=0.05, max=self._max_backoff),
+                retry=retry_if_exception(is_transient_db_error),
+                before_sleep=self._log_transient, reraise=True,
+            ):
+                with attempt:
+                    async with self._sessions() as session, session.begin():
+                        await self._set_aside(session, env, message.routing_key or env.type)
+        except asyncio.CancelledError:
+            await _settle(message.nack(requeue=True))
+            raise
+        except PoisonMessage as exc:
+            log.error("dead-lettering message %s from %s: %s", message.message_id,
+                      self.queue, exc)
+            if self._metrics is not None:
+                self._metrics.dead_lettered.labels(self.queue).inc()
+            await _settle(message.reject(requeue=False))
+            return
+        except Exception:
+            log.exception("setting %s %s aside failed; requeued", env.type, env.message_id)
+            await _settle(message.nack(requeue=True))
+            return
+        log.warning("set aside %s %s from %s: %s (a peer is newer or older); kept in "
+                    "%s.events.unrouted until a version that handles it replays it",
+                    env.type, env.message_id, self.queue, skew.reason, env.source)
+        if self._metrics is not None:
+            self._metrics.set_aside.labels(self.queue).inc()
         await _settle(message.ack())
 
     def _log_transient(self, state: RetryCallState) -> None:
