@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
@@ -521,3 +522,44 @@ async def test_a_consumer_channel_closed_by_the_broker_reopens_on_the_same_conne
         return len(conns) == 1 and queue.get("consumers") == 1
 
     await _wait(one_connection_one_consumer, timeout=20)
+
+
+async def test_what_counts_toward_the_delivery_limit(env: Env) -> None:
+    """Measured on the broker itself (RabbitMQ 3.x quorum queues): every return of an
+    unacked message counts toward ``x-delivery-limit``, whether a channel closed under
+    it (a consumer that died or a connection lost) or it was nacked with requeue (a
+    consumer shutting down); it is dead-lettered at the return that exceeds the
+    limit. So a message in flight survives ``limit`` restarts of its consumer; waiting
+    out a database outage in place costs nothing."""
+    queue_name = "social.events.projections"
+    body = envelope_for(UserDeleted(seq=1, user_id=7), source="core")
+    await _publish_raw(env, "core.events", body.model_dump_json().encode(), key="user.deleted")
+
+    async def take(channel: aio_pika.abc.AbstractChannel) -> aio_pika.abc.AbstractIncomingMessage:
+        queue = await channel.get_queue(queue_name)
+        message = await queue.get(timeout=5)
+        assert message is not None
+        return message
+
+    first = await env.broker.connection.channel()
+    got = await take(first)
+    assert not got.redelivered and (got.headers or {}).get("x-delivery-count", 0) == 0
+    await first.close()  # the consumer died: returned to the queue, unacked
+    second = await env.broker.connection.channel()
+    got = await take(second)
+    assert got.redelivered and got.headers["x-delivery-count"] == 1
+    await got.nack(requeue=True)  # a consumer shutting down
+    got = await take(second)
+    assert got.headers["x-delivery-count"] == 2
+    await got.nack(requeue=True)
+    got = await take(second)
+    assert got.headers["x-delivery-count"] == 3  # returned 3 times: the limit here
+    await got.nack(requeue=True)  # a fourth return exceeds it: dead-lettered
+    dlq = await second.get_queue(f"{queue_name}.dlq")
+    for _ in range(50):
+        if (dead := await dlq.get(fail=False)) is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert dead is not None and json.loads(dead.body)["payload"]["user_id"] == 7
+    await dead.ack()
+    await second.close()
