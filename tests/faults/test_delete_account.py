@@ -178,19 +178,10 @@ def test_events_still_queued_at_the_purge_leave_nothing_of_the_user(
         mentions = " ".join(f"@{o['username']}" for o in others)
         assert c.post(f"/api/posts/{post_id}/comments", json={"content": f"hi {mentions}"},
                       headers=x["headers"]).status_code == 201
-        r = delete_account(c, x, {"Prefer": "respond-async"})
-        assert r.status_code == 202, r.text
-        wait_until(lambda: scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE "
-                                  "sent_at IS NOT NULL AND message_type = 'purge_user'") == 1
-                   and scalar(stack.core_db, "SELECT count(*) FROM outbox "
-                                             "WHERE sent_at IS NULL") == 0,
-                   10, what="core published the events and the purge")
+        _delete_and_publish(stack, c, x)
 
         def purge_and_deletion() -> None:
-            stack.social.start()
-            wait_until(lambda: scalar(stack.core_db, "SELECT status FROM sagas WHERE "
-                                      "type = 'delete_account'") == "completed",
-                       30, what="account deleted")
+            _social_back_and_account_deleted(stack)
             # core's events of the deletion (unfollows, user.deleted) handled on every
             # queue they reach
             queues = len(build_topology().routes(events_exchange(CORE), "user.deleted"))
@@ -230,19 +221,10 @@ def test_a_block_queued_at_the_purge_revives_no_block_of_the_user(
 
         assert c.post(f"/api/users/{y['id']}/block", headers=x["headers"]).status_code == 200
         assert c.post(f"/api/users/{x['id']}/block", headers=z["headers"]).status_code == 200
-        r = delete_account(c, x, {"Prefer": "respond-async"})
-        assert r.status_code == 202, r.text
-        wait_until(lambda: scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE "
-                                  "sent_at IS NOT NULL AND message_type = 'purge_user'") == 1
-                   and scalar(stack.core_db, "SELECT count(*) FROM outbox "
-                                             "WHERE sent_at IS NULL") == 0,
-                   10, what="core published the events and the purge")
+        _delete_and_publish(stack, c, x)
 
         def purge_and_deletion() -> None:
-            stack.social.start()
-            wait_until(lambda: scalar(stack.core_db, "SELECT status FROM sagas WHERE "
-                                      "type = 'delete_account'") == "completed",
-                       30, what="account deleted")
+            _social_back_and_account_deleted(stack)
 
         held = hold_queued(stack.amqp_url, ["social.events.projections"],
                            meanwhile=purge_and_deletion)
@@ -310,6 +292,24 @@ def test_a_retry_after_the_inbox_forgot_the_purge_keeps_the_user_deleted(
         assert scalar(stack.social_db, f"SELECT deleted FROM users WHERE id = {x['id']}")
         assert_consistent(stack)
         c.close()
+
+
+def _delete_and_publish(stack, c: httpx.Client, user: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Delete the account without waiting; return once core published all it wrote."""
+    r = delete_account(c, user, {"Prefer": "respond-async"})
+    assert r.status_code == 202, r.text
+    wait_until(lambda: scalar(stack.core_db, "SELECT count(*) FROM outbox WHERE "
+                              "sent_at IS NOT NULL AND message_type = 'purge_user'") == 1
+               and scalar(stack.core_db, "SELECT count(*) FROM outbox "
+                                         "WHERE sent_at IS NULL") == 0,
+               10, what="core published the events and the purge")
+
+
+def _social_back_and_account_deleted(stack) -> None:  # type: ignore[no-untyped-def]
+    stack.social.start()
+    wait_until(lambda: scalar(stack.core_db, "SELECT status FROM sagas WHERE "
+                              "type = 'delete_account'") == "completed",
+               30, what="account deleted")
 
 
 def _drop_queued(stack, message_type: str,  # type: ignore[no-untyped-def]

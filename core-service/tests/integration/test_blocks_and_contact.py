@@ -4,7 +4,6 @@ whichever locks the pair first goes first, and the other sees it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import insert, select
@@ -13,18 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core_service.domain.posts import PostStatus
 from core_service.models import Like, Post, User
 from core_service.services import blocks, posts
-from shared_lib.db import make_engine
 from shared_lib.errors import NotFound
-from testkit.processes import run_migrations
-
-
-@pytest.fixture
-async def sessions(new_database) -> AsyncIterator[async_sessionmaker[AsyncSession]]:  # type: ignore[no-untyped-def]
-    url = new_database()
-    run_migrations("core_service", url)
-    engine = make_engine(url, pool_size=4)
-    yield async_sessionmaker(engine, expire_on_commit=False)
-    await engine.dispose()
 
 
 async def _two_users_and_a_post(sessions: async_sessionmaker[AsyncSession]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select, text, update
@@ -17,20 +16,9 @@ from core_service.sagas.delete_account import DELETE_ACCOUNT, delete_user_data
 from core_service.services import follows, posts
 from core_service.services.users import update_profile
 from shared_lib.contracts import CORE, Envelope
-from shared_lib.db import make_engine
 from shared_lib.errors import Forbidden
 from shared_lib.saga import SagaContext
 from shared_lib.tables import outbox
-from testkit.processes import run_migrations
-
-
-@pytest.fixture
-async def sessions(new_database) -> AsyncIterator[async_sessionmaker[AsyncSession]]:  # type: ignore[no-untyped-def]
-    url = new_database()
-    run_migrations("core_service", url)
-    engine = make_engine(url, pool_size=4)
-    yield async_sessionmaker(engine, expire_on_commit=False)
-    await engine.dispose()
 
 
 async def _user(s: AsyncSession, name: str) -> User:

@@ -3,7 +3,6 @@ re-authentication and a password change end their transaction before hashing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -11,10 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core_service.models import User
 from core_service.services import auth
-from shared_lib.db import make_engine
 from shared_lib.errors import Forbidden
 from shared_lib.security import PasswordHasher
-from testkit.processes import run_migrations
 
 
 class WatchingHasher(PasswordHasher):
@@ -38,13 +35,6 @@ class WatchingHasher(PasswordHasher):
         return await super().verify_async(password, hashed)
 
 
-@pytest.fixture
-async def sessions(new_database) -> AsyncIterator[async_sessionmaker[AsyncSession]]:  # type: ignore[no-untyped-def]
-    url = new_database()
-    run_migrations("core_service", url)
-    engine = make_engine(url, pool_size=2)
-    yield async_sessionmaker(engine, expire_on_commit=False)
-    await engine.dispose()
 
 
 async def test_no_hash_runs_inside_a_transaction(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import Counter
@@ -82,9 +83,9 @@ def is_transient_sqlstate(code: str | None) -> bool:
                                  or code in _TRANSIENT_SQLSTATES)
 
 
-def sqlstate_of(exc: BaseException) -> str | None:
-    """The SQLSTATE of a database error: asyncpg's own, or one wrapped by SQLAlchemy's
-    adapter (on ``orig``, or on its cause)."""
+def error_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every error behind it: the driver's error SQLAlchemy wraps (``orig``),
+    causes and contexts, each once."""
     seen: set[int] = set()
     stack: list[BaseException | None] = [exc]
     while stack:
@@ -92,10 +93,17 @@ def sqlstate_of(exc: BaseException) -> str | None:
         if error is None or id(error) in seen:
             continue
         seen.add(id(error))
+        yield error
+        stack += [error.__context__, error.__cause__, getattr(error, "orig", None)]
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error: asyncpg's own, or one wrapped by SQLAlchemy's
+    adapter (on ``orig``, or on its cause)."""
+    for error in error_chain(exc):
         code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
         if isinstance(code, str):
             return code
-        stack += [getattr(error, "orig", None), error.__cause__]
     return None
 
 

@@ -14,8 +14,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import Column, ColumnElement, Table, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared_lib.db import is_transient_db_error
@@ -34,46 +35,43 @@ class RetentionPolicy:
     interval_seconds: float = 60.0
 
 
-async def _purge_outbox_batch(engine: AsyncEngine, window: timedelta, batch: int) -> int:
-    old = (select(outbox.c.id)
-           .where(outbox.c.sent_at.is_not(None), outbox.c.sent_at < func.now() - window)
-           .order_by(outbox.c.id).limit(batch).with_for_update(skip_locked=True))
+@dataclass(frozen=True)
+class _Kept:
+    """A table's rows past a window: which column dates them, which rows count."""
+
+    table: Table
+    dated_by: Column[Any]
+    only: ColumnElement[bool] | None = None
+
+
+#: outbox rows are removed once sent (an unsent row is never removed)
+_KEPT = {
+    "outbox": _Kept(outbox, outbox.c.sent_at, outbox.c.sent_at.is_not(None)),
+    "inbox": _Kept(inbox, inbox.c.processed_at),
+    "idempotency_keys": _Kept(idempotency_keys, idempotency_keys.c.created_at),
+}
+
+
+async def _purge_batch(engine: AsyncEngine, kept: _Kept, window: timedelta, batch: int) -> int:
+    key = tuple_(*kept.table.primary_key.columns)
+    old = select(*kept.table.primary_key.columns).where(kept.dated_by < func.now() - window)
+    if kept.only is not None:
+        old = old.where(kept.only)
+    old = old.limit(batch).with_for_update(skip_locked=True)
     async with engine.begin() as conn:
-        result = await conn.execute(delete(outbox).where(outbox.c.id.in_(old.scalar_subquery())))
-    return result.rowcount or 0
-
-
-async def _purge_inbox_batch(engine: AsyncEngine, window: timedelta, batch: int) -> int:
-    old = (select(inbox.c.consumer, inbox.c.message_id)
-           .where(inbox.c.processed_at < func.now() - window)
-           .limit(batch).with_for_update(skip_locked=True))
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            delete(inbox).where(tuple_(inbox.c.consumer, inbox.c.message_id).in_(old)))
-    return result.rowcount or 0
-
-
-async def _purge_idempotency_batch(engine: AsyncEngine, window: timedelta, batch: int) -> int:
-    old = (select(idempotency_keys.c.scope, idempotency_keys.c.key)
-           .where(idempotency_keys.c.created_at < func.now() - window)
-           .limit(batch).with_for_update(skip_locked=True))
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            delete(idempotency_keys)
-            .where(tuple_(idempotency_keys.c.scope, idempotency_keys.c.key).in_(old)))
+        result = await conn.execute(delete(kept.table).where(key.in_(old)))
     return result.rowcount or 0
 
 
 async def purge_once(engine: AsyncEngine, policy: RetentionPolicy) -> dict[str, int]:
     """Delete everything past its window, batch after batch; returns the counts."""
-    removed = {"outbox": 0, "inbox": 0, "idempotency_keys": 0}
-    for table, purge, window in (
-            ("outbox", _purge_outbox_batch, policy.outbox_window),
-            ("inbox", _purge_inbox_batch, policy.inbox_window),
-            ("idempotency_keys", _purge_idempotency_batch, policy.idempotency_window)):
+    windows = {"outbox": policy.outbox_window, "inbox": policy.inbox_window,
+               "idempotency_keys": policy.idempotency_window}
+    removed = dict.fromkeys(_KEPT, 0)
+    for name, kept in _KEPT.items():
         while True:
-            n = await purge(engine, window, policy.batch)
-            removed[table] += n
+            n = await _purge_batch(engine, kept, windows[name], policy.batch)
+            removed[name] += n
             if n < policy.batch:
                 break
             await asyncio.sleep(0)  # let the relay and consumers in between batches

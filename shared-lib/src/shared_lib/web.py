@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared_lib.db import is_transient_db_error
+from shared_lib.db import error_chain, is_transient_db_error
 from shared_lib.errors import USE_CASE_ERRORS
 from shared_lib.logs import bound
 from shared_lib.metrics import Metrics
@@ -229,19 +229,9 @@ _UNSTORABLE_SQLSTATES = frozenset({"22021", "22P05"})
 def unstorable_text(exc: BaseException) -> bool:
     """Whether a database error is text PostgreSQL cannot take: a NUL character, or a
     lone surrogate the driver cannot encode."""
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        error = stack.pop()
-        if error is None or id(error) in seen:
-            continue
-        seen.add(id(error))
-        if isinstance(error, UnicodeEncodeError):
-            return True
-        if getattr(error, "sqlstate", None) in _UNSTORABLE_SQLSTATES:
-            return True
-        stack += [getattr(error, "orig", None), error.__cause__, error.__context__]
-    return False
+    return any(isinstance(error, UnicodeEncodeError)
+               or getattr(error, "sqlstate", None) in _UNSTORABLE_SQLSTATES
+               for error in error_chain(exc))
 
 
 def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
