@@ -12,6 +12,9 @@ Scenarios:
   social, nginx and the load generator; the consistency check when available.
 * ``saga``: create_post only, at concurrency 1, 8, 32, 128 (``--levels``).
 * ``replicas``: ``mixed`` on one replica of each service, then on two.
+* ``ops``: each operation alone at ``--clients``, CPU ms per request of each process
+  role (services, gateway, PostgreSQL, RabbitMQ, load generator) beside its target,
+  statements and estimated round trips per request (``harness/ops.py``).
 * ``floor``: the cheapest saga asyncpg and aio-pika can run (``harness/floor.py``);
   ``saga`` measures it first and reports create_post as ratios to it.
 
@@ -44,7 +47,8 @@ from harness.scenarios import SCENARIOS, RunConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUIET_PERCENT = 15.0
-DEFAULT_DURATION = {"mixed": 30.0, "saga": 15.0, "replicas": 30.0, "floor": 10.0}
+DEFAULT_DURATION = {"mixed": 30.0, "saga": 15.0, "replicas": 30.0, "floor": 10.0,
+                    "ops": 10.0}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -250,8 +250,10 @@ def header_text(doc: Doc) -> str:
 
 
 def render_text(doc: Doc) -> str:
+    from .ops import ops_text
+
     body = {"mixed": mixed_text, "saga": saga_text, "replicas": replicas_text,
-            "floor": floor_text}[doc["scenario"]]
+            "floor": floor_text, "ops": ops_text}[doc["scenario"]]
     text = header_text(doc) + "\n\n" + body(doc["results"]) + "\n"
     profiles = list(_profiles(doc["results"]))
     if profiles:

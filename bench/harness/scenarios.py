@@ -242,5 +242,13 @@ def compare_phases(one: dict[str, object], two: dict[str, object]) -> list[dict[
     return rows
 
 
+# ------------------------------------------------------------------------ ops
+def run_ops(cfg: RunConfig) -> dict[str, object]:
+    from .ops import ops_workload
+
+    with target_for(cfg, cfg.log_dir) as target:
+        return asyncio.run(ops_workload(target, cfg, sampler_for))
+
+
 SCENARIOS = {"mixed": run_mixed, "saga": run_saga, "replicas": run_replicas,
-             "floor": run_floor}
+             "floor": run_floor, "ops": run_ops}

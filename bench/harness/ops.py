@@ -1,0 +1,115 @@
+"""The ``ops`` scenario: each operation driven alone, and what one request of it costs.
+
+For every operation (feed, hashtag search, like, comment, follow, create_post,
+send_message) ``--clients`` users run only that operation for ``--duration`` seconds
+after a warm-up. Per operation: throughput, p50/p99, and CPU milliseconds per request
+of each process role (core, social, the gateway, the PostgreSQL and RabbitMQ servers,
+the load generator), with their sum without the load generator beside its target.
+Database work per request: the statements the services ran (their
+``sql_statements_total``) and the transactions PostgreSQL committed or rolled back for
+the two databases (``pg_stat_database``); each transaction of the services is an
+explicit BEGIN and COMMIT or ROLLBACK today, so the round trips are estimated as
+statements + 2 x transactions.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import asyncpg
+
+from . import sqlstats
+from .loadgen import Api, make_client
+from .stacks import Target
+from .stats import summarize_op
+from .workload import RECENT_POSTS, Workload, measure, setup_pool
+
+#: what each operation should cost at most, all server processes together (ms)
+TARGETS_MS = {"feed": 1.0, "hashtag_search": 1.0, "like": 2.5, "comment": 2.5,
+              "follow": 2.5, "create_post": 5.0, "send_message": 5.0}
+
+
+async def _transactions(target: Target) -> int:
+    """Committed plus rolled back transactions of the stack's two databases."""
+    assert target.stack is not None and target.infra is not None
+    names = [url.rsplit("/", 1)[1] for url in (target.stack.core_db, target.stack.social_db)]
+    conn = await asyncpg.connect(target.infra.postgres_url.replace("+asyncpg", ""))
+    try:
+        return int(await conn.fetchval(
+            "SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database "
+            "WHERE datname = ANY($1::text[])", names))
+    finally:
+        await conn.close()
+
+
+def _per(count: int, requests: int) -> float | None:
+    return round(count / requests, 1) if requests else None
+
+
+def _per_request(resources: dict[str, Any], requests: int) -> dict[str, float | None]:
+    seconds = float(resources["seconds"])
+    return {name: (round(float(g["cpu_percent_of_one_core"]) / 100 * seconds * 1000
+                         / requests, 2) if requests else None)
+            for name, g in resources["processes"].items()}
+
+
+async def ops_workload(target: Target, cfg: Any, sampler_for: Any) -> dict[str, Any]:
+    if target.stack is None:
+        raise SystemExit("--scenario ops starts its own stack (it reads PostgreSQL's "
+                         "counters and the servers' CPU): --url is not supported")
+    results: dict[str, Any] = {}
+    async with make_client(target.url, cfg.clients + 8) as client:
+        api = Api(client)
+        users, posts = await setup_pool(api, cfg.run_id, users=2 * cfg.clients,
+                                        follows_per_user=5, posts_per_user=2,
+                                        parallel=min(cfg.clients, 16))
+        for op in TARGETS_MS:
+            workload = Workload(api, users, cfg.run_id, deque(posts, maxlen=RECENT_POSTS),
+                                probe_every=0)
+            sampler = sampler_for(target, cfg, f"ops-{op}")
+            print(f"ops: {op} alone, {cfg.clients} clients, {cfg.warmup:g} s warm-up + "
+                  f"{cfg.duration:g} s", flush=True)
+            xact_before = await _transactions(target)
+            recorder = await measure(workload, users[: cfg.clients], {op: 1}, cfg.warmup,
+                                     cfg.duration, sampler)
+            xact_after = await _transactions(target)
+            samples = recorder.ops.get(op)
+            summary = summarize_op(op, samples, recorder.window.seconds) if samples else {}
+            requests = samples.ok if samples else 0
+            resources = sampler.summary()
+            cpu = _per_request(resources, requests)
+            system = round(sum(v for k, v in cpu.items() if k != "loadgen" and v), 2) \
+                if requests else None
+            sql = sqlstats.per_request(*sampler.statements, requests)
+            statements = sum(s["statements"] for s in sql.values())
+            # the window's transactions, scaled to the requests of the window (the
+            # counters are read just outside it, so a little warm-up and drain is in)
+            transactions = xact_after - xact_before
+            results[op] = {
+                "operation": summary, "requests": requests, "resources": resources,
+                "cpu_ms_per_request": cpu, "system_cpu_ms_per_request": system,
+                "target_ms": TARGETS_MS[op], "sql": sql,
+                "statements_per_request": _per(statements, requests),
+                "transactions_per_request": _per(transactions, requests),
+                "round_trips_per_request_estimated": _per(statements + 2 * transactions,
+                                                          requests),
+            }
+    return {"operations": results}
+
+
+def ops_text(result: dict[str, Any]) -> str:
+    from .report import table
+
+    roles = ["core", "social", "gateway", "postgres (server)", "rabbitmq (server)", "loadgen"]
+    rows = []
+    for op, r in result["operations"].items():
+        cpu = r["cpu_ms_per_request"]
+        o = r["operation"]
+        rows.append([op, o.get("throughput_per_s"), o.get("latency_ms", {}).get("p50"),
+                     o.get("latency_ms", {}).get("p99"),
+                     *(cpu.get(role) for role in roles), r["system_cpu_ms_per_request"],
+                     r["target_ms"], r["statements_per_request"],
+                     r["round_trips_per_request_estimated"]])
+    return table(["operation", "req/s", "p50 ms", "p99 ms", *[f"{r} ms" for r in roles],
+                  "system ms", "target ms", "statements", "round trips (est.)"], rows)
