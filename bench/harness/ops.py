@@ -59,7 +59,7 @@ async def ops_workload(target: Target, cfg: Any, sampler_for: Any) -> dict[str, 
         raise SystemExit("--scenario ops starts its own stack (it reads PostgreSQL's "
                          "counters and the servers' CPU): --url is not supported")
     results: dict[str, Any] = {}
-    async with make_client(target.url, cfg.clients + 8) as client:
+    async with make_client(target.url, cfg.clients + 8, cfg.client) as client:
         api = Api(client)
         users, posts = await setup_pool(api, cfg.run_id, users=2 * cfg.clients,
                                         follows_per_user=5, posts_per_user=2,

@@ -46,6 +46,8 @@ class RunConfig:
     #: a prefix for user names and hashtags: unique per run, valid in both
     #: py-spy the services during each measured window
     profile: bool = False
+    #: the load generator's HTTP client: aiohttp (cheap) or httpx
+    client: str = "aiohttp"
     run_id: str = field(default_factory=lambda: "b" + uuid.uuid4().hex[:6])
 
 
@@ -94,7 +96,7 @@ async def _finish(target: Target) -> dict[str, object]:
 
 # ---------------------------------------------------------------------- mixed
 async def mixed_workload(target: Target, cfg: RunConfig) -> dict[str, object]:
-    async with make_client(target.url, cfg.clients + PROBE_CONNECTIONS) as client:
+    async with make_client(target.url, cfg.clients + PROBE_CONNECTIONS, cfg.client) as client:
         api = Api(client)
         users, posts = await setup_pool(api, cfg.run_id, users=2 * cfg.clients,
                                         follows_per_user=FOLLOWS_PER_USER, posts_per_user=1,
@@ -139,7 +141,7 @@ async def saga_level(workload: Workload, users: list[User], concurrency: int,
 
 
 async def saga_levels(target: Target, cfg: RunConfig) -> dict[str, object]:
-    async with make_client(target.url, max(cfg.levels) + PROBE_CONNECTIONS) as client:
+    async with make_client(target.url, max(cfg.levels) + PROBE_CONNECTIONS, cfg.client) as client:
         api = Api(client)
         users, _ = await setup_pool(api, cfg.run_id, users=SAGA_USERS, follows_per_user=0,
                                     posts_per_user=0, parallel=SAGA_USERS)

@@ -17,10 +17,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
-import httpx
-
-from .loadgen import PASSWORD, Answer, Api, User, bounded_gather, login, register
+from .loadgen import CLIENT_ERRORS, PASSWORD, Answer, Api, User, bounded_gather, login, register
 from .resources import ResourceSampler
 from .stats import Recorder, Window
 
@@ -164,11 +163,10 @@ OPERATIONS: dict[str, Callable[[Workload, User], Awaitable[None]]] = {
 
 
 # ------------------------------------------------------------ propagation probe
-async def _post_is_listed(client: httpx.AsyncClient, me: User, tag: str, post_id: int
-                          ) -> bool:
+async def _post_is_listed(client: Any, me: User, tag: str, post_id: int) -> bool:
     try:
         resp = await client.get(f"/api/search/posts/hashtag/{tag}", headers=me.headers)
-    except httpx.HTTPError:
+    except CLIENT_ERRORS:
         return False
     return resp.status_code == 200 and any(p.get("id") == post_id for p in resp.json())
 
