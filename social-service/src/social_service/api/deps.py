@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from shared_lib.deps import UNAUTHORIZED, ClaimsDep, SessionDep
-from social_service.services import users
+from social_service.projections import users
 
 
 @dataclass(frozen=True)

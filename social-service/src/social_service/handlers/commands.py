@@ -15,8 +15,9 @@ from shared_lib.errors import BadRequest
 from shared_lib.messaging.consumer import MessageContext
 from shared_lib.saga.participant import CommandRejected, handles_saga_command
 from social_service.handlers.registry import SUBSCRIPTIONS
-from social_service.services import posts, users
-from social_service.services.tombstones import any_user_deleted
+from social_service.projections import posts
+from social_service.projections.tombstones import any_user_deleted
+from social_service.services import accounts
 
 
 @handles_saga_command(SUBSCRIPTIONS, IndexPostHashtags, rejects_before_writing=True)
@@ -37,7 +38,7 @@ async def unindex_post_hashtags(ctx: MessageContext, cmd: UnindexPostHashtags) -
 @handles_saga_command(SUBSCRIPTIONS, PurgePost)
 async def purge_post(ctx: MessageContext, cmd: PurgePost) -> dict[str, Any]:
     """Forget a post being deleted, until core restores it or deletes it
-    (see :func:`social_service.services.posts.purge`)."""
+    (see :func:`social_service.projections.posts.purge`)."""
     return {"purged": await posts.purge(ctx.session, cmd.post_id, cmd.seq)}
 
 
@@ -51,7 +52,7 @@ async def user_purged(ctx: MessageContext, cmd: PurgeUser) -> dict[str, Any] | N
 @handles_saga_command(SUBSCRIPTIONS, PurgeUser, applied=user_purged)
 async def purge_user(ctx: MessageContext, cmd: PurgeUser) -> dict[str, Any]:
     """Forget a user whose account is being deleted (the saga's pivot; see
-    :func:`social_service.services.users.purge`)."""
-    purged = await users.purge(ctx.session, cmd.user_id, cmd.seq)
+      :func:`social_service.services.accounts.purge`)."""
+    purged = await accounts.purge(ctx.session, cmd.user_id, cmd.seq)
     return {"messages": purged.messages, "stories": purged.stories,
             "notifications": purged.notifications}

@@ -6,7 +6,7 @@ like notification is hidden on unlike, and ``seq`` decides which of a like
 and an unlike of the same post by the same user is the newer one.
 
 Nothing notifies to or from a deleted user, nor about a deleted post (see
-:mod:`social_service.services.tombstones`). A fact about a post that is being
+:mod:`social_service.projections.tombstones`). A fact about a post that is being
 deleted (withdrawn) is recorded hidden and withdrawn, and shows if the post is
 restored. Mentions in a post are notified by the projection of post.published
 (one consumer per event). user.deleted, the last event about a user on this queue, removes
@@ -28,6 +28,7 @@ from shared_lib.contracts.messages import (
 from shared_lib.messaging.consumer import MessageContext
 from social_service.handlers.registry import NOTIFICATIONS, SUBSCRIPTIONS
 from social_service.models import NotificationType
+from social_service.projections.tombstones import PostState, mark_user_deleted
 from social_service.services.notifications import (
     delete_involving,
     involved,
@@ -35,7 +36,6 @@ from social_service.services.notifications import (
     notify,
     notify_mentions,
 )
-from social_service.services.tombstones import PostState, mark_user_deleted
 
 
 def _like_key(event: PostLiked | PostUnliked) -> str:

@@ -4,7 +4,7 @@ Each notification has a ``dedupe_key`` naming the fact it reports, so the
 same fact never notifies twice; ``seq`` decides which of two records of the
 same fact (a like and an unlike) is the newer one. Nothing notifies to or
 from a deleted user, nor about a deleted post (see
-:mod:`social_service.services.tombstones`); a fact about a post being deleted
+:mod:`social_service.projections.tombstones`); a fact about a post being deleted
 (withdrawn) is recorded hidden and withdrawn, and shows if the post is
 restored.
 """
@@ -27,8 +27,8 @@ from social_service.models import (
     PostProjection,
     UserProjection,
 )
-from social_service.services import blocks
-from social_service.services.tombstones import PostState, post_state
+from social_service.projections import blocks
+from social_service.projections.tombstones import PostState, post_state
 
 
 async def notify(session: AsyncSession, *, user_id: int, actor_id: int, type_: NotificationType,

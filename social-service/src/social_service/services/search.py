@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared_lib.text import normalise_hashtag
 from social_service.domain.hashtags import escape_like, like_prefix
 from social_service.models import Hashtag, PostHashtag, PostProjection, UserProjection
-from social_service.services import blocks
+from social_service.projections import blocks
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from shared_lib.errors import Forbidden, NotFound
 from shared_lib.outbox import publish_event
 from social_service.domain.stories import STORY_LIFETIME
 from social_service.models import Story, StoryStatus
-from social_service.services import blocks, follows
+from social_service.projections import blocks, follows
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from social_service.models import BlockEdge, FollowEdge, UserProjection
-from social_service.services.tombstones import any_user_deleted
+from social_service.projections.tombstones import any_user_deleted
 
 
 async def apply(session: AsyncSession, *, blocker_id: int, blocked_id: int, blocks: bool,

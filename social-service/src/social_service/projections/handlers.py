@@ -1,5 +1,6 @@
-"""Projections of core's data, kept from core's events (queue
-``social.events.projections``).
+"""Projections of core's data, kept from core's events (queues
+``social.events.projections`` and, for revoked login sessions,
+``social.events.sessions``).
 
 Each event carries ``seq`` (the version of its aggregate in core); an event
 whose ``seq`` is not newer than what the projection holds is stale or a
@@ -9,9 +10,9 @@ A post's counters each keep their own watermark (``likes_version``,
 A deleted post stays as a tombstone row (``published = false``) with its last
 ``seq``, so a late event never brings it back. Neither does a late follow or
 publication bring back anything of a deleted user (see
-:mod:`social_service.services.tombstones`). The writes are the services'
-(:mod:`~social_service.services.users`, :mod:`~social_service.services.posts`,
-:mod:`~social_service.services.follows`).
+:mod:`social_service.projections.tombstones`). The writes are in the projection
+modules beside this one (:mod:`~social_service.projections.users`,
+:mod:`~social_service.projections.posts`, :mod:`~social_service.projections.follows`...).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shared_lib.contracts.messages import (
     PostLiked,
     PostPublished,
     PostUnliked,
+    SessionRevoked,
     UserBlocked,
     UserDeleted,
     UserFollowed,
@@ -32,9 +34,10 @@ from shared_lib.contracts.messages import (
     UserUpdated,
 )
 from shared_lib.messaging.consumer import MessageContext
-from social_service.handlers.registry import PROJECTIONS, SUBSCRIPTIONS
-from social_service.services import blocks, follows, notifications, posts, users
-from social_service.services.tombstones import mark_user_deleted
+from social_service.handlers.registry import PROJECTIONS, SESSIONS, SUBSCRIPTIONS
+from social_service.projections import blocks, follows, posts, sessions, users
+from social_service.projections.tombstones import mark_user_deleted
+from social_service.services import notifications
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, UserRegistered, UserUpdated)
@@ -87,3 +90,10 @@ async def on_follow_changed(ctx: MessageContext, event: UserFollowed | UserUnfol
     await follows.apply(ctx.session, follower_id=event.follower_id,
                         followee_id=event.followee_id,
                         follows=isinstance(event, UserFollowed), seq=event.seq)
+
+
+@SUBSCRIPTIONS.on(SESSIONS, SessionRevoked)
+async def on_session_revoked(ctx: MessageContext, event: SessionRevoked) -> None:
+    """core's revoked login sessions, on a queue of their own (``social.events.sessions``):
+    a logout takes effect on social even while a backlog of projections waits."""
+    await sessions.record(ctx.session, event)

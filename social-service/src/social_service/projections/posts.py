@@ -32,8 +32,8 @@ from shared_lib.contracts.messages import IndexPostHashtags, PostPublished
 from shared_lib.errors import BadRequest
 from social_service.domain.hashtags import normalise, rejection_reason
 from social_service.models import Hashtag, PostHashtag, PostProjection
+from social_service.projections.tombstones import any_user_deleted
 from social_service.services import notifications
-from social_service.services.tombstones import any_user_deleted
 from social_service.settings import SocialSettings
 
 # The statements of the create_post path (index_pending, publish) run for every post:

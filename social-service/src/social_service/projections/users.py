@@ -1,5 +1,4 @@
-"""core's users as social keeps them (search, display names, token checks), and
-the purge of a user whose account is being deleted."""
+"""core's users as social keeps them (search, display names, token checks)."""
 
 from __future__ import annotations
 
@@ -12,15 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared_lib.contracts.messages import UserRegistered, UserUpdated
 from social_service.models import UserProjection
-from social_service.services import (
-    blocks,
-    follows,
-    messages,
-    notifications,
-    posts,
-    stories,
-)
-from social_service.services.tombstones import mark_user_deleted
 
 
 @dataclass(frozen=True)
@@ -33,15 +23,6 @@ class Standing:
     token_version: int
     #: the account is gone for good
     deleted: bool
-
-
-@dataclass(frozen=True)
-class Purged:
-    """What a purge of a user deleted."""
-
-    messages: int
-    stories: int
-    notifications: int
 
 
 @dataclass(frozen=True)
@@ -102,21 +83,3 @@ async def apply_change(session: AsyncSession, user: UserRegistered | UserUpdated
             where=UserProjection.version < stmt.excluded.version,
         )
     )
-
-
-async def purge(session: AsyncSession, user_id: int, seq: int) -> Purged:
-    """Forget a user whose account is being deleted (delete_account's pivot):
-    their messages, stories, notifications to or about them, search entry (kept
-    as an inactive tombstone), follow edges (kept inactive) and their posts'
-    hashtag links (the posts hidden until core's post.deleted events). The user
-    becomes a deleted tombstone, locked first: an event still queued now
-    creates nothing about them."""
-    await mark_user_deleted(session, user_id, seq)
-    await posts.withdraw_posts_of(session, user_id)
-    deleted_messages = await messages.delete_involving(session, user_id)
-    deleted_stories = await stories.delete_by_author(session, user_id)
-    deleted_notifications = await notifications.delete_involving(session, user_id)
-    await follows.deactivate_edges_of(session, user_id)
-    await blocks.deactivate_edges_of(session, user_id)
-    return Purged(messages=deleted_messages, stories=deleted_stories,
-                  notifications=deleted_notifications)
