@@ -348,7 +348,7 @@ def test_healthchecks_call_existing_routes(app: App, monkeypatch: pytest.MonkeyP
         assert path in ("/health", "/ready") and serves_get(asgi_app, path), path
 
 
-def test_gateway_routes_the_spec_prefixes_only() -> None:
+def test_gateway_routes_the_api_prefixes_only() -> None:
     template = TEMPLATE.read_text()
     routed = re.findall(r"location\s+(=\s*)?(/[\w/]*)\s*\{\s*proxy_pass\s+http://(\w+);",
                         template)

@@ -91,11 +91,6 @@ class Report:
         """The checks that found something, with their counts."""
         return {f.check: f.count for f in self.findings if f.count}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "skipped": list(self.skipped),
-                "findings": [{"check": f.check, "count": f.count, "examples": f.examples}
-                             for f in self.findings]}
-
     def to_text(self) -> str:
         lines: list[str] = []
         for f in self.findings:

@@ -114,18 +114,6 @@ SafeLine = Annotated[str, SAFE_LINE]
 WebUrl = Annotated[str, StringConstraints(max_length=URL_MAX_LENGTH), WEB_URL]
 
 
-def is_safe_text(value: str, *, multiline: bool = True) -> bool:
-    """Whether ``value`` is acceptable :data:`SafeText` (or :data:`SafeLine`)."""
-    rule = SAFE_TEXT if multiline else SAFE_LINE
-    return not has_lone_surrogate(value) and rule.regex.match(value) is not None
-
-
-def is_web_url(value: str) -> bool:
-    """Whether ``value`` is acceptable :data:`WebUrl`."""
-    return (len(value) <= URL_MAX_LENGTH and not has_lone_surrogate(value)
-            and WEB_URL.regex.match(value) is not None)
-
-
 def normalise_hashtag(name: str) -> str:
     """The one form of a hashtag: without leading '#' and surrounding spaces,
     NFKC-normalised and case-folded (a full-width or styled tag is the plain one)."""

@@ -25,7 +25,6 @@ from shared_lib.metrics import Metrics
 log = logging.getLogger(__name__)
 
 PG_BIGINT_MAX = 2**63 - 1
-PG_INT_MAX = 2**31 - 1
 
 #: the deepest a list can be paged into by offset (past it, narrow the query instead)
 MAX_OFFSET = 10_000

@@ -12,7 +12,7 @@ from shared_lib.messaging.consumer import NotForThisVersion, PoisonMessage, deco
 from shared_lib.messaging.topology import build_topology, queue_arguments, topic_matches
 
 
-def test_every_spec_message_has_a_contract() -> None:
+def test_every_message_the_sagas_and_projections_use_has_a_contract() -> None:
     types = {c.type for c in registry.all()}
     assert {"index_post_hashtags", "unindex_post_hashtags", "purge_post", "purge_user",
             "authorize_message", "record_story", "unrecord_story", "saga.reply"} <= types
