@@ -22,7 +22,7 @@ from shared_lib.db import count_statements, make_engine, wait_for_database
 from shared_lib.messaging.broker import Broker
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext, PoisonMessage
 from shared_lib.messaging.subscriptions import Subscriptions
-from shared_lib.messaging.topology import Topology, build_topology
+from shared_lib.messaging.topology import Topology, build_topology, replies_queue
 from shared_lib.metrics import Metrics
 from shared_lib.outbox import (
     OUTBOX_NOTIFIER,
@@ -78,10 +78,6 @@ class ServiceRuntime:
         self.consumers: dict[str, MessageConsumer] = {}
         self.supervisor = Supervisor(self.metrics.task_restarts, self.metrics.task_up)
 
-    @property
-    def replies_queue(self) -> str:
-        return f"{self.service}.replies"
-
     def check_inbox_retention(self) -> None:
         """Refuse an inbox window shorter than the longest saga plus the replay window
         of dead-lettered messages: a copy arriving later would be handled twice."""
@@ -128,7 +124,7 @@ class ServiceRuntime:
 
         queues = self.subscriptions.handlers()
         if self.orchestrator.definitions:
-            queues[self.replies_queue] = {SagaReply.TYPE: self._on_reply}
+            queues[replies_queue(self.service)] = {SagaReply.TYPE: self._on_reply}
         for queue, handlers in queues.items():
             consumer = MessageConsumer(queue=queue, service=self.service, handlers=handlers,
                                        session_factory=self.sessions, metrics=self.metrics,

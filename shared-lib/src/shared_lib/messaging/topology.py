@@ -125,7 +125,8 @@ def commands_queue(service: str) -> str:
 
 
 def replies_queue(service: str) -> str:
-    return f"{service}.replies"
+    """A saga initiator's replies queue: named like the exchange it is bound to."""
+    return replies_exchange(service)
 
 
 def _bindings_of(owner: str, types: Iterable[str]) -> tuple[Binding, ...]:
