@@ -29,11 +29,10 @@ the write's own transaction, which middleware cannot do.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.responses import Response
@@ -69,6 +68,11 @@ class RequestKey:
         """The key as the caller's own (a user id; None for an anonymous caller)."""
         scope = "anonymous" if caller is None else f"user:{caller}"
         return ScopedKey(scope=scope, key=self.key, fingerprint=self.fingerprint)
+
+
+def owned_by(key: RequestKey | None, caller: int | str | None) -> ScopedKey | None:
+    """The request's key as ``caller``'s own; None when the request came without one."""
+    return key.of(caller) if key is not None else None
 
 
 @dataclass(frozen=True)
@@ -175,12 +179,6 @@ async def _remember(session: AsyncSession, key: ScopedKey, status_code: int, bod
     return (await session.execute(stmt)).first() is not None
 
 
-def _json(body: BaseModel | Any) -> str:
-    if isinstance(body, BaseModel):
-        return body.model_dump_json()
-    return json.dumps(body, separators=(",", ":"))
-
-
 async def run_write(session: AsyncSession, key: ScopedKey | None,
                     write: Callable[[], Awaitable[BaseModel]], *,
                     status_code: int | Callable[[BaseModel], int],
@@ -222,5 +220,5 @@ def _answer(out: BaseModel, status_code: int | Callable[[BaseModel], int],
             location: Callable[[BaseModel], str] | None) -> Response:
     code = status_code(out) if callable(status_code) else status_code
     headers = {"Location": location(out)} if location else None
-    return Response(_json(out), status_code=code, headers=headers,
+    return Response(out.model_dump_json(), status_code=code, headers=headers,
                     media_type="application/json")

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, event, insert, text
@@ -298,19 +299,27 @@ async def republish(conn: Any, row_id: int) -> bool:
     return (await conn.execute(_REPUBLISH, {"id": row_id})).first() is not None
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """The unsent rows: how many, the age of the oldest, how many of them are parked."""
+
+    unsent: int
+    oldest_seconds: float | None
+    parked: int
+
+
+_BACKLOG = text("""
+    SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at)),
+           count(*) FILTER (WHERE parked_at IS NOT NULL)
+    FROM outbox WHERE sent_at IS NULL
+""")
+
+
+async def outbox_backlog(conn: Any) -> Backlog:
+    """The outbox's backlog, in one statement."""
+    row = (await conn.execute(_BACKLOG)).one()
+    return Backlog(int(row[0]), float(row[1]) if row[1] is not None else None, int(row[2]))
+
+
 async def parked_count(conn: Any) -> int:
-    return int(await conn.scalar(text(
-        "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND sent_at IS NULL")))
-
-
-async def outbox_backlog(conn: Any) -> tuple[int, float | None]:
-    """Unsent rows and the age in seconds of the oldest one."""
-    row = (
-        await conn.execute(
-            text(
-                "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at))"
-                " FROM outbox WHERE sent_at IS NULL"
-            )
-        )
-    ).one()
-    return int(row[0]), (float(row[1]) if row[1] is not None else None)
+    return (await outbox_backlog(conn)).parked

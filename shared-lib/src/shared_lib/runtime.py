@@ -29,7 +29,6 @@ from shared_lib.outbox import (
     OutboxRelay,
     add_to_outbox,
     outbox_backlog,
-    parked_count,
     publish_caused_by,
 )
 from shared_lib.retention import RetentionPolicy, run_retention
@@ -168,11 +167,10 @@ class ServiceRuntime:
         while True:
             try:
                 async with self.engine.connect() as conn:
-                    backlog, oldest = await outbox_backlog(conn)
-                    parked = await parked_count(conn)
-                self.metrics.outbox_backlog.set(backlog)
-                self.metrics.outbox_parked.set(parked)
-                self.metrics.outbox_oldest_age.set(oldest or 0.0)
+                    backlog = await outbox_backlog(conn)
+                self.metrics.outbox_backlog.set(backlog.unsent)
+                self.metrics.outbox_parked.set(backlog.parked)
+                self.metrics.outbox_oldest_age.set(backlog.oldest_seconds or 0.0)
             except Exception as exc:
                 log.warning("outbox gauges not updated: %r", exc)
             await asyncio.sleep(every)

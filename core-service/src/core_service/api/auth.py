@@ -19,7 +19,7 @@ from core_service.schemas import (
 from core_service.services import auth, sessions
 from core_service.settings import CoreSettings
 from shared_lib.deps import SessionDep
-from shared_lib.idempotency import IdempotencyDep, run_write
+from shared_lib.idempotency import IdempotencyDep, owned_by, run_write
 from shared_lib.text import SAFE_LINE, SAFE_TEXT
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -56,7 +56,7 @@ async def register(body: RegisterIn, session: SessionDep, hasher: HasherDep,
                                    full_name=body.full_name)
         return UserOut.model_validate(user)
 
-    return await run_write(session, key.of(None) if key else None, write, status_code=201)
+    return await run_write(session, owned_by(key, None), write, status_code=201)
 
 
 async def _log_in(session: SessionDep, hasher: HasherDep, issuer: IssuerDep,

@@ -9,7 +9,7 @@ from core_service.api.deps import CurrentUser
 from core_service.schemas import FollowOut
 from core_service.services import follows
 from shared_lib.deps import SessionDep
-from shared_lib.idempotency import IdempotencyDep, run_write
+from shared_lib.idempotency import IdempotencyDep, owned_by, run_write
 from shared_lib.schemas import UserSummary
 from shared_lib.web import IdPath, Limit, Offset
 
@@ -54,7 +54,7 @@ async def follow(user_id: IdPath, user: CurrentUser, session: SessionDep,
         state = await follows.follow(session, user, user_id)
         return FollowOut(following=state.following, requested=state.requested)
 
-    return await run_write(session, key.of(user.id) if key else None, write,
+    return await run_write(session, owned_by(key, user.id), write,
                            status_code=lambda out: 202 if out.requested else 200)
 
 

@@ -172,19 +172,11 @@ class MessageConsumer:
         except NotForThisVersion as skew:
             if self._set_aside is not None:
                 await self._keep_aside(message, skew)
-                return
-            log.error("dead-lettering message %s from %s: %s", message.message_id,
-                      self.queue, skew)
-            if m is not None:
-                m.dead_lettered.labels(self.queue).inc()
-            await _settle(message.reject(requeue=False))
+            else:
+                await self._dead_letter(message, skew)
             return
         except PoisonMessage as exc:
-            log.error("dead-lettering message %s from %s: %s", message.message_id,
-                      self.queue, exc)
-            if m is not None:
-                m.dead_lettered.labels(self.queue).inc()
-            await _settle(message.reject(requeue=False))
+            await self._dead_letter(message, exc)
             return
         saga = env.correlation_id if env.step is not None or env.type == SagaReply.TYPE else None
         with bound(message_id=env.message_id, correlation_id=env.correlation_id, saga_id=saga):
@@ -195,13 +187,7 @@ class MessageConsumer:
         m = self._metrics
         started = time.perf_counter()
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_never,
-                wait=wait_exponential(multiplier=0.05, max=self._max_backoff),
-                retry=retry_if_exception(is_transient_db_error),
-                before_sleep=self._log_transient,
-                reraise=True,
-            ):
+            async for attempt in self._retried_in_place():
                 with attempt:
                     await self.process(env, payload, handler)
         except asyncio.CancelledError:
@@ -229,12 +215,7 @@ class MessageConsumer:
         assert self._set_aside is not None
         env = skew.envelope
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_never,
-                wait=wait_exponential(multiplier=0.05, max=self._max_backoff),
-                retry=retry_if_exception(is_transient_db_error),
-                before_sleep=self._log_transient, reraise=True,
-            ):
+            async for attempt in self._retried_in_place():
                 with attempt:
                     async with self._sessions() as session, session.begin():
                         await self._set_aside(session, env, message.routing_key or env.type)
@@ -242,11 +223,7 @@ class MessageConsumer:
             await _settle(message.nack(requeue=True))
             raise
         except PoisonMessage as exc:
-            log.error("dead-lettering message %s from %s: %s", message.message_id,
-                      self.queue, exc)
-            if self._metrics is not None:
-                self._metrics.dead_lettered.labels(self.queue).inc()
-            await _settle(message.reject(requeue=False))
+            await self._dead_letter(message, exc)
             return
         except Exception:
             log.exception("setting %s %s aside failed; requeued", env.type, env.message_id)
@@ -258,6 +235,19 @@ class MessageConsumer:
         if self._metrics is not None:
             self._metrics.set_aside.labels(self.queue).inc()
         await _settle(message.ack())
+
+    def _retried_in_place(self) -> AsyncRetrying:
+        """Transient database errors retried for as long as they last, unacked."""
+        return AsyncRetrying(stop=stop_never,
+                             wait=wait_exponential(multiplier=0.05, max=self._max_backoff),
+                             retry=retry_if_exception(is_transient_db_error),
+                             before_sleep=self._log_transient, reraise=True)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, why: Exception) -> None:
+        log.error("dead-lettering message %s from %s: %s", message.message_id, self.queue, why)
+        if self._metrics is not None:
+            self._metrics.dead_lettered.labels(self.queue).inc()
+        await _settle(message.reject(requeue=False))
 
     def _log_transient(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
