@@ -12,7 +12,7 @@ from core_service.sagas.delete_post import DELETE_POST, DeletePostRejection
 from core_service.schemas import CommentIn, CommentOut, LikeOut, PostIn, PostOut
 from core_service.services import posts
 from shared_lib.deps import RuntimeDep, SessionDep
-from shared_lib.idempotency import IdempotencyDep, run_write
+from shared_lib.idempotency import IdempotencyDep, owned_by, run_write
 from shared_lib.openapi import accepted, described, errors
 from shared_lib.saga import SagaStatus
 from shared_lib.saga.http import (
@@ -49,7 +49,7 @@ async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime
                             "A post needs content or an image")
     data = create_post_data(user.id, user.username, body.content, body.image_url)
     outcome = await run_saga(request, runtime, session, CREATE_POST, data,
-                             key=key.of(user.id) if key else None)
+                             key=owned_by(key, user.id))
     post_id = outcome.data["post_id"]
 
     async def answer() -> Response:
@@ -66,7 +66,7 @@ async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime
                                body=post_out(created).model_dump(mode="json"),
                                location=f"/api/posts/{post.id}")
 
-    return await answer_started(outcome, f"/api/posts/{post_id}", answer)
+    return await answer_started(outcome, f"/api/posts/{post_id}", answer, post_id)
 
 
 @router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -109,7 +109,7 @@ async def toggle_like(post_id: IdPath, user: CurrentUser, session: SessionDep,
         liked, count = await posts.toggle_like(session, user, post_id)
         return LikeOut(liked=liked, like_count=count)
 
-    return await run_write(session, key.of(user.id) if key else None, write, status_code=200)
+    return await run_write(session, owned_by(key, user.id), write, status_code=200)
 
 
 @router.get("/{post_id}/comments", response_model=list[CommentOut], tags=["comments"],
@@ -129,4 +129,4 @@ async def add_comment(post_id: IdPath, body: CommentIn, user: CurrentUser,
         comment = await posts.add_comment(session, user, post_id, body.content)
         return comment_out(comment, user.username)
 
-    return await run_write(session, key.of(user.id) if key else None, write, status_code=201)
+    return await run_write(session, owned_by(key, user.id), write, status_code=201)

@@ -133,11 +133,13 @@ async def run_saga(request: Request, runtime: Any, session: Any, saga_type: str,
 
 
 async def answer_started(outcome: SagaOutcome, location: str,
-                         answer: Callable[[], Awaitable[Response]]) -> Response:
+                         answer: Callable[[], Awaitable[Response]],
+                         resource_id: int | None = None) -> Response:
     """The answer of an endpoint whose saga has started: ``answer()`` (which reads the
-    record the saga works on), or 202 with ``Location`` when that read fails on a
-    transient database error, since the saga will go on. A replay says so
-    (``Idempotent-Replayed``), whatever the answer."""
+    record the saga works on), or 202 with ``Location`` (and ``{"id": resource_id,
+    "status": "pending"}``) when that read fails on a transient database error, since
+    the saga will go on. A replay says so (``Idempotent-Replayed``), whatever the
+    answer."""
     replayed = {REPLAYED: "true"} if outcome.replayed else {}
     try:
         response = await answer()
@@ -151,7 +153,8 @@ async def answer_started(outcome: SagaOutcome, location: str,
             raise
         log.warning("saga %s started; its record could not be read (%s): 202",
                     outcome.saga_id, exc)
-        response = JSONResponse({"saga_id": str(outcome.saga_id), "status": "pending"},
+        response = JSONResponse({"id": resource_id, "status": "pending",
+                                 "saga_id": str(outcome.saga_id)},
                                 status_code=202, headers={"Location": location})
     response.headers.update(replayed)
     return response

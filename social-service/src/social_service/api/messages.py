@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from shared_lib.deps import RuntimeDep, SessionDep
-from shared_lib.idempotency import IdempotencyDep
+from shared_lib.idempotency import IdempotencyDep, owned_by
 from shared_lib.openapi import accepted, described
 from shared_lib.saga import SagaStatus
 from shared_lib.saga.http import (
@@ -56,13 +56,14 @@ async def send_message(body: MessageIn, request: Request, viewer: CurrentViewer,
         request, runtime, session, SEND_MESSAGE,
         {"sender_id": viewer.id, "sender_username": viewer.username,
          "receiver_id": body.receiver_id, "content": body.content},
-        key=key.of(viewer.id) if key else None)
+        key=owned_by(key, viewer.id))
 
     async def answer() -> Response:
         message = await messages.get_message(session, outcome.data["message_id"])
         return sent_message_response(outcome, message)
 
-    return await answer_started(outcome, f"/api/messages/{body.receiver_id}", answer)
+    return await answer_started(outcome, f"/api/messages/{body.receiver_id}", answer,
+                                outcome.data["message_id"])
 
 
 @router.get("", response_model=list[ConversationOut])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from shared_lib.deps import RuntimeDep, SessionDep
-from shared_lib.idempotency import IdempotencyDep
+from shared_lib.idempotency import IdempotencyDep, owned_by
 from shared_lib.openapi import accepted, described, errors
 from shared_lib.saga import SagaStatus
 from shared_lib.saga.http import (
@@ -57,13 +57,13 @@ async def create_story(body: StoryIn, request: Request, viewer: CurrentViewer,
         request, runtime, session, CREATE_STORY,
         {"author_id": viewer.id, "author_username": viewer.username,
          "image_url": body.image_url, "content": body.content},
-        key=key.of(viewer.id) if key else None)
+        key=owned_by(key, viewer.id))
 
     async def answer() -> Response:
         story = await stories.get_story(session, outcome.data["story_id"])
         return created_story_response(outcome, story)
 
-    return await answer_started(outcome, "/api/stories", answer)
+    return await answer_started(outcome, "/api/stories", answer, outcome.data["story_id"])
 
 
 @router.get("", response_model=list[StoryOut])
