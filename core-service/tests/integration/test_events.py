@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core_service.models import Follow, Like, Post, User
-from core_service.sagas.delete_account import DELETE_ACCOUNT, delete_user_data
+from core_service.sagas.delete_account import DELETE_ACCOUNT, DeleteAccountData, delete_user_data
 from core_service.services import follows, posts
 from core_service.services.users import update_profile
 from shared_lib.contracts import CORE, Envelope
@@ -99,7 +99,7 @@ async def test_deleting_an_account_announces_each_removed_follow(
         await s.execute(update(User).where(User.id == a.id).values(is_active=False))
         await delete_user_data(SagaContext(
             session=s, saga_id=uuid.uuid4(), saga_type=DELETE_ACCOUNT,
-            data={"user_id": a.id, "username": "alice"}, service=CORE))
+            data=DeleteAccountData(user_id=a.id, username="alice"), service=CORE))
 
     events = await _events(sessions)
     followed = {(e.payload["follower_id"], e.payload["followee_id"]): e.payload["seq"]

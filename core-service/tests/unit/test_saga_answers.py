@@ -12,7 +12,7 @@ from core_service.api.posts import CREATE_POST_REJECTIONS, DELETE_POST_REJECTION
 from core_service.api.users import DELETE_ACCOUNT_REJECTIONS
 from core_service.sagas.delete_account import DeleteAccountRejection
 from core_service.sagas.delete_post import DeletePostRejection
-from shared_lib.saga import SagaStatus
+from shared_lib.saga import SagaData, SagaStatus
 from shared_lib.saga.http import SagaOutcome, record_response, saga_response
 
 TIMEOUT = "no reply from purge_post after 3 attempts"
@@ -20,7 +20,7 @@ TIMEOUT = "no reply from purge_post after 3 attempts"
 
 def _outcome(status: SagaStatus, reason: str | None = None, finished: bool = True
              ) -> SagaOutcome:
-    return SagaOutcome(uuid.uuid4(), finished, status, reason, {})
+    return SagaOutcome(uuid.uuid4(), finished, status, reason, SagaData())
 
 
 def _post(outcome: SagaOutcome) -> tuple[int, str | None]:

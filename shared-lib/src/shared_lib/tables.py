@@ -78,6 +78,9 @@ sagas = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("reason", Text, nullable=True),
     Column("version", Integer, nullable=False, server_default=text("1")),
+    #: how many times an operator retried it (each round re-sends its commands
+    #: under new message ids)
+    Column("retry_round", Integer, nullable=False, server_default=text("0")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_sagas_due", "deadline",

@@ -101,10 +101,13 @@ def test_a_database_from_before_the_shared_branch_is_upgraded(
         # the shared tables as they were then (later ones come with later revisions)
         messaging_metadata.create_all(conn, tables=[outbox, inbox, sagas, saga_steps])
         conn.execute(text("ALTER TABLE outbox DROP COLUMN parked_at"))  # came later
+        conn.execute(text("ALTER TABLE sagas DROP COLUMN retry_round"))  # came later
         conn.execute(insert(outbox).values(
             message_id=uuid.uuid4(), exchange="x", routing_key="k", message_type="t", body="{}"))
-        conn.execute(insert(sagas).values(id=saga_id, type="t", status="running", step_index=0,
-                                          data={}))
+        # an operator retry's round was kept in the saga's data then
+        conn.execute(text("INSERT INTO sagas (id, type, status, step_index, data) "
+                          "VALUES (:id, 't', 'running', 0, :data)"),
+                     {"id": saga_id, "data": '{"user_id": 7, "_retry_round": 2}'})
 
     _on(url, old_layout)
     assert _versions(url) == service.heads(service.branch)
@@ -115,6 +118,9 @@ def test_a_database_from_before_the_shared_branch_is_upgraded(
     counts = _on(url, lambda conn: (conn.execute(select(outbox.c.id)).all(),
                                     conn.execute(select(sagas.c.id)).scalars().all()))
     assert (len(counts[0]), counts[1]) == (1, [saga_id])
+    saga = _on(url, lambda conn: conn.execute(
+        select(sagas.c.retry_round, sagas.c.data)).one())
+    assert tuple(saga) == (2, {"user_id": 7})
 
     run_migrations(service.package, url)  # again: nothing left to do
     assert _versions(url) == service.heads()

@@ -23,6 +23,7 @@ from shared_lib.saga import (
     LocalStep,
     RemoteStep,
     SagaContext,
+    SagaData,
     SagaDefinition,
     SagaOrchestrator,
     SagaStatus,
@@ -76,7 +77,7 @@ class Env:
 
     async def start(self, saga_type: str) -> uuid.UUID:
         async with self.sessions() as s, s.begin():
-            st = await self.orchestrator.start(SqlSagaStore(s), saga_type, {"user_id": 7})
+            st = await self.orchestrator.start(SqlSagaStore(s), saga_type, UserSaga(user_id=7))
         return st.id
 
     async def sent(self, exchange: str) -> list[Envelope]:
@@ -84,6 +85,10 @@ class Env:
             bodies = (await conn.execute(select(outbox.c.body).where(
                 outbox.c.exchange == exchange).order_by(outbox.c.id))).scalars().all()
         return [Envelope.model_validate_json(b) for b in bodies]
+
+
+class UserSaga(SagaData):
+    user_id: int
 
 
 def _definitions(flaky: dict[str, int]) -> list[SagaDefinition]:
@@ -108,16 +113,19 @@ def _definitions(flaky: dict[str, int]) -> list[SagaDefinition]:
                 " END $$"))
         await _note(ctx, "undo")
 
-    purge = RemoteStep("purge_user", lambda d: PurgeUser(user_id=d["user_id"], seq=1),
+    purge = RemoteStep("purge_user", lambda d: PurgeUser(user_id=d.user_id, seq=1),
                        cancel_on_timeout=True)
     return [
-        SagaDefinition("pivot", (LocalStep("deactivate", deactivate, compensation=reactivate),
-                                 purge, LocalStep("finish", finish))),
-        SagaDefinition("refusing", (LocalStep("deactivate", deactivate,
-                                              compensation=reactivate),
-                                    LocalStep("refuse", refuse))),
-        SagaDefinition("flaky", (LocalStep("a", deactivate, compensation=flaky_undo),
-                                 RemoteStep("b", lambda d: PurgeUser(user_id=1, seq=1)))),
+        SagaDefinition("pivot", UserSaga, (
+            LocalStep("deactivate", deactivate, compensation=reactivate),
+            purge,
+            LocalStep("finish", finish))),
+        SagaDefinition("refusing", UserSaga, (
+            LocalStep("deactivate", deactivate, compensation=reactivate),
+            LocalStep("refuse", refuse))),
+        SagaDefinition("flaky", UserSaga, (
+            LocalStep("a", deactivate, compensation=flaky_undo),
+            RemoteStep("b", lambda d: PurgeUser(user_id=1, seq=1)))),
     ]
 
 

@@ -9,7 +9,14 @@ import pytest
 
 from shared_lib.contracts.messages import PurgePost, PurgeUser, UnindexPostHashtags
 from shared_lib.runtime import ServiceRuntime
-from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, SagaOrchestrator
+from shared_lib.saga import (
+    LocalStep,
+    RemoteStep,
+    SagaContext,
+    SagaData,
+    SagaDefinition,
+    SagaOrchestrator,
+)
 from shared_lib.settings import ServiceSettings
 
 
@@ -17,7 +24,7 @@ async def _noop(ctx: SagaContext) -> None:
     return None
 
 
-SAGA = SagaDefinition("demo", (
+SAGA = SagaDefinition("demo", SagaData, (
     LocalStep("a", _noop, compensation=_noop),
     RemoteStep("b", lambda d: UnindexPostHashtags(post_id=1),
                compensation=lambda d: PurgePost(post_id=1)),

@@ -15,15 +15,17 @@ from shared_lib.saga import (
     LocalStep,
     RemoteStep,
     SagaContext,
+    SagaData,
     SagaDefinition,
     SagaOrchestrator,
     SagaState,
     SagaStatus,
     StepAction,
     StepRejected,
+    start_only,
 )
 from shared_lib.saga.definition import FINAL_STATUSES
-from shared_lib.saga.engine import RETRY_ROUND_KEY, RetryRefused
+from shared_lib.saga.engine import RetryRefused
 from shared_lib.saga.participant import saga_message_id
 
 
@@ -60,6 +62,14 @@ class FakeStore:
             await self.notify_finished(state.id, state.status)
 
 
+class Demo(SagaData):
+    x: int = 1
+    #: set by step a
+    a_done: bool = False
+    #: only the start has it
+    note: str | None = start_only()
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -77,7 +87,7 @@ class Recorder:
 
     async def a(self, ctx: SagaContext) -> None:
         self.calls.append("a")
-        ctx.data["a_done"] = True
+        ctx.data.a_done = True
 
     async def undo_a(self, ctx: SagaContext) -> None:
         self.calls.append(f"undo_a:{ctx.reason}")
@@ -102,6 +112,7 @@ def clock() -> Clock:
 def engine(rec: Recorder, clock: Clock) -> SagaOrchestrator:
     definition = SagaDefinition(
         type="demo",
+        data=Demo,
         steps=(
             LocalStep("a", rec.a, compensation=rec.undo_a),
             RemoteStep("b", lambda d: UnindexPostHashtags(post_id=1),
@@ -131,7 +142,7 @@ NO = ReplyOutcome.rejected
 
 
 async def start(engine: SagaOrchestrator, store: FakeStore) -> uuid.UUID:
-    st = await engine.start(store, "demo", {"x": 1})
+    st = await engine.start(store, "demo", Demo(x=1, note="start only"))
     return st.id
 
 
@@ -148,7 +159,7 @@ async def test_success_runs_every_step_in_order(engine, rec) -> None:
     st = store.sagas[sid]
     assert st.status == SagaStatus.completed and st.deadline is None
     assert rec.calls == ["a", "d"]
-    assert st.data["a_done"] is True
+    assert st.data == {"x": 1, "a_done": True}  # the start-only note is not kept
     assert store.notified == [sid]
     assert [(s, a) for s, a, _ in store.log] == [
         ("a", StepAction.completed), ("b", StepAction.started), ("b", StepAction.completed),
@@ -257,7 +268,7 @@ async def test_compensation_rejected_fails_and_operator_retry_resumes(engine, re
     assert store.sagas[sid].status == SagaStatus.failed
     assert store.notified == [sid]
     st = await engine.retry(store, sid)
-    assert st.status == SagaStatus.compensating and st.data[RETRY_ROUND_KEY] == 1
+    assert st.status == SagaStatus.compensating and st.retry_round == 1
     retry_cmd = store.sent[-1]
     assert retry_cmd.compensation and retry_cmd.message_id != saga_message_id(sid, "b", True)
     await engine.handle_reply(store, *reply(sid, "b", OK, compensation=True,
@@ -292,15 +303,31 @@ async def test_reply_for_unknown_saga_is_ignored(engine) -> None:
     assert store.sent == [] and store.log == []
 
 
+async def test_a_saga_starts_only_with_its_own_data_model(engine) -> None:
+    class Other(SagaData):
+        x: int = 1
+
+    with pytest.raises(TypeError):
+        await engine.start(FakeStore(), "demo", Other())
+
+
+async def test_stored_data_is_validated_when_loaded(engine) -> None:
+    store = FakeStore()
+    sid = await start(engine, store)
+    store.sagas[sid].data["x"] = "not a number"
+    with pytest.raises(ValueError):
+        await engine.handle_reply(store, *reply(sid, "b", OK))
+
+
 def test_definition_rejects_duplicate_step_names(rec) -> None:
     with pytest.raises(ValueError):
-        SagaDefinition(type="x", steps=(LocalStep("a", rec.a), LocalStep("a", rec.a)))
+        SagaDefinition(type="x", data=Demo, steps=(LocalStep("a", rec.a), LocalStep("a", rec.a)))
 
 
 @pytest.fixture
 def pivot_engine(rec: Recorder, clock: Clock) -> SagaOrchestrator:
     """a (local, compensable) -> p (remote, no compensation: a pivot) -> d (local)."""
-    definition = SagaDefinition(type="pivot", steps=(
+    definition = SagaDefinition(type="pivot", data=Demo, steps=(
         LocalStep("a", rec.a, compensation=rec.undo_a),
         RemoteStep("p", lambda d: PurgePost(post_id=1), cancel_on_timeout=True),
         LocalStep("d", rec.d),
@@ -311,7 +338,7 @@ def pivot_engine(rec: Recorder, clock: Clock) -> SagaOrchestrator:
 
 async def _timed_out_pivot(engine: SagaOrchestrator, store: FakeStore, clock: Clock
                            ) -> uuid.UUID:
-    sid = (await engine.start(store, "pivot", {})).id
+    sid = (await engine.start(store, "pivot", Demo())).id
     clock.now += timedelta(seconds=11)
     (due,) = await store.claim_due(clock.now, 10)
     await engine.handle_due(store, due)
@@ -362,7 +389,7 @@ async def _failed_at_pivot(engine: SagaOrchestrator, store: FakeStore, clock: Cl
 
 
 async def test_a_retry_at_a_pivot_past_the_inbox_window_is_refused(rec, clock) -> None:
-    definition = SagaDefinition(type="pivot", steps=(
+    definition = SagaDefinition(type="pivot", data=Demo, steps=(
         LocalStep("a", rec.a, compensation=rec.undo_a),
         RemoteStep("p", lambda d: PurgePost(post_id=1), cancel_on_timeout=True),
     ))

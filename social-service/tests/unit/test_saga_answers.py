@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi import HTTPException, Response
 
-from shared_lib.saga import SagaStatus
+from shared_lib.saga import SagaData, SagaStatus
 from shared_lib.saga.http import SagaOutcome
 from social_service.api.messages import SEND_MESSAGE_REJECTIONS, sent_message_response
 from social_service.api.stories import CREATE_STORY_REJECTIONS, created_story_response
@@ -24,9 +24,9 @@ TIMEOUT = "no reply from authorize_message after 3 attempts"
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 #: what the saga said when the wait ended: done, rejected, or still running
 OUTCOMES = [
-    SagaOutcome(uuid.uuid4(), True, SagaStatus.completed, None, {}),
-    SagaOutcome(uuid.uuid4(), True, SagaStatus.compensated, "Receiver not found", {}),
-    SagaOutcome(uuid.uuid4(), False, SagaStatus.running, None, {}),
+    SagaOutcome(uuid.uuid4(), True, SagaStatus.completed, None, SagaData()),
+    SagaOutcome(uuid.uuid4(), True, SagaStatus.compensated, "Receiver not found", SagaData()),
+    SagaOutcome(uuid.uuid4(), False, SagaStatus.running, None, SagaData()),
 ]
 
 

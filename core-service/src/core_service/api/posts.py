@@ -7,8 +7,8 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from core_service.api.deps import CurrentUser, OptionalUser
 from core_service.api.mapping import authored_comment_out, comment_out, post_out
 from core_service.domain.posts import PostStatus
-from core_service.sagas.create_post import CREATE_POST, CreatePostRejection, create_post_data
-from core_service.sagas.delete_post import DELETE_POST, DeletePostRejection
+from core_service.sagas.create_post import CREATE_POST, CreatePostData, CreatePostRejection
+from core_service.sagas.delete_post import DELETE_POST, DeletePostData, DeletePostRejection
 from core_service.schemas import CommentIn, CommentOut, LikeOut, PostIn, PostOut
 from core_service.services import posts
 from shared_lib.deps import RuntimeDep, SessionDep
@@ -47,10 +47,10 @@ async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime
     if body.is_empty():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "A post needs content or an image")
-    data = create_post_data(user.id, user.username, body.content, body.image_url)
+    data = CreatePostData.new(user.id, user.username, body.content, body.image_url)
     outcome = await run_saga(request, runtime, session, CREATE_POST, data,
                              key=owned_by(key, user.id))
-    post_id = outcome.data["post_id"]
+    post_id = outcome.data.post
 
     async def answer() -> Response:
         created = await posts.visible_post(session, post_id, user.id)
@@ -92,7 +92,8 @@ async def delete_post(post_id: IdPath, request: Request, user: CurrentUser,
     if await posts.delete_if_rejected(session, user.id, post_id):
         await session.commit()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    outcome = await run_saga(request, runtime, session, DELETE_POST, {"post_id": post_id})
+    outcome = await run_saga(request, runtime, session, DELETE_POST,
+                             DeletePostData(post_id=post_id))
     return saga_response(outcome, rejections=DELETE_POST_REJECTIONS,
                          done_status=status.HTTP_204_NO_CONTENT,
                          location=f"/api/posts/{post_id}")

@@ -6,7 +6,11 @@ from fastapi import APIRouter, Request, Response
 
 from core_service.api.deps import CurrentUser, HasherDep, OptionalUser
 from core_service.api.mapping import post_out, profile_out
-from core_service.sagas.delete_account import DELETE_ACCOUNT, DeleteAccountRejection
+from core_service.sagas.delete_account import (
+    DELETE_ACCOUNT,
+    DeleteAccountData,
+    DeleteAccountRejection,
+)
 from core_service.schemas import (
     BlockOut,
     PasswordIn,
@@ -36,7 +40,7 @@ DELETE_ACCOUNT_REJECTIONS = Rejections(
 async def delete_me(request: Request, body: PasswordIn, user: CurrentUser, runtime: RuntimeDep,
                     session: SessionDep, hasher: HasherDep) -> Response:
     """Delete the account; the password is asked again."""
-    data = {"user_id": user.id, "username": user.username}
+    data = DeleteAccountData(user_id=user.id, username=user.username)
     await auth.check_password(session, hasher, user, body.password)
     outcome = await run_saga(request, runtime, session, DELETE_ACCOUNT, data)
     return saga_response(outcome, rejections=DELETE_ACCOUNT_REJECTIONS, done_status=204)

@@ -13,12 +13,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Self
 
 from core_service.domain.posts import PostStatus, extract_hashtags
 from core_service.services import posts
 from shared_lib.contracts.messages import IndexPostHashtags, PostPublished, UnindexPostHashtags
-from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
+from shared_lib.saga import (
+    LocalStep,
+    RemoteStep,
+    SagaContext,
+    SagaData,
+    SagaDefinition,
+    StepRejected,
+)
 
 CREATE_POST = "create_post"
 
@@ -30,48 +37,68 @@ class CreatePostRejection(StrEnum):
     author_deactivated = "The author's account is deactivated"
 
 
-def create_post_data(author_id: int, author_username: str, content: str | None,
-                     image_url: str | None) -> dict[str, Any]:
-    return {"author_id": author_id, "content": content, "image_url": image_url,
-            "hashtags": extract_hashtags(content), "author_username": author_username}
+class CreatePostData(SagaData):
+    """The post travels whole in ``index_post_hashtags`` (social keeps its own copy),
+    so the saga keeps it whole."""
+
+    author_id: int
+    author_username: str
+    content: str | None
+    image_url: str | None
+    hashtags: list[str]
+    #: set by insert_post
+    post_id: int | None = None
+    created_at: datetime | None = None
+
+    @classmethod
+    def new(cls, author_id: int, author_username: str, content: str | None,
+            image_url: str | None) -> Self:
+        return cls(author_id=author_id, author_username=author_username, content=content,
+                   image_url=image_url, hashtags=extract_hashtags(content))
+
+    @property
+    def post(self) -> int:
+        assert self.post_id is not None, "insert_post runs first"
+        return self.post_id
 
 
-async def insert_post(ctx: SagaContext) -> None:
+Context = SagaContext[CreatePostData]
+
+
+async def insert_post(ctx: Context) -> None:
     d = ctx.data
-    post_id, created_at = await posts.insert_pending(
-        ctx.session, d["author_id"], d["content"], d["image_url"], d["hashtags"])
-    d["post_id"] = post_id
-    d["created_at"] = created_at.isoformat()
+    d.post_id, d.created_at = await posts.insert_pending(
+        ctx.session, d.author_id, d.content, d.image_url, d.hashtags)
 
 
-async def reject_post(ctx: SagaContext) -> None:
-    await posts.reject_pending(ctx.session, ctx.data["post_id"], ctx.reason)
+async def reject_post(ctx: Context) -> None:
+    await posts.reject_pending(ctx.session, ctx.data.post, ctx.reason)
 
 
-def index_command(d: dict[str, Any]) -> IndexPostHashtags:
+def index_command(d: CreatePostData) -> IndexPostHashtags:
     return IndexPostHashtags(
-        post_id=d["post_id"], author_id=d["author_id"], author_username=d["author_username"],
-        content=d["content"], image_url=d["image_url"], hashtags=d["hashtags"],
-        created_at=datetime.fromisoformat(d["created_at"]),
+        post_id=d.post, author_id=d.author_id, author_username=d.author_username,
+        content=d.content, image_url=d.image_url, hashtags=d.hashtags,
+        created_at=d.created_at,
     )
 
 
-def unindex_command(d: dict[str, Any]) -> UnindexPostHashtags:
-    return UnindexPostHashtags(post_id=d["post_id"])
+def unindex_command(d: CreatePostData) -> UnindexPostHashtags:
+    return UnindexPostHashtags(post_id=d.post)
 
 
-async def publish_post(ctx: SagaContext) -> None:
+async def publish_post(ctx: Context) -> None:
     d = ctx.data
-    pending = await posts.lock_pending(ctx.session, d["post_id"])
+    pending = await posts.lock_pending(ctx.session, d.post)
     if pending is None or pending.status != PostStatus.pending:
         raise StepRejected(CreatePostRejection.post_deleted)
     if not pending.author_active:
         raise StepRejected(CreatePostRejection.author_deactivated)
-    post = await posts.publish_locked(ctx.session, d["post_id"])
+    post = await posts.publish_locked(ctx.session, d.post)
     await ctx.publish(PostPublished(
-        seq=post.version, post_id=d["post_id"], author_id=d["author_id"],
-        author_username=pending.author_username, content=d["content"],
-        image_url=d["image_url"], hashtags=d["hashtags"], like_count=post.like_count,
+        seq=post.version, post_id=d.post, author_id=d.author_id,
+        author_username=pending.author_username, content=d.content,
+        image_url=d.image_url, hashtags=d.hashtags, like_count=post.like_count,
         comment_count=post.comment_count, created_at=post.created_at,
     ))
 
@@ -79,6 +106,7 @@ async def publish_post(ctx: SagaContext) -> None:
 def create_post_saga() -> SagaDefinition:
     return SagaDefinition(
         type=CREATE_POST,
+        data=CreatePostData,
         description="Store a post pending, index its hashtags in social, publish it",
         steps=(
             LocalStep("insert_post", insert_post, compensation=reject_post, can_reject=False),

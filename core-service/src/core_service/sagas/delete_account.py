@@ -20,12 +20,18 @@ the account stays deactivated: a late purge can never hit a reactivated user.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from core_service.services import follows, posts, users
 from shared_lib.contracts import Event
 from shared_lib.contracts.messages import PostDeleted, PurgeUser, UserDeleted
-from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
+from shared_lib.saga import (
+    LocalStep,
+    RemoteStep,
+    SagaContext,
+    SagaData,
+    SagaDefinition,
+    StepRejected,
+)
 
 DELETE_ACCOUNT = "delete_account"
 
@@ -34,30 +40,41 @@ class DeleteAccountRejection(StrEnum):
     already_deleting = "The account is already being deleted"
 
 
-async def deactivate(ctx: SagaContext) -> None:
-    user = await users.set_active(ctx.session, ctx.data["user_id"], False)
+class DeleteAccountData(SagaData):
+    user_id: int
+    username: str
+    #: the user's version once deactivated (set by deactivate): the purge's order
+    seq: int | None = None
+
+
+Context = SagaContext[DeleteAccountData]
+
+
+async def deactivate(ctx: Context) -> None:
+    user = await users.set_active(ctx.session, ctx.data.user_id, False)
     if user is None:
         raise StepRejected(DeleteAccountRejection.already_deleting)
-    ctx.data["seq"] = user.version
+    ctx.data.seq = user.version
     await ctx.publish(users.user_updated_event(user))
 
 
-async def reactivate(ctx: SagaContext) -> None:
-    user = await users.set_active(ctx.session, ctx.data["user_id"], True)
+async def reactivate(ctx: Context) -> None:
+    user = await users.set_active(ctx.session, ctx.data.user_id, True)
     if user is not None:
         await ctx.publish(users.user_updated_event(user))
 
 
-def purge_command(d: dict[str, Any]) -> PurgeUser:
-    return PurgeUser(user_id=d["user_id"], seq=d["seq"])
+def purge_command(d: DeleteAccountData) -> PurgeUser:
+    assert d.seq is not None, "deactivate runs first"
+    return PurgeUser(user_id=d.user_id, seq=d.seq)
 
 
-async def delete_user_data(ctx: SagaContext) -> None:
-    uid = ctx.data["user_id"]
+async def delete_user_data(ctx: Context) -> None:
+    uid = ctx.data.user_id
     seq = await users.lock_version(ctx.session, uid)
     if seq is None:
         return  # already deleted
-    username = ctx.data["username"]
+    username = ctx.data.username
     events: list[Event] = [*await posts.remove_likes_of(ctx.session, uid, username)]
     events += await posts.remove_comments_of(ctx.session, uid)
     events += await follows.remove_all_follows(ctx.session, uid, username)
@@ -71,6 +88,7 @@ async def delete_user_data(ctx: SagaContext) -> None:
 def delete_account_saga() -> SagaDefinition:
     return SagaDefinition(
         type=DELETE_ACCOUNT,
+        data=DeleteAccountData,
         description="Deactivate a user, purge them from social, delete their data",
         steps=(
             LocalStep("deactivate", deactivate, compensation=reactivate),

@@ -14,11 +14,17 @@ Rejected when social does not answer within the step deadline (after retries).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from core_service.services import posts
 from shared_lib.contracts.messages import PostDeleted, PostPublished, PurgePost
-from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
+from shared_lib.saga import (
+    LocalStep,
+    RemoteStep,
+    SagaContext,
+    SagaData,
+    SagaDefinition,
+    StepRejected,
+)
 
 DELETE_POST = "delete_post"
 
@@ -27,15 +33,24 @@ class DeletePostRejection(StrEnum):
     not_published = "The post is not published"
 
 
-async def mark_deleting(ctx: SagaContext) -> None:
-    version = await posts.mark_deleting(ctx.session, ctx.data["post_id"])
+class DeletePostData(SagaData):
+    post_id: int
+    #: the post's version once hidden (set by mark_deleting): the purge's order
+    seq: int | None = None
+
+
+Context = SagaContext[DeletePostData]
+
+
+async def mark_deleting(ctx: Context) -> None:
+    version = await posts.mark_deleting(ctx.session, ctx.data.post_id)
     if version is None:
         raise StepRejected(DeletePostRejection.not_published)
-    ctx.data["seq"] = version
+    ctx.data.seq = version
 
 
-async def restore(ctx: SagaContext) -> None:
-    restored = await posts.restore_deleting(ctx.session, ctx.data["post_id"])
+async def restore(ctx: Context) -> None:
+    restored = await posts.restore_deleting(ctx.session, ctx.data.post_id)
     if restored is None:
         return
     post = restored.post
@@ -47,21 +62,23 @@ async def restore(ctx: SagaContext) -> None:
         created_at=post.created_at))
 
 
-def purge_command(d: dict[str, Any]) -> PurgePost:
-    return PurgePost(post_id=d["post_id"], seq=d["seq"])
+def purge_command(d: DeletePostData) -> PurgePost:
+    assert d.seq is not None, "mark_deleting runs first"
+    return PurgePost(post_id=d.post_id, seq=d.seq)
 
 
-async def delete_post(ctx: SagaContext) -> None:
-    deleted = await posts.delete_deleting(ctx.session, ctx.data["post_id"])
+async def delete_post(ctx: Context) -> None:
+    deleted = await posts.delete_deleting(ctx.session, ctx.data.post_id)
     if deleted is None:  # already gone: nothing more to do
         return
-    await ctx.publish(PostDeleted(seq=deleted.version + 1, post_id=ctx.data["post_id"],
+    await ctx.publish(PostDeleted(seq=deleted.version + 1, post_id=ctx.data.post_id,
                                   author_id=deleted.author_id))
 
 
 def delete_post_saga() -> SagaDefinition:
     return SagaDefinition(
         type=DELETE_POST,
+        data=DeletePostData,
         description="Hide a post, purge it from social, then delete it",
         steps=(
             LocalStep("mark_deleting", mark_deleting, compensation=restore),

@@ -5,10 +5,12 @@ from .definition import (
     LocalStep,
     RemoteStep,
     SagaContext,
+    SagaData,
     SagaDefinition,
     SagaStatus,
     StepAction,
     StepRejected,
+    start_only,
 )
 from .engine import SagaOrchestrator, UnknownSaga, is_timeout
 from .store import LogEntry, SagaState, SagaStore, SqlSagaStore
@@ -20,6 +22,7 @@ __all__ = [
     "LogEntry",
     "RemoteStep",
     "SagaContext",
+    "SagaData",
     "SagaDefinition",
     "SagaOrchestrator",
     "SagaState",
@@ -31,4 +34,5 @@ __all__ = [
     "StepRejected",
     "UnknownSaga",
     "is_timeout",
+    "start_only",
 ]

@@ -4,6 +4,13 @@ A saga definition is plain data; :mod:`shared_lib.saga.engine` runs it. A
 local step runs in the initiator's own transaction; a remote step sends a
 command to a participant and waits for its reply. Compensations run in
 reverse order when a step is rejected or times out.
+
+Each saga's data is a :class:`SagaData` model of its own, validated when the
+saga starts and each time it is loaded. What belongs in it is one rule for
+every saga: **the saga keeps what its commands and events carry, and the ids
+its steps make; input that only its first step stores (a message's text, a
+story's image) is** :func:`start_only`: the first step writes it into its own
+row, and the saga's stored data (shown to operators) never holds it.
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared_lib.contracts import Command, Envelope, Payload, SagaReply
@@ -50,12 +58,28 @@ class StepRejected(Exception):
         self.reason = reason
 
 
+class SagaData(BaseModel):
+    """The data of one saga type: built by its endpoint, filled in by its steps
+    (the ids they make), stored with the saga as JSON after every transition."""
+
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+
+def start_only() -> Any:
+    """A field of the saga's start only: its first step stores it in its own row;
+    it is never written into the saga's stored data (None once loaded)."""
+    return Field(default=None, exclude=True)
+
+
+D = TypeVar("D", bound=SagaData)
+
+
 @dataclass
-class SagaContext:
+class SagaContext(Generic[D]):
     session: AsyncSession
     saga_id: uuid.UUID
     saga_type: str
-    data: dict[str, Any]
+    data: D
     service: str
     #: why the saga is compensating (set before compensations run)
     reason: str | None = None
@@ -73,9 +97,9 @@ class SagaContext:
                              correlation_id=self.saga_id, causation_id=self.causation_id)
 
 
-LocalAction = Callable[[SagaContext], Awaitable[None]]
-CommandBuilder = Callable[[dict[str, Any]], Command]
-ReplyHandler = Callable[[SagaContext, SagaReply], Awaitable[None]]
+LocalAction = Callable[[SagaContext[Any]], Awaitable[None]]
+CommandBuilder = Callable[[Any], Command]
+ReplyHandler = Callable[[SagaContext[Any], SagaReply], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,8 @@ Step = LocalStep | RemoteStep
 @dataclass(frozen=True)
 class SagaDefinition:
     type: str
+    #: the model of this saga's data
+    data: type[SagaData]
     steps: tuple[Step, ...]
     description: str = ""
 

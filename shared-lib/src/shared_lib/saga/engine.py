@@ -39,6 +39,7 @@ from .definition import (
     LocalStep,
     RemoteStep,
     SagaContext,
+    SagaData,
     SagaDefinition,
     SagaStatus,
     StepAction,
@@ -49,7 +50,6 @@ from .store import LogEntry, SagaState, SagaStore
 
 log = logging.getLogger(__name__)
 
-RETRY_ROUND_KEY = "_retry_round"
 _TIMEOUT_REASON = "no reply from {step} after {attempts} attempts"
 
 
@@ -97,19 +97,24 @@ class SagaOrchestrator:
 
     # ------------------------------------------------------------------ api
     async def start(
-        self, store: SagaStore, saga_type: str, data: dict[str, Any],
+        self, store: SagaStore, saga_type: str, data: SagaData,
         saga_id: uuid.UUID | None = None,
     ) -> SagaState:
         """Start a saga in the caller's transaction: run its first local steps
-        and send its first command. Returns the state after that."""
+        and send its first command. Returns the state after that; the steps fill
+        in ``data`` (the ids they make)."""
         definition = self._definition(saga_type)
+        if type(data) is not definition.data:
+            raise TypeError(f"saga {saga_type} takes {definition.data.__name__}, "
+                            f"not {type(data).__name__}")
         st = SagaState(id=saga_id or uuid.uuid4(), type=definition.type,
-                       status=SagaStatus.running, step_index=0, data=dict(data),
+                       status=SagaStatus.running, step_index=0, data={},
                        created_at=self.clock())
         if self.on_started is not None:
             self.on_started(st.type)
         entries: list[LogEntry] = []
-        await self._advance(store, st, 0, entries, causation=None)
+        await self._advance(store, st, data, 0, entries, causation=None)
+        st.data = data.model_dump(mode="json")
         await store.record(st, entries, new=True)
         if st.status in FINAL_STATUSES:
             self._ended(st)
@@ -145,17 +150,19 @@ class SagaOrchestrator:
             return
         if not isinstance(step, RemoteStep):
             raise RuntimeError(f"saga {st.id} waits at local step {step.name}")
+        data = self.data_of(st)
         causation = envelope.message_id
         if not compensating:
             if reply.outcome == ReplyOutcome.accepted:
                 if step.on_reply is not None:
-                    await step.on_reply(self._ctx(store, st, causation), reply)
+                    await step.on_reply(self._ctx(store, st, data, causation), reply)
                 entries.append(LogEntry(st.id, step.name, StepAction.completed))
-                await self._advance(store, st, st.step_index + 1, entries, causation)
+                await self._advance(store, st, data, st.step_index + 1, entries, causation)
             else:
                 st.reason = reply.reason or "rejected"
                 entries.append(LogEntry(st.id, step.name, StepAction.rejected, st.reason))
-                await self._compensate(store, st, st.step_index - 1, entries, causation)
+                await self._compensate(store, st, data, st.step_index - 1, entries,
+                                       causation)
         elif step.compensation is None and reply.reason == ALREADY_APPLIED:
             # the cancel probe found that the unanswered command did run: go forward
             entries.append(LogEntry(st.id, step.name, StepAction.completed,
@@ -163,23 +170,24 @@ class SagaOrchestrator:
             st.status = SagaStatus.running
             st.reason = None
             if step.on_reply is not None:
-                await step.on_reply(self._ctx(store, st, causation),
+                await step.on_reply(self._ctx(store, st, data, causation),
                                     SagaReply(outcome=ReplyOutcome.accepted, data=reply.data))
-            await self._advance(store, st, st.step_index + 1, entries, causation)
+            await self._advance(store, st, data, st.step_index + 1, entries, causation)
         elif reply.outcome == ReplyOutcome.accepted:
             entries.append(LogEntry(st.id, step.name, StepAction.compensated, None, True))
-            await self._compensate(store, st, st.step_index - 1, entries, causation)
+            await self._compensate(store, st, data, st.step_index - 1, entries, causation)
         else:
             st.status = SagaStatus.failed
             st.deadline = None
             entries.append(LogEntry(st.id, step.name, StepAction.failed,
                                     f"compensation rejected: {reply.reason}", True))
-        await self._persist(store, st, entries)
+        await self._persist(store, st, entries, data)
 
     async def handle_due(self, store: SagaStore, st: SagaState) -> None:
         """A remote step passed its deadline: re-send, give up or fail."""
         entries: list[LogEntry] = []
         definition = self._definition(st.type)
+        data = self.data_of(st)
         step = definition.steps[st.step_index]
         if not isinstance(step, RemoteStep):
             raise RuntimeError(f"saga {st.id} has a deadline at local step {step.name}")
@@ -188,7 +196,7 @@ class SagaOrchestrator:
         if st.attempts < limit:
             st.attempts += 1
             st.deadline = self.clock() + self._backoff(st.attempts, compensating)
-            await self._send(store, st, step, compensating, causation=None)
+            await self._send(store, st, data, step, compensating, causation=None)
             entries.append(LogEntry(st.id, step.name, StepAction.retried,
                                     f"no reply; attempt {st.attempts} of {limit}", compensating))
         elif not compensating:
@@ -199,19 +207,20 @@ class SagaOrchestrator:
                 st.status = SagaStatus.compensating
                 st.attempts = 1
                 st.deadline = self.clock() + self.step_timeout
-                await self._send(store, st, step, compensation=True, causation=None)
+                await self._send(store, st, data, step, compensation=True, causation=None)
                 entries.append(LogEntry(st.id, step.name, StepAction.compensating,
                                         "cancel requested", True))
             else:
                 # the command may still have run: compensate this step too
-                await self._compensate(store, st, st.step_index, entries, causation=None)
+                await self._compensate(store, st, data, st.step_index, entries,
+                                       causation=None)
         else:
             st.status = SagaStatus.failed
             st.deadline = None
             entries.append(LogEntry(st.id, step.name, StepAction.failed,
                                     f"compensation unanswered after {st.attempts} attempts",
                                     True))
-        await self._persist(store, st, entries)
+        await self._persist(store, st, entries, data)
 
     async def fail(self, store: SagaStore, saga_id: uuid.UUID, error: str) -> None:
         """Mark a saga failed after an error its transitions could not get past.
@@ -256,20 +265,21 @@ class SagaOrchestrator:
                 f"retention): the participant of {step.name} may no longer remember "
                 "whether it ran, so it cannot be asked safely: settle it by hand "
                 "(docs/sagas.md, \"Failed sagas and operator retry\")")
-        st.data[RETRY_ROUND_KEY] = int(st.data.get(RETRY_ROUND_KEY, 0)) + 1
+        data = self.data_of(st)
+        st.retry_round += 1
         if probes_pivot:
             assert isinstance(step, RemoteStep)
             st.status = SagaStatus.compensating
             st.attempts = 1
             st.deadline = self.clock() + self.step_timeout
-            await self._send(store, st, step, compensation=True, causation=None)
+            await self._send(store, st, data, step, compensation=True, causation=None)
             entries = [LogEntry(st.id, step.name, StepAction.retried,
                                 "cancel requested again by operator", True)]
         else:
             entries = [LogEntry(st.id, step.name, StepAction.retried,
                                 "compensation retried by operator", True)]
-            await self._compensate(store, st, st.step_index, entries, causation=None)
-        await self._persist(store, st, entries)
+            await self._compensate(store, st, data, st.step_index, entries, causation=None)
+        await self._persist(store, st, entries, data)
         return st
 
     def longest_lifetime(self) -> timedelta:
@@ -297,9 +307,15 @@ class SagaOrchestrator:
         except KeyError:
             raise UnknownSaga(saga_type) from None
 
-    def _ctx(self, store: SagaStore, st: SagaState, causation: uuid.UUID | None) -> SagaContext:
+    def data_of(self, st: SagaState) -> SagaData:
+        """The saga's data as its model (validated: a saga whose stored data no
+        longer fits its model fails rather than running on it)."""
+        return self._definition(st.type).data.model_validate(st.data)
+
+    def _ctx(self, store: SagaStore, st: SagaState, data: SagaData,
+             causation: uuid.UUID | None) -> SagaContext[Any]:
         return SagaContext(session=store.session, saga_id=st.id, saga_type=st.type,
-                           data=st.data, service=self.service, reason=st.reason,
+                           data=data, service=self.service, reason=st.reason,
                            causation_id=causation)
 
     def _backoff(self, attempt: int, compensating: bool) -> timedelta:
@@ -310,15 +326,15 @@ class SagaOrchestrator:
         return self.step_timeout * min(2 ** (attempt - 1), 64)
 
     def _command_id(self, st: SagaState, step: str, compensation: bool) -> uuid.UUID:
-        rnd = int(st.data.get(RETRY_ROUND_KEY, 0)) if compensation else 0
+        rnd = st.retry_round if compensation else 0
         return saga_message_id(st.id, step if rnd == 0 else f"{step}#{rnd}", compensation)
 
-    async def _send(self, store: SagaStore, st: SagaState, step: RemoteStep,
+    async def _send(self, store: SagaStore, st: SagaState, data: SagaData, step: RemoteStep,
                     compensation: bool, causation: uuid.UUID | None) -> None:
-        command = step.command(st.data)
+        command = step.command(data)
         message: Payload = command
         if compensation:
-            message = (step.compensation(st.data) if step.compensation is not None
+            message = (step.compensation(data) if step.compensation is not None
                        else SagaCancel(command_type=command.TYPE,
                                        command=command.model_dump(mode="json")))
         # a cancel probe goes to the participant that handles the command
@@ -330,7 +346,7 @@ class SagaOrchestrator:
         )
         await store.send(env, exchange)
 
-    async def _advance(self, store: SagaStore, st: SagaState, index: int,
+    async def _advance(self, store: SagaStore, st: SagaState, data: SagaData, index: int,
                        entries: list[LogEntry], causation: uuid.UUID | None) -> None:
         steps = self._definition(st.type).steps
         i = index
@@ -341,27 +357,27 @@ class SagaOrchestrator:
                 try:
                     if step.needs_savepoint:
                         async with _savepoint(store):
-                            await step.action(self._ctx(store, st, causation))
+                            await step.action(self._ctx(store, st, data, causation))
                     else:
-                        await step.action(self._ctx(store, st, causation))
+                        await step.action(self._ctx(store, st, data, causation))
                 except StepRejected as rej:
                     st.reason = rej.reason
                     entries.append(LogEntry(st.id, step.name, StepAction.rejected, rej.reason))
-                    await self._compensate(store, st, i - 1, entries, causation)
+                    await self._compensate(store, st, data, i - 1, entries, causation)
                     return
                 entries.append(LogEntry(st.id, step.name, StepAction.completed))
                 i += 1
                 continue
             st.attempts = 1
             st.deadline = self.clock() + self.step_timeout
-            await self._send(store, st, step, compensation=False, causation=causation)
+            await self._send(store, st, data, step, compensation=False, causation=causation)
             entries.append(LogEntry(st.id, step.name, StepAction.started))
             return
         st.status = SagaStatus.completed
         st.deadline = None
         st.attempts = 0
 
-    async def _compensate(self, store: SagaStore, st: SagaState, index: int,
+    async def _compensate(self, store: SagaStore, st: SagaState, data: SagaData, index: int,
                           entries: list[LogEntry], causation: uuid.UUID | None) -> None:
         steps = self._definition(st.type).steps
         st.status = SagaStatus.compensating
@@ -371,13 +387,13 @@ class SagaOrchestrator:
             st.step_index = j
             if isinstance(step, LocalStep):
                 if step.compensation is not None:
-                    await step.compensation(self._ctx(store, st, causation))
+                    await step.compensation(self._ctx(store, st, data, causation))
                     entries.append(LogEntry(st.id, step.name, StepAction.compensated, None,
                                             True))
             elif step.compensation is not None:
                 st.attempts = 1
                 st.deadline = self.clock() + self.step_timeout
-                await self._send(store, st, step, compensation=True, causation=causation)
+                await self._send(store, st, data, step, compensation=True, causation=causation)
                 entries.append(LogEntry(st.id, step.name, StepAction.compensating, None, True))
                 return
             j -= 1
@@ -386,7 +402,10 @@ class SagaOrchestrator:
         st.deadline = None
         st.attempts = 0
 
-    async def _persist(self, store: SagaStore, st: SagaState, entries: list[LogEntry]) -> None:
+    async def _persist(self, store: SagaStore, st: SagaState, entries: list[LogEntry],
+                       data: SagaData | None = None) -> None:
+        if data is not None:
+            st.data = data.model_dump(mode="json")
         await store.record(st, entries, new=False)
         if st.status in FINAL_STATUSES:
             self._ended(st)

@@ -18,7 +18,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Generic
 
 from fastapi import HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -30,7 +30,7 @@ from shared_lib.idempotency import REPLAYED, ScopedKey, claim_for_saga
 from shared_lib.logs import saga_id as saga_var
 from shared_lib.tables import sagas
 
-from .definition import FINAL_STATUSES, SagaStatus
+from .definition import FINAL_STATUSES, D, SagaStatus
 from .engine import is_timeout
 from .store import SqlSagaStore
 
@@ -43,12 +43,14 @@ def wants_async(request: Request) -> bool:
 
 
 @dataclass(frozen=True)
-class SagaOutcome:
+class SagaOutcome(Generic[D]):
     saga_id: uuid.UUID
     finished: bool
     status: SagaStatus | None
     reason: str | None
-    data: dict[str, Any]
+    #: the saga's data as its steps left it in the start's transaction (the ids they
+    #: made), or as stored when the request is a retry
+    data: D
     #: a retry with an ``Idempotency-Key``: the first request's saga
     replayed: bool = False
 
@@ -56,11 +58,11 @@ class SagaOutcome:
 async def start_and_wait(
     runtime: Any,
     saga_type: str,
-    data: dict[str, Any],
+    data: D,
     *,
     respond_async: bool,
     key: ScopedKey | None = None,
-) -> SagaOutcome:
+) -> SagaOutcome[D]:
     """Start a saga in its own transaction (or, with the ``key`` of an earlier
     request, find that request's saga), then wait up to SAGA_WAIT_SECONDS."""
     saga_id = key.saga_id(saga_type) if key is not None else uuid.uuid4()
@@ -74,6 +76,7 @@ async def start_and_wait(
                 log.info("starting saga %s %s", saga_type, saga_id)
                 st = await runtime.orchestrator.start(store, saga_type, data,
                                                       saga_id=saga_id)
+                # start() filled ``data`` in place
             else:
                 replayed = True
                 log.info("a retry of saga %s %s", saga_type, saga_id)
@@ -81,17 +84,18 @@ async def start_and_wait(
                 if found is None:  # pragma: no cover - claimed keys name a saga
                     raise RuntimeError(f"saga {saga_id} of an idempotency key is gone")
                 st = found
+                data = type(data).model_validate(found.data)
     except BaseException:
         runtime.waiter.forget(saga_id, fut)
         raise
     failpoint(f"saga.after_start:{saga_type}")
     if st.status in FINAL_STATUSES:
         runtime.waiter.forget(saga_id, fut)
-        return SagaOutcome(saga_id, True, st.status, st.reason, st.data, replayed)
+        return SagaOutcome(saga_id, True, st.status, st.reason, data, replayed)
     wait = runtime.settings.saga_wait_seconds
     if respond_async or wait <= 0:
         runtime.waiter.forget(saga_id, fut)
-        return SagaOutcome(saga_id, False, st.status, None, st.data, replayed)
+        return SagaOutcome(saga_id, False, st.status, None, data, replayed)
 
     async def read() -> tuple[SagaStatus, str | None]:
         async with runtime.sessions() as session:
@@ -110,19 +114,19 @@ async def start_and_wait(
     try:
         finished = await runtime.waiter.wait(saga_id, fut, wait, is_finished)
         if finished == SagaStatus.completed.value:
-            return SagaOutcome(saga_id, True, SagaStatus.completed, None, st.data, replayed)
+            return SagaOutcome(saga_id, True, SagaStatus.completed, None, data, replayed)
         status, reason = await read()
     except Exception as exc:
         if not is_transient_db_error(exc):
             raise
         log.warning("saga %s started; its state could not be read (%s)", saga_id, exc)
-        return SagaOutcome(saga_id, False, None, None, st.data, replayed)
+        return SagaOutcome(saga_id, False, None, None, data, replayed)
     return SagaOutcome(saga_id, finished and status in FINAL_STATUSES, status, reason,
-                       st.data, replayed)
+                       data, replayed)
 
 
 async def run_saga(request: Request, runtime: Any, session: Any, saga_type: str,
-                   data: dict[str, Any], key: ScopedKey | None = None) -> SagaOutcome:
+                   data: D, key: ScopedKey | None = None) -> SagaOutcome[D]:
     """What a saga-backed endpoint does: hand back the request's database
     connection (the saga runs in its own transaction; ``session`` can still be
     used after), start the saga (or find the one of ``key``) and wait for it, unless

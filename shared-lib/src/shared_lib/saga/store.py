@@ -44,6 +44,8 @@ class SagaState:
     reason: str | None = None
     version: int = 1
     created_at: datetime | None = None
+    #: operator retries so far (each re-sends the compensations under new ids)
+    retry_round: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def _row_to_state(row: Any) -> SagaState:
     return SagaState(
         id=row.id, type=row.type, status=SagaStatus(row.status), step_index=row.step_index,
         data=dict(row.data), deadline=row.deadline, attempts=row.attempts, reason=row.reason,
-        version=row.version, created_at=row.created_at,
+        version=row.version, created_at=row.created_at, retry_round=row.retry_round,
     )
 
 
@@ -102,15 +104,16 @@ _TRANSITION_PARAMS = (
 _RECORD_NEW = text("""
     WITH saved AS (
         INSERT INTO sagas (id, type, status, step_index, data, deadline, attempts, reason,
-                           version)
+                           version, retry_round)
         VALUES (:id, :type, :status, :step_index, :data, :deadline, :attempts, :reason,
-                :version)
+                :version, :retry_round)
     ),""" + _LOG_AND_NOTIFY).bindparams(*_TRANSITION_PARAMS)
 _RECORD = text("""
     WITH saved AS (
         UPDATE sagas SET status = :status, step_index = :step_index, data = :data,
                          deadline = :deadline, attempts = :attempts, reason = :reason,
-                         version = :version, updated_at = now()
+                         version = :version, retry_round = :retry_round,
+                         updated_at = now()
         WHERE id = :id
     ),""" + _LOG_AND_NOTIFY).bindparams(*_TRANSITION_PARAMS)
 
@@ -118,7 +121,7 @@ _RECORD = text("""
 def _state_params(state: SagaState) -> dict[str, Any]:
     return {"status": state.status.value, "step_index": state.step_index, "data": state.data,
             "deadline": state.deadline, "attempts": state.attempts, "reason": state.reason,
-            "version": state.version}
+            "version": state.version, "retry_round": state.retry_round}
 
 
 class SqlSagaStore:

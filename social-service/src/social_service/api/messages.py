@@ -18,7 +18,7 @@ from shared_lib.saga.http import (
 from shared_lib.web import IdPath, Limit, Offset
 from social_service.api.deps import CurrentViewer
 from social_service.models import Message, MessageStatus
-from social_service.sagas.send_message import SEND_MESSAGE, SendMessageRejection
+from social_service.sagas.send_message import SEND_MESSAGE, SendMessageData, SendMessageRejection
 from social_service.schemas import ConversationOut, MarkedOut, MessageIn, MessageOut
 from social_service.services import messages
 
@@ -54,16 +54,16 @@ async def send_message(body: MessageIn, request: Request, viewer: CurrentViewer,
     messages.check_receiver(viewer.id, body.receiver_id)
     outcome = await run_saga(
         request, runtime, session, SEND_MESSAGE,
-        {"sender_id": viewer.id, "sender_username": viewer.username,
-         "receiver_id": body.receiver_id, "content": body.content},
+        SendMessageData(sender_id=viewer.id, sender_username=viewer.username,
+                        receiver_id=body.receiver_id, content=body.content),
         key=owned_by(key, viewer.id))
 
     async def answer() -> Response:
-        message = await messages.get_message(session, outcome.data["message_id"])
+        message = await messages.get_message(session, outcome.data.message)
         return sent_message_response(outcome, message)
 
     return await answer_started(outcome, f"/api/messages/{body.receiver_id}", answer,
-                                outcome.data["message_id"])
+                                outcome.data.message)
 
 
 @router.get("", response_model=list[ConversationOut])

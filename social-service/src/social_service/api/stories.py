@@ -19,7 +19,7 @@ from shared_lib.web import IdPath, Limit, Offset
 from social_service.api.deps import CurrentViewer
 from social_service.domain.stories import is_empty_story
 from social_service.models import Story, StoryStatus
-from social_service.sagas.create_story import CREATE_STORY, CreateStoryRejection
+from social_service.sagas.create_story import CREATE_STORY, CreateStoryData, CreateStoryRejection
 from social_service.schemas import StoryIn, StoryOut
 from social_service.services import stories
 
@@ -55,15 +55,15 @@ async def create_story(body: StoryIn, request: Request, viewer: CurrentViewer,
         raise HTTPException(422, "A story needs an image or content")
     outcome = await run_saga(
         request, runtime, session, CREATE_STORY,
-        {"author_id": viewer.id, "author_username": viewer.username,
-         "image_url": body.image_url, "content": body.content},
+        CreateStoryData(author_id=viewer.id, author_username=viewer.username,
+                        image_url=body.image_url, content=body.content),
         key=owned_by(key, viewer.id))
 
     async def answer() -> Response:
-        story = await stories.get_story(session, outcome.data["story_id"])
+        story = await stories.get_story(session, outcome.data.story)
         return created_story_response(outcome, story)
 
-    return await answer_started(outcome, "/api/stories", answer, outcome.data["story_id"])
+    return await answer_started(outcome, "/api/stories", answer, outcome.data.story)
 
 
 @router.get("", response_model=list[StoryOut])

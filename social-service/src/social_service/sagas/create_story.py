@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from shared_lib.contracts.messages import (
     RecordStory,
@@ -20,7 +19,15 @@ from shared_lib.contracts.messages import (
     StoryCreated,
     UnrecordStory,
 )
-from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
+from shared_lib.saga import (
+    LocalStep,
+    RemoteStep,
+    SagaContext,
+    SagaData,
+    SagaDefinition,
+    StepRejected,
+    start_only,
+)
 from social_service.services import stories
 
 CREATE_STORY = "create_story"
@@ -36,39 +43,64 @@ class CreateStoryRejection(StrEnum):
     story_deleted = "The story was deleted before it was published"
 
 
-async def insert_story(ctx: SagaContext) -> None:
+class CreateStoryData(SagaData):
+    """The ids and the expiry the commands and the event carry; the image and the
+    text live in the story row only."""
+
+    author_id: int
+    author_username: str
+    image_url: str | None = start_only()
+    content: str | None = start_only()
+    #: set by insert_story
+    story_id: int | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def story(self) -> int:
+        assert self.story_id is not None, "insert_story runs first"
+        return self.story_id
+
+    @property
+    def expiry(self) -> datetime:
+        assert self.expires_at is not None, "insert_story runs first"
+        return self.expires_at
+
+
+Context = SagaContext[CreateStoryData]
+
+
+async def insert_story(ctx: Context) -> None:
     d = ctx.data
     story = await stories.insert_pending(
-        ctx.session, author_id=d["author_id"], author_username=d["author_username"],
-        image_url=d.pop("image_url"), content=d.pop("content"))  # kept in the story only
-    d["story_id"] = story.id
-    d["expires_at"] = story.expires_at.isoformat()
+        ctx.session, author_id=d.author_id, author_username=d.author_username,
+        image_url=d.image_url, content=d.content)
+    d.story_id, d.expires_at = story.id, story.expires_at
 
 
-async def reject_story(ctx: SagaContext) -> None:
-    await stories.reject(ctx.session, ctx.data["story_id"], ctx.reason)
+async def reject_story(ctx: Context) -> None:
+    await stories.reject(ctx.session, ctx.data.story, ctx.reason)
 
 
-def record_command(d: dict[str, Any]) -> RecordStory:
-    return RecordStory(story_id=d["story_id"], author_id=d["author_id"],
-                       expires_at=datetime.fromisoformat(d["expires_at"]))
+def record_command(d: CreateStoryData) -> RecordStory:
+    return RecordStory(story_id=d.story, author_id=d.author_id, expires_at=d.expiry)
 
 
-def unrecord_command(d: dict[str, Any]) -> UnrecordStory:
-    return UnrecordStory(story_id=d["story_id"], author_id=d["author_id"])
+def unrecord_command(d: CreateStoryData) -> UnrecordStory:
+    return UnrecordStory(story_id=d.story, author_id=d.author_id)
 
 
-async def activate(ctx: SagaContext) -> None:
+async def activate(ctx: Context) -> None:
     d = ctx.data
-    if not await stories.activate(ctx.session, d["story_id"]):
+    if not await stories.activate(ctx.session, d.story):
         raise StepRejected(CreateStoryRejection.story_deleted)
-    await ctx.publish(StoryCreated(story_id=d["story_id"], author_id=d["author_id"],
-                                   expires_at=datetime.fromisoformat(d["expires_at"])))
+    await ctx.publish(StoryCreated(story_id=d.story, author_id=d.author_id,
+                                   expires_at=d.expiry))
 
 
 def create_story_saga() -> SagaDefinition:
     return SagaDefinition(
         type=CREATE_STORY,
+        data=CreateStoryData,
         description="Store a story pending, record it on the author's profile, activate it",
         steps=(
             LocalStep("insert_story", insert_story, compensation=reject_story, can_reject=False),

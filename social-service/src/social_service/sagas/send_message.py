@@ -11,10 +11,17 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from shared_lib.contracts.messages import AuthorizeMessage, AuthorizeMessageRefusal, MessageSent
-from shared_lib.saga import LocalStep, RemoteStep, SagaContext, SagaDefinition, StepRejected
+from shared_lib.saga import (
+    LocalStep,
+    RemoteStep,
+    SagaContext,
+    SagaData,
+    SagaDefinition,
+    StepRejected,
+    start_only,
+)
 from social_service.models import NotificationType
 from social_service.services import messages
 from social_service.services.notifications import notify
@@ -36,39 +43,58 @@ class SendMessageRejection(StrEnum):
     message_gone = "The message is gone"
 
 
-async def insert_message(ctx: SagaContext) -> None:
+class SendMessageData(SagaData):
+    """The ids the commands and the event carry; the text lives in the message row only."""
+
+    sender_id: int
+    sender_username: str
+    receiver_id: int
+    content: str | None = start_only()
+    #: set by insert_message
+    message_id: int | None = None
+
+    @property
+    def message(self) -> int:
+        assert self.message_id is not None, "insert_message runs first"
+        return self.message_id
+
+
+Context = SagaContext[SendMessageData]
+
+
+async def insert_message(ctx: Context) -> None:
     d = ctx.data
-    # the content lives in the message row only: the saga (shown by /ops) keeps ids
-    d["message_id"] = await messages.insert_pending(
-        ctx.session, sender_id=d["sender_id"], receiver_id=d["receiver_id"],
-        content=d.pop("content"))
+    assert d.content is not None, "the saga's start carries the text"
+    d.message_id = await messages.insert_pending(
+        ctx.session, sender_id=d.sender_id, receiver_id=d.receiver_id, content=d.content)
 
 
-async def reject_message(ctx: SagaContext) -> None:
-    await messages.reject(ctx.session, ctx.data["message_id"], ctx.reason)
+async def reject_message(ctx: Context) -> None:
+    await messages.reject(ctx.session, ctx.data.message, ctx.reason)
 
 
-def authorize_command(d: dict[str, Any]) -> AuthorizeMessage:
-    return AuthorizeMessage(message_id=d["message_id"], sender_id=d["sender_id"],
-                            receiver_id=d["receiver_id"])
+def authorize_command(d: SendMessageData) -> AuthorizeMessage:
+    return AuthorizeMessage(message_id=d.message, sender_id=d.sender_id,
+                            receiver_id=d.receiver_id)
 
 
-async def deliver(ctx: SagaContext) -> None:
+async def deliver(ctx: Context) -> None:
     d = ctx.data
-    created_at = await messages.mark_sent(ctx.session, d["message_id"])
+    created_at = await messages.mark_sent(ctx.session, d.message)
     if created_at is None:
         raise StepRejected(SendMessageRejection.message_gone)
-    await notify(ctx.session, user_id=d["receiver_id"], actor_id=d["sender_id"],
-                 type_=NotificationType.message, reference_id=d["message_id"],
-                 message=f"{d['sender_username']} sent you a message",
-                 dedupe_key=f"message:{d['message_id']}")
-    await ctx.publish(MessageSent(message_id=d["message_id"], sender_id=d["sender_id"],
-                                  receiver_id=d["receiver_id"], created_at=created_at))
+    await notify(ctx.session, user_id=d.receiver_id, actor_id=d.sender_id,
+                 type_=NotificationType.message, reference_id=d.message,
+                 message=f"{d.sender_username} sent you a message",
+                 dedupe_key=f"message:{d.message}")
+    await ctx.publish(MessageSent(message_id=d.message, sender_id=d.sender_id,
+                                  receiver_id=d.receiver_id, created_at=created_at))
 
 
 def send_message_saga() -> SagaDefinition:
     return SagaDefinition(
         type=SEND_MESSAGE,
+        data=SendMessageData,
         description="Store a message pending, have core authorize it, deliver it",
         steps=(
             LocalStep("insert_message", insert_message, compensation=reject_message,
