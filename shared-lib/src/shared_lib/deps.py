@@ -1,4 +1,8 @@
-"""FastAPI dependencies and app wiring that both services share."""
+"""FastAPI dependencies and app wiring that both services share.
+
+Every dependency is ``async def``, even when it awaits nothing: FastAPI runs a
+plain ``def`` dependency in its threadpool, a thread hop on every request.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from shared_lib.web import bearer_scheme, bearer_token
 log = logging.getLogger(__name__)
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
     return request.app.state.runtime
 
 
@@ -59,7 +63,7 @@ UNAUTHORIZED = HTTPException(status.HTTP_401_UNAUTHORIZED, "Could not validate c
                              headers={"WWW-Authenticate": "Bearer"})
 
 
-def optional_claims(request: Request, creds: Credentials) -> TokenClaims | None:
+async def optional_claims(request: Request, creds: Credentials) -> TokenClaims | None:
     """The verified claims of the bearer token; None without one; 401 if it is bad."""
     token = bearer_token(creds)
     if token is None:
@@ -71,7 +75,7 @@ def optional_claims(request: Request, creds: Credentials) -> TokenClaims | None:
         raise UNAUTHORIZED from None
 
 
-def token_claims(claims: Annotated[TokenClaims | None, Depends(optional_claims)]
+async def token_claims(claims: Annotated[TokenClaims | None, Depends(optional_claims)]
                  ) -> TokenClaims:
     """The verified claims of the bearer token (401 without one)."""
     if claims is None:

@@ -6,6 +6,12 @@ token names its login session (``sid``) and its user's token version (``ver``):
 core refuses one whose session is revoked, both services one whose version is
 older than the user's (a password change raises it).
 
+Each key is parsed once, when the verifier or issuer is built, and a verified
+token's claims are kept (a bounded LRU) until the token expires: a request with
+a token seen before costs a dictionary lookup, not an RSA verification. What
+can change during a token's life (a revoked session, a newer token version, a
+deactivated user) is not a claim: the services check it on every request.
+
 Password hashing runs in worker threads, a bounded number at a time: beyond
 ``max_waiting`` callers queued, :class:`HashingBusy` (the API answers 503).
 """
@@ -13,13 +19,16 @@ Password hashing runs in worker threads, a bounded number at a time: beyond
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
-from jose import JWTError, jwt
+from jose import JWTError, jwk, jwt
 from passlib.context import CryptContext
 
 _ALLOWED_ALGORITHMS = {"RS256", "RS384", "RS512", "ES256", "ES384"}
@@ -98,13 +107,36 @@ class TokenClaims:
 
 
 class TokenVerifier:
-    def __init__(self, public_key_pem: str, algorithm: str = "RS256") -> None:
+    """Verifies core's access tokens with its public key. ``cache_size`` verified
+    tokens are remembered until they expire (0: verify every time)."""
+
+    def __init__(self, public_key_pem: str, algorithm: str = "RS256", *,
+                 cache_size: int = 10_000,
+                 clock: Callable[[], float] = time.time) -> None:
         if algorithm not in _ALLOWED_ALGORITHMS:
             raise ValueError(f"not an asymmetric algorithm: {algorithm}")
-        self._key = public_key_pem
+        self._key = jwk.construct(public_key_pem, algorithm)
         self._algorithm = algorithm
+        self._cache: OrderedDict[str, TokenClaims] = OrderedDict()
+        self._cache_size = cache_size
+        self._clock = clock
 
     def verify(self, token: str) -> TokenClaims:
+        cached = self._cache.get(token)
+        if cached is not None:
+            if cached.expires_at.timestamp() > self._clock():
+                self._cache.move_to_end(token)
+                return cached
+            del self._cache[token]
+            raise InvalidToken("Signature has expired.")
+        claims = self._verify(token)
+        if self._cache_size > 0:
+            self._cache[token] = claims
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str) -> TokenClaims:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") != self._algorithm:
@@ -136,7 +168,7 @@ class TokenIssuer:
                  lifetime: timedelta = timedelta(hours=24)) -> None:
         if algorithm not in _ALLOWED_ALGORITHMS:
             raise ValueError(f"not an asymmetric algorithm: {algorithm}")
-        self._key = private_key_pem
+        self._key = jwk.construct(private_key_pem, algorithm)
         self._algorithm = algorithm
         self._lifetime = lifetime
 

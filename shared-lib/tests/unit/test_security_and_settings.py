@@ -70,6 +70,49 @@ def test_garbage_tokens_are_refused(token: str) -> None:
         TokenVerifier(DEV_PUBLIC).verify(token)
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_verified_token_is_remembered_until_it_expires() -> None:
+    clock = Clock()
+    verifier = TokenVerifier(DEV_PUBLIC, clock=clock)
+    token = TokenIssuer(DEV_PRIVATE, lifetime=timedelta(minutes=5)).issue(7)
+    first = verifier.verify(token)
+    assert verifier.verify(token) is first  # from the cache, not verified again
+    clock.now += 5 * 60 + 1
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
+    assert token not in verifier._cache
+
+
+def test_a_forged_token_is_never_remembered() -> None:
+    verifier = TokenVerifier(DEV_PUBLIC)
+    good = TokenIssuer(DEV_PRIVATE).issue(7)
+    verifier.verify(good)
+    header, body, signature = good.split(".")
+    forged_body = _b64({**json.loads(base64.urlsafe_b64decode(body + "==")), "sub": "8"})
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            verifier.verify(f"{header}.{forged_body}.{signature}")
+
+
+def test_the_cache_of_verified_tokens_is_bounded() -> None:
+    verifier = TokenVerifier(DEV_PUBLIC, cache_size=2)
+    issuer = TokenIssuer(DEV_PRIVATE)
+    a, b, c = (issuer.issue(i) for i in (1, 2, 3))
+    first_a = verifier.verify(a)
+    verifier.verify(b)
+    verifier.verify(a)  # a is the most recent now: b goes first
+    verifier.verify(c)
+    assert verifier.verify(a) is first_a
+    assert len(verifier._cache) == 2 and b not in verifier._cache
+
+
 def test_symmetric_algorithms_cannot_be_configured() -> None:
     with pytest.raises(ValueError):
         TokenVerifier(DEV_PUBLIC, "HS256")

@@ -31,7 +31,7 @@ _BAD_REFRESH = HTTPException(status.HTTP_401_UNAUTHORIZED, "Invalid or expired r
 _BUSY = {503: {"description": "Too many password checks at once; retry after Retry-After"}}
 
 
-def _refresh_lifetime(request: Request) -> timedelta:
+async def _refresh_lifetime(request: Request) -> timedelta:
     settings: CoreSettings = request.app.state.settings
     return timedelta(days=settings.refresh_token_days)
 

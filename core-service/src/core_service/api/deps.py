@@ -13,11 +13,11 @@ from shared_lib.deps import UNAUTHORIZED, ClaimsDep, OptionalClaimsDep, SessionD
 from shared_lib.security import PasswordHasher, TokenIssuer
 
 
-def get_issuer(request: Request) -> TokenIssuer:
+async def get_issuer(request: Request) -> TokenIssuer:
     return request.app.state.issuer
 
 
-def get_hasher(request: Request) -> PasswordHasher:
+async def get_hasher(request: Request) -> PasswordHasher:
     return request.app.state.hasher
 
 
