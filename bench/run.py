@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp",
                         help="the load generator's HTTP client (aiohttp costs about a tenth "
                              "of httpx's CPU per request); default aiohttp")
+    parser.add_argument("--operations", default=None,
+                        help="ops scenario: comma-separated operations to drive "
+                             "(default: all of them)")
     parser.add_argument("--profile", action="store_true",
                         help="sample the services with py-spy during each measured window; "
                              "collapsed stacks in <out>/<run>-profiles/, summary in the table")
@@ -108,7 +111,9 @@ def config(args: argparse.Namespace, log_dir: Path) -> RunConfig:
     return RunConfig(scenario=args.scenario, clients=args.clients, duration=args.duration,
                      warmup=args.warmup, url=args.url, levels=levels,
                      probe_every=args.probe_every, seed=args.seed, log_dir=log_dir,
-                     profile=args.profile, client=args.client)
+                     profile=args.profile, client=args.client,
+                     operations=tuple(o.strip() for o in (args.operations or "").split(",")
+                                      if o.strip()))
 
 
 def parameters(cfg: RunConfig) -> dict[str, object]:

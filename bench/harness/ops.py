@@ -6,10 +6,10 @@ after a warm-up. Per operation: throughput, p50/p99, and CPU milliseconds per re
 of each process role (core, social, the gateway, the PostgreSQL and RabbitMQ servers,
 the load generator), with their sum without the load generator beside its target.
 Database work per request: the statements the services ran (their
-``sql_statements_total``) and the transactions PostgreSQL committed or rolled back for
-the two databases (``pg_stat_database``); each transaction of the services is an
-explicit BEGIN and COMMIT or ROLLBACK today, so the round trips are estimated as
-statements + 2 x transactions.
+``sql_statements_total``), the round trips to PostgreSQL counted where the services
+call the driver (``db_round_trips_total``: statements plus BEGIN, COMMIT, ROLLBACK
+and savepoints) and the transactions PostgreSQL counted for the two databases
+(``pg_stat_database``: an autocommit read is one too).
 """
 
 from __future__ import annotations
@@ -58,13 +58,16 @@ async def ops_workload(target: Target, cfg: Any, sampler_for: Any) -> dict[str, 
     if target.stack is None:
         raise SystemExit("--scenario ops starts its own stack (it reads PostgreSQL's "
                          "counters and the servers' CPU): --url is not supported")
+    unknown = set(cfg.operations) - set(TARGETS_MS)
+    if unknown:
+        raise SystemExit(f"--operations: unknown {sorted(unknown)}; one of {list(TARGETS_MS)}")
     results: dict[str, Any] = {}
     async with make_client(target.url, cfg.clients + 8, cfg.client) as client:
         api = Api(client)
         users, posts = await setup_pool(api, cfg.run_id, users=2 * cfg.clients,
                                         follows_per_user=5, posts_per_user=2,
                                         parallel=min(cfg.clients, 16))
-        for op in TARGETS_MS:
+        for op in cfg.operations or TARGETS_MS:
             workload = Workload(api, users, cfg.run_id, deque(posts, maxlen=RECENT_POSTS),
                                 probe_every=0)
             sampler = sampler_for(target, cfg, f"ops-{op}")
@@ -83,6 +86,7 @@ async def ops_workload(target: Target, cfg: Any, sampler_for: Any) -> dict[str, 
                 if requests else None
             sql = sqlstats.per_request(*sampler.statements, requests)
             statements = sum(s["statements"] for s in sql.values())
+            round_trips = sum(s["round_trips"] for s in sql.values())
             # the window's transactions, scaled to the requests of the window (the
             # counters are read just outside it, so a little warm-up and drain is in)
             transactions = xact_after - xact_before
@@ -92,8 +96,7 @@ async def ops_workload(target: Target, cfg: Any, sampler_for: Any) -> dict[str, 
                 "target_ms": TARGETS_MS[op], "sql": sql,
                 "statements_per_request": _per(statements, requests),
                 "transactions_per_request": _per(transactions, requests),
-                "round_trips_per_request_estimated": _per(statements + 2 * transactions,
-                                                          requests),
+                "round_trips_per_request": _per(round_trips, requests),
             }
     return {"operations": results}
 
@@ -110,6 +113,7 @@ def ops_text(result: dict[str, Any]) -> str:
                      o.get("latency_ms", {}).get("p99"),
                      *(cpu.get(role) for role in roles), r["system_cpu_ms_per_request"],
                      r["target_ms"], r["statements_per_request"],
-                     r["round_trips_per_request_estimated"]])
+                     r["round_trips_per_request"], r["transactions_per_request"]])
     return table(["operation", "req/s", "p50 ms", "p99 ms", *[f"{r} ms" for r in roles],
-                  "system ms", "target ms", "statements", "round trips (est.)"], rows)
+                  "system ms", "target ms", "statements", "round trips", "transactions"],
+                 rows)

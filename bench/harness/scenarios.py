@@ -48,6 +48,8 @@ class RunConfig:
     profile: bool = False
     #: the load generator's HTTP client: aiohttp (cheap) or httpx
     client: str = "aiohttp"
+    #: ops: the operations to drive (empty: all)
+    operations: tuple[str, ...] = ()
     run_id: str = field(default_factory=lambda: "b" + uuid.uuid4().hex[:6])
 
 

@@ -93,8 +93,10 @@ def test_deactivated_users_tokens_are_refused_by_both_services(stack: Stack,
                                                                client: httpx.Client) -> None:
     u = register_and_login(client)
     assert client.get("/api/auth/me", headers=u["headers"]).status_code == 200
+    assert client.get("/api/feed", headers=u["headers"]).status_code == 200
     scalar(stack.core_db, f"UPDATE users SET is_active = false WHERE id = {u['id']}")
     assert client.get("/api/auth/me", headers=u["headers"]).status_code == 401
+    assert client.get("/api/feed", headers=u["headers"]).status_code == 401
     assert client.post("/api/auth/login", json={"email": f"{u['username']}@example.com",
                                                 "password": "correct horse"}).status_code == 401
     assert client.get(f"/api/users/{u['id']}").status_code == 404

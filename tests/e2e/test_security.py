@@ -98,9 +98,12 @@ def test_logout_ends_the_session_and_its_access_tokens(stack: Stack) -> None:
         kept = login(c, u).json()
         wait_until(lambda: c.get("/api/notifications", headers=u["headers"]).status_code == 200,
                    10, what="social accepts the token")
+        assert c.get("/api/feed", headers=u["headers"]).status_code == 200
         r = c.post("/api/auth/logout", json={"refresh_token": u["refresh_token"]})
         assert r.status_code == 204
         assert c.get("/api/auth/me", headers=u["headers"]).status_code == 401
+        assert c.get("/api/feed", headers=u["headers"]).status_code == 401
+        assert c.get("/api/feed", headers=bearer(kept["access_token"])).status_code == 200
         assert c.post("/api/auth/refresh",
                       json={"refresh_token": u["refresh_token"]}).status_code == 401
         assert c.get("/api/auth/me", headers=bearer(kept["access_token"])).status_code == 200
@@ -108,6 +111,11 @@ def test_logout_ends_the_session_and_its_access_tokens(stack: Stack) -> None:
         # with it; the other session's token still works there
         wait_until(lambda: c.get("/api/notifications", headers=u["headers"]).status_code == 401,
                    3, 0.05, "social refuses the logged-out token")
+        search = {"q": "a"}
+        assert c.get("/api/search/hashtags", params=search,
+                     headers=u["headers"]).status_code == 401
+        assert c.get("/api/search/hashtags", params=search,
+                     headers=bearer(kept["access_token"])).status_code == 200
         other = register_and_login(c)
         sent = c.post("/api/messages", json={"receiver_id": other["id"], "content": "hi"},
                       headers=u["headers"])
@@ -136,11 +144,14 @@ def test_a_password_change_refuses_every_older_token_on_both_services(stack: Sta
         assert r.status_code == 204, r.text
         for token in (u["headers"]["Authorization"][7:], other["access_token"]):
             assert c.get("/api/auth/me", headers=bearer(token)).status_code == 401
+            assert c.get("/api/feed", headers=bearer(token)).status_code == 401
         for refresh in (u["refresh_token"], other["refresh_token"]):
             assert c.post("/api/auth/refresh", json={"refresh_token": refresh}).status_code == 401
         # social learns the new token version from user.updated
         wait_until(lambda: c.get("/api/notifications", headers=u["headers"]).status_code == 401,
                    2.5, 0.05, "social refuses the old token")
+        assert c.get("/api/search/hashtags", params={"q": "a"},
+                     headers=u["headers"]).status_code == 401
 
         assert login(c, u).status_code == 401
         fresh = login(c, u, "n3w-secret")

@@ -78,9 +78,13 @@ def test_a_newer_token_fails_the_older_ones_closed(infra: Infra, tmp_path: Path)
                                                        "password": "n3w-secret"})
             assert fresh.status_code == 200, fresh.text
             new = fresh.json()["access_token"]
-            assert social.get("/api/notifications", headers=_bearer(new)).status_code == 200
+            # a hot path's own token check (fused with its read) learns it as well
+            assert social.get("/api/search/hashtags", params={"q": "a"},
+                              headers=_bearer(new)).status_code == 200
             # the signed newer token told social the user's version: the old one is refused
             assert social.get("/api/notifications", headers=_bearer(old)).status_code == 401
+            assert social.get("/api/search/hashtags", params={"q": "a"},
+                              headers=_bearer(old)).status_code == 401
 
         assert hold_queued(stack.amqp_url, [PROJECTIONS, SESSIONS], while_both_wait) == 2
         wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM revoked_sessions") == 1

@@ -11,7 +11,13 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from shared_lib.asyncapi import asyncapi_document
-from shared_lib.deps import get_session, optional_claims, runtime_lifespan, token_claims
+from shared_lib.deps import (
+    get_database,
+    get_session,
+    optional_claims,
+    runtime_lifespan,
+    token_claims,
+)
 from shared_lib.logs import configure_logging
 from shared_lib.openapi import Responses, document_routers
 from shared_lib.ops import build_ops_router
@@ -58,7 +64,7 @@ def create_service_app(
     app.add_exception_handler(HashingBusy, _hashing_busy)
     ops_router = build_ops_router(settings)
     document_routers([ops_router, *routers], authenticates=(optional_claims, token_claims),
-                     database=(get_session,), throttled=throttled, extra=responses)
+                     database=(get_session, get_database), throttled=throttled, extra=responses)
     app.include_router(ops_router)
     if docs:
         app.add_api_route("/asyncapi.json", _asyncapi_route(settings.service_name),

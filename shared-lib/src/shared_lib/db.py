@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 from prometheus_client import Counter
 from sqlalchemy import event, text
 from sqlalchemy.engine.default import CACHE_HIT, CACHE_MISS
@@ -44,16 +45,33 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
 _CACHE_OUTCOME = {CACHE_HIT: "hit", CACHE_MISS: "miss"}
 
 
-def count_statements(engine: AsyncEngine, counter: Counter) -> None:
+#: the engine events that are a round trip of transaction control each
+_TRANSACTION_EVENTS = ("begin", "commit", "rollback", "savepoint", "rollback_savepoint",
+                       "release_savepoint")
+
+
+def count_statements(engine: AsyncEngine, counter: Counter,
+                     round_trips: Counter | None = None) -> None:
     """Count executed statements by compiled-cache outcome (``counter`` has the
-    label ``compiled``: hit, miss or uncached)."""
+    label ``compiled``: hit, miss or uncached), and with ``round_trips`` (label
+    ``path``) every statement and transaction control statement as ``session``."""
     children = {name: counter.labels(name) for name in ("hit", "miss", "uncached")}
+    trips = round_trips.labels("session") if round_trips is not None else None
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                executemany: bool) -> None:
         outcome = _CACHE_OUTCOME.get(getattr(context, "cache_hit", None), "uncached")
         children[outcome].inc()
+        if trips is not None:
+            trips.inc()
+
+    if trips is not None:
+        def _trip(*_args: Any) -> None:
+            trips.inc()
+
+        for name in _TRANSACTION_EVENTS:
+            event.listen(engine.sync_engine, name, _trip)
 
 
 async def wait_for_database(engine: AsyncEngine, max_seconds: float) -> None:
@@ -115,6 +133,6 @@ def is_transient_db_error(exc: BaseException) -> bool:
     if code is not None:
         return is_transient_sqlstate(code)
     if isinstance(exc, OperationalError | InterfaceError | ConnectionError | OSError
-                  | PoolTimeout):
+                  | PoolTimeout | asyncpg.InterfaceError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared_lib.database import Database
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.security import InvalidToken, TokenClaims, TokenVerifier
 from shared_lib.web import bearer_scheme, bearer_token
@@ -56,6 +57,16 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_database(runtime: RuntimeDep) -> Database:
+    """The hot paths' direct database access (:mod:`shared_lib.database`)."""
+    if runtime.db is None:
+        raise RuntimeError("the service runtime has not started")
+    return runtime.db
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 #: the answer to a missing, malformed, expired or forged token

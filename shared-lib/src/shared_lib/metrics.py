@@ -53,10 +53,15 @@ class Metrics:
                                      "Messages rejected to the dead-letter queue at once",
                                      ["queue"], registry=r)
         self.sql_statements = Counter(
-            "sql_statements_total", "SQL statements executed, by how SQLAlchemy got their "
-            "compiled form: 'hit' from its cache, 'miss' compiled now (in steady state every "
-            "miss is a statement that should be cached), 'uncached' (no cache key)",
+            "sql_statements_total", "SQL statements executed, by how they got their compiled "
+            "form: through SQLAlchemy 'hit' from its cache, 'miss' compiled now (in steady "
+            "state every miss is a statement that should be cached), 'uncached' (no cache "
+            "key); 'direct': written once as SQL, run by asyncpg (shared_lib.database)",
             ["compiled"], registry=r)
+        self.db_round_trips = Counter(
+            "db_round_trips_total", "Round trips to PostgreSQL: statements and transaction "
+            "control (BEGIN, COMMIT, ROLLBACK, savepoints), through the ORM session "
+            "('session') or shared_lib.database ('direct')", ["path"], registry=r)
         self.task_restarts = Counter(
             "background_task_restarts_total", "Background tasks (relay, consumers' connection, "
             "deadline scanner, retention, saga waiter) that ended and were started again",

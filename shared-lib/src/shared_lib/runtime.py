@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared_lib.contracts import Envelope, SagaReply
 from shared_lib.contracts.routing import unrouted_exchange
+from shared_lib.database import Database
 from shared_lib.db import count_statements, make_engine, wait_for_database
 from shared_lib.messaging.broker import Broker
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext, PoisonMessage
@@ -69,6 +70,8 @@ class ServiceRuntime:
             m.sagas_ended.labels(t, status).inc(),
             m.saga_duration.labels(t, status).observe(secs))
         self.engine: AsyncEngine | None = None
+        #: the HTTP hot paths' pool (statements written once, run by asyncpg)
+        self.db: Database | None = None
         self.sessions: async_sessionmaker[AsyncSession] | None = None
         self.broker: Broker | None = None
         self.relay: OutboxRelay | None = None
@@ -94,8 +97,13 @@ class ServiceRuntime:
         s = self.settings
         self.check_inbox_retention()
         self.engine = make_engine(s.database_url, s.db_pool_size)
-        count_statements(self.engine, self.metrics.sql_statements)
+        count_statements(self.engine, self.metrics.sql_statements,
+                         self.metrics.db_round_trips)
         await wait_for_database(self.engine, s.startup_retry_seconds)
+        self.db = Database(s.database_url, size=s.db_http_pool_size,
+                           statements=self.metrics.sql_statements,
+                           round_trips=self.metrics.db_round_trips)
+        await self.db.open()
         self.broker = Broker(s.amqp_url, self.service, self.topology, s.message_delivery_limit,
                              heartbeat_seconds=s.amqp_heartbeat_seconds)
         await self.broker.connect(s.startup_retry_seconds, keep_connected=False)
@@ -146,6 +154,8 @@ class ServiceRuntime:
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await self.broker.close()
+        if self.db is not None:
+            await self.db.close()
         if self.engine is not None:
             await self.engine.dispose()
 

@@ -89,6 +89,9 @@ class ServiceSettings(BaseSettings):
     amqp_heartbeat_seconds: int = Field(default=2, ge=1, le=60)
     #: connections each process keeps open (no overflow: a burst waits for one)
     db_pool_size: int = Field(default=20, ge=1, le=200)
+    #: the asyncpg pool of the HTTP hot paths (shared_lib.database), apart from the
+    #: session's: a message backlog cannot take its connections
+    db_http_pool_size: int = Field(default=6, ge=1, le=100)
 
     jwt_public_key: str | None = None
     jwt_public_key_file: Path | None = None

@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -195,6 +196,8 @@ def install_common(app: FastAPI, max_body_bytes: int, metrics: Metrics) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
 
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(asyncpg.PostgresError)
+    @app.exception_handler(asyncpg.InterfaceError)
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(OSError)

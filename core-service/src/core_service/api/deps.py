@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from core_service.models import User
 from core_service.services import users
+from core_service.services.users import AccessToken
 from shared_lib.deps import UNAUTHORIZED, ClaimsDep, OptionalClaimsDep, SessionDep
 from shared_lib.security import PasswordHasher, TokenIssuer
 
@@ -25,15 +26,26 @@ IssuerDep = Annotated[TokenIssuer, Depends(get_issuer)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 
 
-async def current_user(claims: ClaimsDep, session: SessionDep) -> User:
-    """The user of the bearer token; 401 without a valid token, when the user is
-    gone or deactivated, when its login session was revoked (logout, a reused
-    refresh token) or when it predates a password change."""
+async def access_token(claims: ClaimsDep) -> AccessToken:
+    """The bearer token's verified claims, not yet checked against the database: a
+    route that takes it checks it in its own statement (``users.TOKEN_HOLDER_CTE``)
+    and answers 401 when the token is no longer good."""
     try:
         session_id = uuid.UUID(hex=claims.session_id or "")
     except ValueError:
         raise UNAUTHORIZED from None
-    user = await users.token_holder(session, claims.user_id, claims.token_version, session_id)
+    return AccessToken(claims.user_id, claims.token_version, session_id)
+
+
+TokenDep = Annotated[AccessToken, Depends(access_token)]
+
+
+async def current_user(token: TokenDep, session: SessionDep) -> User:
+    """The user of the bearer token; 401 without a valid token, when the user is
+    gone or deactivated, when its login session was revoked (logout, a reused
+    refresh token) or when it predates a password change."""
+    user = await users.token_holder(session, token.user_id, token.token_version,
+                                    token.session_id)
     if user is None:
         raise UNAUTHORIZED
     return user
@@ -44,7 +56,7 @@ async def optional_user(claims: OptionalClaimsDep, session: SessionDep) -> User 
     when a token is sent but is not good."""
     if claims is None:
         return None
-    return await current_user(claims, session)
+    return await current_user(await access_token(claims), session)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

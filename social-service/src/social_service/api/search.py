@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from shared_lib.deps import SessionDep
+from shared_lib.deps import DatabaseDep, SessionDep
 from shared_lib.schemas import UserSummary
 from shared_lib.text import SAFE_LINE
 from shared_lib.web import Limit, Offset
-from social_service.api.deps import CurrentViewer
+from social_service.api.deps import CurrentViewer, ViewerTokenDep, admit
 from social_service.models import UserProjection
 from social_service.schemas import HashtagOut, PostOut
 from social_service.services import search
@@ -29,9 +29,12 @@ async def search_users(q: SearchText, session: SessionDep, viewer: CurrentViewer
 
 
 @router.get("/hashtags", response_model=list[HashtagOut])
-async def search_hashtags(q: SearchText, session: SessionDep, viewer: CurrentViewer,
+async def search_hashtags(q: SearchText, token: ViewerTokenDep, db: DatabaseDep,
                           limit: Limit = 20, offset: Offset = 0) -> list[HashtagOut]:
-    found = await search.hashtags(session, q, limit=limit, offset=offset)
+    check, found = await search.hashtags(
+        db, q, limit=limit, offset=offset, user_id=token.user_id,
+        session_id=token.session_id, token_version=token.token_version)
+    await admit(token, check, db)
     return [HashtagOut(id=h.id, name=h.name, post_count=h.post_count) for h in found]
 
 

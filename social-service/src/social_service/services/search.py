@@ -6,15 +6,18 @@ case-insensitively, with trigram and prefix indexes behind it.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared_lib.database import Database, Statement
 from shared_lib.text import normalise_hashtag
 from social_service.domain.hashtags import escape_like, like_prefix
 from social_service.models import Hashtag, PostHashtag, PostProjection, UserProjection
 from social_service.projections import blocks
+from social_service.projections.users import TOKEN_CHECK_CTE, TokenCheck, token_check_of
 
 
 @dataclass(frozen=True)
@@ -46,23 +49,34 @@ async def users(session: AsyncSession, q: str, *, limit: int,
     return list(rows)
 
 
-async def hashtags(session: AsyncSession, q: str, *, limit: int,
-                   offset: int) -> list[HashtagCount]:
+_HASHTAGS = Statement("search_hashtags", f"""
+    WITH {TOKEN_CHECK_CTE}
+    SELECT checked.*, page.id, page.name, page.post_count
+    FROM checked LEFT JOIN LATERAL (
+        SELECT h.id, h.name, count(p.id) AS post_count
+        FROM hashtags h
+        JOIN post_hashtags ph ON ph.hashtag_id = h.id
+        JOIN posts p ON p.id = ph.post_id AND p.published
+        WHERE checked.tok_ok AND h.name LIKE $4 ESCAPE '\\'
+        GROUP BY h.id, h.name
+        ORDER BY post_count DESC, h.name
+        LIMIT $5 OFFSET $6
+    ) page ON true
+    ORDER BY page.post_count DESC, page.name
+""")
+
+
+async def hashtags(db: Database, q: str, *, limit: int, offset: int, user_id: int,
+                   session_id: uuid.UUID, token_version: int
+                   ) -> tuple[TokenCheck, list[HashtagCount]]:
     """Hashtags starting with ``q`` (with or without '#') that published posts
-    carry, the most used first."""
-    prefix = normalise_hashtag(q)
-    post_count = func.count(PostProjection.id).label("post_count")
-    rows = (await session.execute(
-        select(Hashtag.id, Hashtag.name, post_count)
-        .join(PostHashtag, PostHashtag.hashtag_id == Hashtag.id)
-        .join(PostProjection, (PostProjection.id == PostHashtag.post_id)
-              & PostProjection.published)
-        .where(Hashtag.name.like(like_prefix(prefix), escape="\\"))
-        .group_by(Hashtag.id, Hashtag.name)
-        .order_by(post_count.desc(), Hashtag.name)
-        .limit(limit).offset(offset)
-    )).all()
-    return [HashtagCount(id=r.id, name=r.name, post_count=r.post_count) for r in rows]
+    carry, the most used first; with the check of the caller's token, in one
+    autocommit statement (the page is empty when the token is refused)."""
+    rows = await db.fetch(_HASHTAGS, user_id, session_id, token_version,
+                          like_prefix(normalise_hashtag(q)), limit, offset)
+    return token_check_of(rows[0]), [
+        HashtagCount(id=r["id"], name=r["name"], post_count=r["post_count"])
+        for r in rows if r["id"] is not None]
 
 
 async def posts_with_hashtag(session: AsyncSession, tag: str, *, limit: int,

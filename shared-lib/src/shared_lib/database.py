@@ -1,0 +1,163 @@
+"""Direct database access for the hot paths: an asyncpg pool, statements written
+once, one round trip per statement.
+
+The request and message paths that run on every call (the token check fused
+with a page's read, the feed, the searches) skip the ORM session: a
+:class:`Statement` is SQL text kept beside the service's tables, executed by
+asyncpg as a prepared statement (its per-connection statement cache prepares it
+on first use). A read outside :meth:`Database.transaction` runs in autocommit:
+one round trip, no BEGIN and no ROLLBACK. The SQLAlchemy tables stay the schema
+(Alembic migrates it); errors are the driver's own, classified by
+:func:`shared_lib.db.is_transient_db_error` like the session's.
+
+SQLAlchemy is not used for these paths because its async session costs three to
+five times asyncpg's CPU per statement here, and its connection pool's checkout
+another round of bookkeeping; what these paths need from it (a schema) stays.
+
+Every statement and every round trip is counted (``sql_statements_total`` with
+``compiled="direct"``, ``db_round_trips_total`` with ``path="direct"``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement with ``$n`` parameters; ``name`` says what it is for
+    (logs, tests)."""
+
+    name: str
+    sql: str
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy URL (``postgresql+asyncpg://``) as libpq/asyncpg takes it."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.split('+', 1)[0]}{sep}{rest}"
+
+
+class Queries:
+    """Statement execution on one connection, counted."""
+
+    def __init__(self, conn: asyncpg.Connection, db: Database) -> None:
+        self._conn = conn
+        self._db = db
+
+    async def fetch(self, stmt: Statement, *args: Any) -> list[asyncpg.Record]:
+        self._db.counted(1)
+        return await self._conn.fetch(stmt.sql, *args)
+
+    async def fetchrow(self, stmt: Statement, *args: Any) -> asyncpg.Record | None:
+        self._db.counted(1)
+        return await self._conn.fetchrow(stmt.sql, *args)
+
+    async def fetchval(self, stmt: Statement, *args: Any) -> Any:
+        self._db.counted(1)
+        return await self._conn.fetchval(stmt.sql, *args)
+
+    async def execute(self, stmt: Statement, *args: Any) -> str:
+        self._db.counted(1)
+        return await self._conn.execute(stmt.sql, *args)
+
+
+class Database:
+    """An asyncpg pool of its own (``size`` connections at most, opened on demand
+    after the first), for one kind of work: the HTTP paths have theirs, so a
+    backlog of messages cannot take their connections."""
+
+    def __init__(self, url: str, *, size: int = 5, statement_cache_size: int = 500,
+                 acquire_timeout: float = 10.0, statements: Counter | None = None,
+                 round_trips: Counter | None = None) -> None:
+        self._dsn = asyncpg_dsn(url)
+        #: how long a caller waits for a connection of a full pool (then TimeoutError,
+        #: answered as the database being unavailable)
+        self._acquire_timeout = acquire_timeout
+        self._size = size
+        self._statement_cache_size = statement_cache_size
+        self._pool: asyncpg.Pool | None = None
+        self._statements = statements.labels("direct") if statements is not None else None
+        self._round_trips = round_trips.labels("direct") if round_trips is not None else None
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self._dsn, min_size=1, max_size=self._size,
+            statement_cache_size=self._statement_cache_size,
+            # a connection idle this long is closed (the pool opens one again on demand)
+            max_inactive_connection_lifetime=300)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def dsn(self) -> str:
+        return self._dsn
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the database has not been opened")
+        return self._pool
+
+    def counted(self, statements: int, extra_round_trips: int = 0) -> None:
+        if self._statements is not None and statements:
+            self._statements.inc(statements)
+        if self._round_trips is not None:
+            self._round_trips.inc(statements + extra_round_trips)
+
+    def _acquire(self) -> Any:
+        return self.pool.acquire(timeout=self._acquire_timeout)
+
+    # autocommit: each statement is its own transaction, one round trip
+
+    async def fetch(self, stmt: Statement, *args: Any) -> list[asyncpg.Record]:
+        self.counted(1)
+        async with self._acquire() as conn:
+            return await conn.fetch(stmt.sql, *args)
+
+    async def fetchrow(self, stmt: Statement, *args: Any) -> asyncpg.Record | None:
+        self.counted(1)
+        async with self._acquire() as conn:
+            return await conn.fetchrow(stmt.sql, *args)
+
+    async def fetchval(self, stmt: Statement, *args: Any) -> Any:
+        self.counted(1)
+        async with self._acquire() as conn:
+            return await conn.fetchval(stmt.sql, *args)
+
+    async def execute(self, stmt: Statement, *args: Any) -> str:
+        self.counted(1)
+        async with self._acquire() as conn:
+            return await conn.execute(stmt.sql, *args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Queries]:
+        """A transaction: committed when the block ends, rolled back when it raises."""
+        async with self._acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            self.counted(0, 1)
+            try:
+                yield Queries(conn, self)
+            except BaseException:
+                self.counted(0, 1)
+                try:
+                    await tx.rollback()
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    # the connection is gone, and the server rolled back with it: the
+                    # pool discards it; the error that ended the block is the one raised
+                    log.warning("rollback failed (%r): the connection is discarded", exc)
+                raise
+            self.counted(0, 1)
+            await tx.commit()
