@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core_service.domain.posts import PostStatus
 from core_service.models import Like, Post, User
-from core_service.services import blocks, posts
+from core_service.services import blocks, likes
 from shared_lib.errors import NotFound
 
 
@@ -33,7 +33,7 @@ async def test_a_block_waits_for_a_like_that_decided_first(
         sessions: async_sessionmaker[AsyncSession]) -> None:
     author, fan, post_id = await _two_users_and_a_post(sessions)
     async with sessions() as liking:
-        liked, _ = await posts.toggle_like(liking, fan, post_id)  # not committed yet
+        liked, _ = await likes.toggle_like(liking, fan, post_id)  # not committed yet
         assert liked
 
         async def block() -> None:
@@ -58,7 +58,7 @@ async def test_a_like_waits_for_a_block_that_decided_first_and_is_refused(
 
         async def like() -> None:
             async with sessions() as s:
-                await posts.toggle_like(s, fan, post_id)
+                await likes.toggle_like(s, fan, post_id)
                 await s.commit()
 
         liking = asyncio.create_task(like())

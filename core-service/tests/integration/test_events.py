@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core_service.models import Follow, Like, Post, User
 from core_service.sagas.delete_account import DELETE_ACCOUNT, DeleteAccountData, delete_user_data
-from core_service.services import follows, posts
+from core_service.services import comments, follows, likes
 from core_service.services.users import update_profile
 from shared_lib.contracts import CORE, Envelope
 from shared_lib.errors import Forbidden
@@ -46,10 +46,10 @@ async def _events(sessions: async_sessionmaker[AsyncSession]) -> list[Envelope]:
 async def test_each_change_writes_its_event(sessions: async_sessionmaker[AsyncSession]) -> None:
     a, b, post_id = await _setup(sessions)
     async with sessions() as s, s.begin():
-        await posts.toggle_like(s, b, post_id)
-        await posts.toggle_like(s, b, post_id)
-        comment = await posts.add_comment(s, b, post_id, "nice @alice")
-        await posts.delete_comment(s, a, comment.id)
+        await likes.toggle_like(s, b, post_id)
+        await likes.toggle_like(s, b, post_id)
+        comment = await comments.add_comment(s, b, post_id, "nice @alice")
+        await comments.delete_comment(s, a, comment.id)
         await follows.follow(s, b, a.id)
         await follows.unfollow(s, b, a.id)
         await update_profile(s, a, {"bio": "new bio"})
@@ -75,7 +75,7 @@ async def test_a_rolled_back_change_leaves_no_event(
     a, b, post_id = await _setup(sessions)
     with pytest.raises(DBAPIError):
         async with sessions() as s, s.begin():
-            await posts.toggle_like(s, b, post_id)
+            await likes.toggle_like(s, b, post_id)
             await follows.follow(s, b, a.id)
             await s.execute(text("SELECT 1 / 0"))  # the transaction fails after the writes
     assert await _events(sessions) == []

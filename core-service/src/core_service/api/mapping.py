@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from core_service.models import Comment
 from core_service.schemas import CommentOut, PostOut, ProfileOut
-from core_service.services.posts import AuthoredComment, AuthoredPost
+from core_service.services.comments import AuthoredComment
+from core_service.services.posts import AuthoredPost
 from core_service.services.users import Profile
 
 

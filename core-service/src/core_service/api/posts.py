@@ -10,7 +10,7 @@ from core_service.domain.posts import PostStatus
 from core_service.sagas.create_post import CREATE_POST, CreatePostData, CreatePostRejection
 from core_service.sagas.delete_post import DELETE_POST, DeletePostData, DeletePostRejection
 from core_service.schemas import CommentIn, CommentOut, LikeOut, PostIn, PostOut
-from core_service.services import posts
+from core_service.services import comments, likes, post_lifecycle, posts
 from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.idempotency import IdempotencyDep, owned_by, run_write
 from shared_lib.openapi import accepted, described, errors
@@ -72,7 +72,7 @@ async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime
 @router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT,
                tags=["comments"], responses=errors(403, 404))
 async def delete_comment(comment_id: IdPath, user: CurrentUser, session: SessionDep) -> None:
-    await posts.delete_comment(session, user, comment_id)
+    await comments.delete_comment(session, user, comment_id)
     await session.commit()
 
 
@@ -89,7 +89,7 @@ async def get_post(post_id: IdPath, session: SessionDep, viewer: OptionalUser) -
                                             "kept"})})
 async def delete_post(post_id: IdPath, request: Request, user: CurrentUser,
                       runtime: RuntimeDep, session: SessionDep) -> Response:
-    if await posts.delete_if_rejected(session, user.id, post_id):
+    if await post_lifecycle.delete_if_rejected(session, user.id, post_id):
         await session.commit()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     outcome = await run_saga(request, runtime, session, DELETE_POST,
@@ -107,7 +107,7 @@ async def toggle_like(post_id: IdPath, user: CurrentUser, session: SessionDep,
     does not toggle it back."""
 
     async def write() -> LikeOut:
-        liked, count = await posts.toggle_like(session, user, post_id)
+        liked, count = await likes.toggle_like(session, user, post_id)
         return LikeOut(liked=liked, like_count=count)
 
     return await run_write(session, owned_by(key, user.id), write, status_code=200)
@@ -118,7 +118,7 @@ async def toggle_like(post_id: IdPath, user: CurrentUser, session: SessionDep,
 async def list_comments(post_id: IdPath, user: CurrentUser, session: SessionDep,
                         limit: Limit = 20, offset: Offset = 0) -> list[CommentOut]:
     return [authored_comment_out(c)
-            for c in await posts.comments(session, user.id, post_id, limit, offset)]
+            for c in await comments.of_post(session, user.id, post_id, limit, offset)]
 
 
 @router.post("/{post_id}/comments", response_model=CommentOut,
@@ -127,7 +127,7 @@ async def list_comments(post_id: IdPath, user: CurrentUser, session: SessionDep,
 async def add_comment(post_id: IdPath, body: CommentIn, user: CurrentUser,
                       session: SessionDep, key: IdempotencyDep) -> Response:
     async def write() -> CommentOut:
-        comment = await posts.add_comment(session, user, post_id, body.content)
+        comment = await comments.add_comment(session, user, post_id, body.content)
         return comment_out(comment, user.username)
 
     return await run_write(session, owned_by(key, user.id), write, status_code=201)

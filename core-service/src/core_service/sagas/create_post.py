@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Self
 
 from core_service.domain.posts import PostStatus, extract_hashtags
-from core_service.services import posts
+from core_service.services import post_lifecycle
 from shared_lib.contracts.messages import IndexPostHashtags, PostPublished, UnindexPostHashtags
 from shared_lib.saga import (
     LocalStep,
@@ -67,12 +67,12 @@ Context = SagaContext[CreatePostData]
 
 async def insert_post(ctx: Context) -> None:
     d = ctx.data
-    d.post_id, d.created_at = await posts.insert_pending(
+    d.post_id, d.created_at = await post_lifecycle.insert_pending(
         ctx.session, d.author_id, d.content, d.image_url, d.hashtags)
 
 
 async def reject_post(ctx: Context) -> None:
-    await posts.reject_pending(ctx.session, ctx.data.post, ctx.reason)
+    await post_lifecycle.reject_pending(ctx.session, ctx.data.post, ctx.reason)
 
 
 def index_command(d: CreatePostData) -> IndexPostHashtags:
@@ -89,12 +89,12 @@ def unindex_command(d: CreatePostData) -> UnindexPostHashtags:
 
 async def publish_post(ctx: Context) -> None:
     d = ctx.data
-    pending = await posts.lock_pending(ctx.session, d.post)
+    pending = await post_lifecycle.lock_pending(ctx.session, d.post)
     if pending is None or pending.status != PostStatus.pending:
         raise StepRejected(CreatePostRejection.post_deleted)
     if not pending.author_active:
         raise StepRejected(CreatePostRejection.author_deactivated)
-    post = await posts.publish_locked(ctx.session, d.post)
+    post = await post_lifecycle.publish_locked(ctx.session, d.post)
     await ctx.publish(PostPublished(
         seq=post.version, post_id=d.post, author_id=d.author_id,
         author_username=pending.author_username, content=d.content,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from core_service.services import follows, posts, users
+from core_service.services import comments, follows, likes, post_lifecycle, users
 from shared_lib.contracts import Event
 from shared_lib.contracts.messages import PostDeleted, PurgeUser, UserDeleted
 from shared_lib.saga import (
@@ -75,11 +75,11 @@ async def delete_user_data(ctx: Context) -> None:
     if seq is None:
         return  # already deleted
     username = ctx.data.username
-    events: list[Event] = [*await posts.remove_likes_of(ctx.session, uid, username)]
-    events += await posts.remove_comments_of(ctx.session, uid)
+    events: list[Event] = [*await likes.remove_likes_of(ctx.session, uid, username)]
+    events += await comments.remove_comments_of(ctx.session, uid)
     events += await follows.remove_all_follows(ctx.session, uid, username)
     events += [PostDeleted(seq=version + 1, post_id=post_id, author_id=uid)
-               for post_id, version in await posts.delete_all_of(ctx.session, uid)]
+               for post_id, version in await post_lifecycle.delete_all_of(ctx.session, uid)]
     await ctx.publish_all(events)
     await users.delete_user(ctx.session, uid)
     await ctx.publish(UserDeleted(seq=seq + 1, user_id=uid))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from core_service.services import posts
+from core_service.services import post_lifecycle
 from shared_lib.contracts.messages import PostDeleted, PostPublished, PurgePost
 from shared_lib.saga import (
     LocalStep,
@@ -43,14 +43,14 @@ Context = SagaContext[DeletePostData]
 
 
 async def mark_deleting(ctx: Context) -> None:
-    version = await posts.mark_deleting(ctx.session, ctx.data.post_id)
+    version = await post_lifecycle.mark_deleting(ctx.session, ctx.data.post_id)
     if version is None:
         raise StepRejected(DeletePostRejection.not_published)
     ctx.data.seq = version
 
 
 async def restore(ctx: Context) -> None:
-    restored = await posts.restore_deleting(ctx.session, ctx.data.post_id)
+    restored = await post_lifecycle.restore_deleting(ctx.session, ctx.data.post_id)
     if restored is None:
         return
     post = restored.post
@@ -68,7 +68,7 @@ def purge_command(d: DeletePostData) -> PurgePost:
 
 
 async def delete_post(ctx: Context) -> None:
-    deleted = await posts.delete_deleting(ctx.session, ctx.data.post_id)
+    deleted = await post_lifecycle.delete_deleting(ctx.session, ctx.data.post_id)
     if deleted is None:  # already gone: nothing more to do
         return
     await ctx.publish(PostDeleted(seq=deleted.version + 1, post_id=ctx.data.post_id,
