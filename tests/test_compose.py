@@ -22,17 +22,18 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from instasaga.services import CORE, SOCIAL
+from instasaga.topology import system_topology
 from starlette.routing import Match
 
 from instasaga_gateway import render
-from shared_lib.contracts import CORE, SOCIAL
 from shared_lib.contracts.routing import (
     commands_exchange,
     dlx_exchange,
     events_exchange,
     replies_exchange,
 )
-from shared_lib.messaging.topology import Topology, build_topology
+from shared_lib.messaging.topology import Topology
 from shared_lib.settings import DEV_PRIVATE_KEY_FILE, DEV_PUBLIC_KEY_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -478,7 +479,7 @@ def required_permissions(topology: Topology, service: str) -> dict[str, set[str]
 
 
 def test_each_service_has_a_broker_user_limited_to_the_topology() -> None:
-    topology = build_topology()
+    topology = system_topology()
     assert _services_of(topology) == tuple(sorted((CORE, SOCIAL)))
     definitions = json.loads(DEFINITIONS.read_text())
     users = {u["name"]: u for u in definitions["users"]}

@@ -66,7 +66,7 @@ def test_metrics_on_both_services(stack: Stack) -> None:
 
 
 def test_each_service_serves_its_asyncapi_document(stack: Stack) -> None:
-    from shared_lib.asyncapi import asyncapi_document
+    from instasaga.asyncapi import asyncapi_document
 
     for service, url in (("core", stack.core.url), ("social", stack.social.url)):
         r = httpx.get(f"{url}/asyncapi.json")

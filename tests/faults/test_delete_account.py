@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from instasaga.services import CORE
+from instasaga.topology import system_topology
 
-from shared_lib.contracts import CORE
 from shared_lib.contracts.routing import events_exchange
-from shared_lib.messaging.topology import build_topology
 from testkit.consistency import assert_consistent
 from testkit.http import delete_account, hashtag_counts, register_and_login
 from testkit.infra import Infra
@@ -184,7 +184,7 @@ def test_events_still_queued_at_the_purge_leave_nothing_of_the_user(
             _social_back_and_account_deleted(stack)
             # core's events of the deletion (unfollows, user.deleted) handled on every
             # queue they reach
-            queues = len(build_topology().routes(events_exchange(CORE), "user.deleted"))
+            queues = len(system_topology().routes(events_exchange(CORE), "user.deleted"))
             wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM inbox WHERE "
                                       "message_type = 'user.deleted'") == queues,
                        15, what="user.deleted handled")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import aio_pika
 import pytest
+from instasaga.messages import IndexPostHashtags
 
 from shared_lib.contracts import envelope_for
-from shared_lib.contracts.messages import IndexPostHashtags
 from testkit.consistency import assert_consistent
 from testkit.http import register_and_login
 from testkit.infra import Infra, run_sync

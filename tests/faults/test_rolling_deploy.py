@@ -16,10 +16,10 @@ from typing import Any
 
 import aio_pika
 import pytest
+from instasaga.messages import UserRegistered
 
 from ops_tools.replay_dlq import replay_dlq
 from shared_lib.contracts import envelope_for
-from shared_lib.contracts.messages import UserRegistered
 from testkit.infra import Infra, run_sync
 from testkit.processes import wait_until
 from testkit.sql import scalar

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import yaml
+from instasaga.asyncapi import SERVICES, asyncapi_document
+from instasaga.topology import system_topology
 
-from shared_lib.asyncapi import SERVICES, asyncapi_document
 from shared_lib.contracts import registry
-from shared_lib.messaging.topology import build_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "asyncapi"
@@ -62,7 +62,7 @@ def test_every_queue_binding_of_the_service_is_a_receive(service: str) -> None:
                 for op in doc["operations"].values() if op["action"] == "receive"
                 for ch in [_resolve(doc, op["channel"]["$ref"])]}
     known = {c.type for c in registry.all()}
-    for q in build_topology().queues:
+    for q in system_topology().queues:
         if q.owner == service:
             for b in q.bindings:
                 if b.routing_key in known:

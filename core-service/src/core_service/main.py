@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import FastAPI
+from instasaga.asyncapi import asyncapi_document
+from instasaga.services import CORE
+from instasaga.topology import system_topology
 
 from core_service.api import auth, feed, follow, posts, users
 from core_service.handlers import SUBSCRIPTIONS
 from core_service.sagas import all_sagas
 from core_service.settings import CoreSettings
 from shared_lib.app import create_service_app
-from shared_lib.contracts import CORE
 from shared_lib.openapi import described
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.security import PasswordHasher, TokenIssuer
@@ -28,10 +30,10 @@ RESPONSES = {
 def create_app(settings: CoreSettings | None = None) -> FastAPI:
     settings = settings or CoreSettings()
     runtime = ServiceRuntime(service=CORE, settings=settings, sagas=all_sagas(),
-                             subscriptions=SUBSCRIPTIONS)
+                             subscriptions=SUBSCRIPTIONS, topology=system_topology())
     return create_service_app(
         title="core-service", description="Auth, users, posts, comments, likes, follows, feed",
-        settings=settings, runtime=runtime,
+        settings=settings, runtime=runtime, asyncapi=lambda: asyncapi_document(CORE),
         routers=[auth.router, users.router, posts.router, follow.router, feed.router],
         throttled=THROTTLED, responses=RESPONSES,
         state={"hasher": PasswordHasher(rounds=settings.bcrypt_rounds,

@@ -16,6 +16,7 @@ from typing import Any
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from instasaga.topology import system_topology
 
 from ops_tools.replay_dlq import (
     KEPT,
@@ -30,7 +31,7 @@ from ops_tools.replay_dlq import (
     read_death,
     replay_dlq,
 )
-from shared_lib.messaging.topology import build_topology, declare_topology
+from shared_lib.messaging.topology import declare_topology
 
 DELIVERY_LIMIT = 2
 PROJECTIONS = "social.events.projections"
@@ -52,7 +53,7 @@ async def mq(new_vhost: Callable[[], str]) -> AsyncIterator[Mq]:
     url = new_vhost()
     connection = await aio_pika.connect(url)
     channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-    await declare_topology(channel, build_topology(), DELIVERY_LIMIT)
+    await declare_topology(channel, system_topology(), DELIVERY_LIMIT)
     yield Mq(url, connection, channel)
     await connection.close()
 

@@ -10,7 +10,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from shared_lib.asyncapi import asyncapi_document
 from shared_lib.deps import (
     get_database,
     get_session,
@@ -38,6 +37,7 @@ def create_service_app(
     configure: Callable[[FastAPI], None] | None = None,
     throttled: Collection[str] = (),
     responses: Mapping[str, Responses] | None = None,
+    asyncapi: Callable[[], dict[str, Any]] | None = None,
 ) -> FastAPI:
     """The app of one service: logging, the runtime in its lifespan, the token
     verifier, the common middleware and error answers, the ops routes, then
@@ -45,7 +45,8 @@ def create_service_app(
     (exception handlers of the service's own errors, say). Every route's answers are
     documented (:func:`shared_lib.openapi.document_routers`); ``throttled`` are the
     paths the gateway rate-limits (429), ``responses`` more answers of some routes, by
-    ``"METHOD /path"``."""
+    ``"METHOD /path"``; ``asyncapi`` builds the service's AsyncAPI document (served
+    at ``/asyncapi.json`` where the docs are)."""
     settings.check_deployable()
     configure_logging(f"{settings.service_name}-service", settings.log_level)
     docs = settings.serves_docs
@@ -66,8 +67,8 @@ def create_service_app(
     document_routers([ops_router, *routers], authenticates=(optional_claims, token_claims),
                      database=(get_session, get_database), throttled=throttled, extra=responses)
     app.include_router(ops_router)
-    if docs:
-        app.add_api_route("/asyncapi.json", _asyncapi_route(settings.service_name),
+    if docs and asyncapi is not None:
+        app.add_api_route("/asyncapi.json", _asyncapi_route(asyncapi),
                           include_in_schema=False)
     for router in routers:
         app.include_router(router)
@@ -81,13 +82,13 @@ async def _hashing_busy(_request: Request, _exc: Exception) -> JSONResponse:
                         status_code=503, headers={"Retry-After": "1"})
 
 
-def _asyncapi_route(service: str) -> Callable[[], Any]:
+def _asyncapi_route(build: Callable[[], dict[str, Any]]) -> Callable[[], Any]:
     """``GET /asyncapi.json``: the service's messages as AsyncAPI 3.0 (built once)."""
     document: dict[str, Any] = {}
 
     async def asyncapi() -> dict[str, Any]:
         if not document:
-            document.update(asyncapi_document(service))
+            document.update(build())
         return document
 
     return asyncapi

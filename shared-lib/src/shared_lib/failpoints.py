@@ -1,6 +1,6 @@
 """Crash points for fault-injection tests.
 
-``FAILPOINTS=relay.after_publish:index_post_hashtags,consumer.after_commit:core.replies``
+``FAILPOINTS=relay.after_publish:<message type>,consumer.after_commit:<queue>``
 makes the process exit at once (as a SIGKILL would: no clean-up, no ack, no
 commit of anything in flight) the first time it reaches one of the named
 points. Unset (the default), a failpoint costs one dictionary lookup.

@@ -23,7 +23,7 @@ from shared_lib.db import count_statements, make_engine, wait_for_database
 from shared_lib.messaging.broker import Broker
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext, PoisonMessage
 from shared_lib.messaging.subscriptions import Subscriptions
-from shared_lib.messaging.topology import Topology, build_topology, replies_queue
+from shared_lib.messaging.topology import Topology, replies_queue
 from shared_lib.metrics import Metrics
 from shared_lib.outbox import (
     OUTBOX_NOTIFIER,
@@ -49,11 +49,11 @@ class ServiceRuntime:
         settings: ServiceSettings,
         sagas: Sequence[SagaDefinition] = (),
         subscriptions: Subscriptions | None = None,
-        topology: Topology | None = None,
+        topology: Topology,
     ) -> None:
         self.service = service
         self.settings = settings
-        self.topology = topology or build_topology()
+        self.topology = topology
         self.subscriptions = subscriptions or Subscriptions(service)
         self.orchestrator = SagaOrchestrator(
             service=service,

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 import aio_pika
 import pytest
+from instasaga.messages import PurgePost, UserDeleted
+from instasaga.topology import system_topology
 from sqlalchemy import Column, Integer, MetaData, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared_lib.contracts import Envelope, SagaReply, envelope_for
-from shared_lib.contracts.messages import PurgePost, UserDeleted
 from shared_lib.db import make_engine
-from shared_lib.messaging import Broker, build_topology
+from shared_lib.messaging import Broker
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext
 from shared_lib.messaging.subscriptions import Subscriptions
 from shared_lib.metrics import Metrics
@@ -45,7 +46,7 @@ async def env(new_database, new_vhost) -> AsyncIterator[Env]:  # type: ignore[no
         await conn.run_sync(messaging_metadata.create_all)
         await conn.run_sync(test_metadata.create_all)
     amqp_url = new_vhost()
-    broker = Broker(amqp_url, "social", build_topology(), delivery_limit=3)
+    broker = Broker(amqp_url, "social", system_topology(), delivery_limit=3)
     await broker.connect(10)
     yield Env(engine, async_sessionmaker(engine, expire_on_commit=False), broker, amqp_url)
     await broker.close()
@@ -373,7 +374,7 @@ async def test_poison_messages_are_dead_lettered_and_the_queue_keeps_flowing(env
 
 
 def _cancel(saga_id: uuid.UUID) -> Envelope:
-    from shared_lib.contracts.messages import SagaCancel
+    from shared_lib.contracts import SagaCancel
 
     return envelope_for(SagaCancel(command_type="purge_post"), source="core",
                         correlation_id=saga_id,

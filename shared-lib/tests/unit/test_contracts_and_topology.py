@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from instasaga.services import CORE, SOCIAL
+from instasaga.topology import system_topology
 
-from shared_lib.contracts import CORE, SOCIAL, Envelope, MessageKind, registry
+from shared_lib.contracts import Envelope, MessageKind, registry
 from shared_lib.contracts.routing import commands_exchange, events_exchange, replies_exchange
 from shared_lib.messaging.consumer import NotForThisVersion, PoisonMessage, decode
-from shared_lib.messaging.topology import build_topology, queue_arguments, topic_matches
+from shared_lib.messaging.topology import queue_arguments, topic_matches
 
 
 def test_every_message_the_sagas_and_projections_use_has_a_contract() -> None:
@@ -23,7 +25,7 @@ def test_every_message_the_sagas_and_projections_use_has_a_contract() -> None:
 
 
 def test_every_command_reaches_exactly_its_handlers_command_queue() -> None:
-    topology = build_topology()
+    topology = system_topology()
     for c in registry.all():
         if c.kind == MessageKind.command and hasattr(c.model, "HANDLER"):
             handler = c.model.HANDLER  # type: ignore[attr-defined]
@@ -32,7 +34,7 @@ def test_every_command_reaches_exactly_its_handlers_command_queue() -> None:
 
 
 def test_replies_reach_the_initiators_replies_queue() -> None:
-    topology = build_topology()
+    topology = system_topology()
     for service in (CORE, SOCIAL):
         assert topology.routes(replies_exchange(service), "index_post_hashtags.reply") == [
             f"{service}.replies"]
@@ -43,7 +45,7 @@ NOT_CONSUMED_YET = {"message.sent", "story.created"}
 
 
 def test_every_event_is_routed_to_a_consumer_or_kept_as_unrouted() -> None:
-    topology = build_topology()
+    topology = system_topology()
     exchanges = {e.name: e for e in topology.exchanges}
     for c in registry.all():
         if c.kind != MessageKind.event:
@@ -60,7 +62,7 @@ def test_every_event_is_routed_to_a_consumer_or_kept_as_unrouted() -> None:
 
 
 def test_queues_are_quorum_with_delivery_limit_and_dead_letter_queue() -> None:
-    for q in build_topology().queues:
+    for q in system_topology().queues:
         args = queue_arguments(q, delivery_limit=5)
         assert args["x-queue-type"] == "quorum"
         if q.dead_letter:

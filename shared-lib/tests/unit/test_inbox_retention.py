@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from instasaga.messages import PurgePost, PurgeUser, UnindexPostHashtags
 
-from shared_lib.contracts.messages import PurgePost, PurgeUser, UnindexPostHashtags
+from shared_lib.messaging.topology import Topology
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.saga import (
     LocalStep,
@@ -41,7 +42,7 @@ def test_longest_lifetime_counts_every_resend_and_compensation() -> None:
 
 
 def _runtime(**settings: object) -> ServiceRuntime:
-    return ServiceRuntime(service="core", sagas=[SAGA],
+    return ServiceRuntime(service="core", sagas=[SAGA], topology=Topology(exchanges=()),
                           settings=ServiceSettings(environment="test", **settings))
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import FastAPI, Query
+from instasaga.hashtags import extract_hashtags, normalise_hashtag
 from pydantic import BaseModel, StringConstraints, ValidationError
 
 from shared_lib.metrics import Metrics
@@ -21,8 +22,6 @@ from shared_lib.text import (
     TEXT_PATTERN,
     URL_PATTERN,
     WebUrl,
-    extract_hashtags,
-    normalise_hashtag,
 )
 from shared_lib.web import install_common, validation_issue
 

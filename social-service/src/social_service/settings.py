@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from instasaga.hashtags import normalise_hashtag
 from pydantic import Field
 
 from shared_lib.settings import ServiceSettings
-from shared_lib.text import normalise_hashtag
 
 
 class SocialSettings(ServiceSettings):

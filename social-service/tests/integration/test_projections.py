@@ -17,19 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-
-from shared_lib.contracts import (
-    CORE,
-    SOCIAL,
-    Envelope,
-    Payload,
-    ReplyOutcome,
-    SagaReply,
-    envelope_for,
-)
-from shared_lib.contracts.messages import (
+from instasaga.messages import (
     CommentAdded,
     CommentDeleted,
     FollowAccepted,
@@ -49,10 +37,15 @@ from shared_lib.contracts.messages import (
     UserUnfollowed,
     UserUpdated,
 )
+from instasaga.services import CORE, SOCIAL
+from instasaga.topology import system_topology
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from shared_lib.contracts import Envelope, Payload, ReplyOutcome, SagaReply, envelope_for
 from shared_lib.contracts.routing import commands_exchange, events_exchange
 from shared_lib.db import make_engine
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext, decode
-from shared_lib.messaging.topology import build_topology
 from shared_lib.metrics import Metrics
 from shared_lib.outbox import publish_caused_by
 from shared_lib.saga.participant import saga_message_id
@@ -75,7 +68,7 @@ NOTIFICATIONS = "social.events.notifications"
 COMMANDS = "social.commands"
 REPLY_TO = "core.replies"
 
-TOPOLOGY = build_topology()
+TOPOLOGY = system_topology()
 CREATED_AT = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared_lib.text import extract_hashtags as _extract_hashtags
+from instasaga.hashtags import extract_hashtags as _extract_hashtags
 
 MAX_CONTENT_CHARS = 2200
 
@@ -102,7 +102,7 @@ def deletion_of(status: PostStatus) -> Deletion:
 
 def extract_hashtags(content: str | None) -> list[str]:
     """Distinct hashtags of a caption, normalised (NFKC, case-folded: see
-    :func:`shared_lib.text.normalise_hashtag`), in order of appearance."""
+    :func:`instasaga.hashtags.normalise_hashtag`), in order of appearance."""
     return _extract_hashtags(content)
 
 

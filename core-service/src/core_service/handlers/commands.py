@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from core_service.services import audience, stories, users
-from shared_lib.contracts.messages import (
+from instasaga.messages import (
     AuthorizeMessage,
     AuthorizeMessageRefusal,
     RecordStory,
     RecordStoryRefusal,
     UnrecordStory,
 )
+
+from core_service.services import audience, stories, users
 from shared_lib.messaging.consumer import MessageContext
 from shared_lib.saga.participant import CommandRejected, handles_saga_command
 

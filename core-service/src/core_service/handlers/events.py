@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from instasaga.messages import StoryDeleted
+
 from core_service.services import stories
-from shared_lib.contracts.messages import StoryDeleted
 from shared_lib.messaging.consumer import MessageContext
 
 from .registry import SUBSCRIPTIONS

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from instasaga.messages import PostDeleted, PostPublished, PurgePost
+
 from core_service.services import post_lifecycle
-from shared_lib.contracts.messages import PostDeleted, PostPublished, PurgePost
 from shared_lib.saga import (
     LocalStep,
     RemoteStep,

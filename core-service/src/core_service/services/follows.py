@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from instasaga.messages import FollowAccepted, FollowRequested, UserFollowed, UserUnfollowed
+from instasaga.services import CORE
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,13 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core_service.models import Follow, FollowRequest, User, follow_event_seq
 from core_service.services import audience
 from core_service.services.users import require_active
-from shared_lib.contracts import CORE
-from shared_lib.contracts.messages import (
-    FollowAccepted,
-    FollowRequested,
-    UserFollowed,
-    UserUnfollowed,
-)
 from shared_lib.errors import BadRequest, Forbidden, NotFound
 from shared_lib.outbox import publish_event
 

@@ -3,6 +3,8 @@ of every like of an account being deleted."""
 
 from __future__ import annotations
 
+from instasaga.messages import PostLiked, PostUnliked
+from instasaga.services import CORE
 from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,8 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core_service.models import Like, User
 from core_service.services import audience
 from core_service.services.post_counters import change_locked_counters, lock_published_post
-from shared_lib.contracts import CORE
-from shared_lib.contracts.messages import PostLiked, PostUnliked
 from shared_lib.outbox import publish_event
 
 

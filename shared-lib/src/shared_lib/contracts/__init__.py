@@ -1,12 +1,13 @@
-"""Versioned message contracts: the one place both services read them from."""
+"""Versioned message contracts: the envelope, the base classes and registry, and
+the saga protocol's messages. A system's own commands and events are defined on
+these (this system's: :mod:`instasaga.messages`)."""
 
-from .base import Command, Contract, ContractRegistry, Event, MessageKind, Payload
+from .base import Command, Contract, ContractRegistry, Event, MessageKind, Payload, registry
 from .envelope import Envelope, envelope_for, utcnow
-from .messages import CORE, SOCIAL, ReplyOutcome, SagaReply, registry
+from .saga import ALREADY_APPLIED, ReplyOutcome, SagaCancel, SagaReply
 
 __all__ = [
-    "CORE",
-    "SOCIAL",
+    "ALREADY_APPLIED",
     "Command",
     "Contract",
     "ContractRegistry",
@@ -15,6 +16,7 @@ __all__ = [
     "MessageKind",
     "Payload",
     "ReplyOutcome",
+    "SagaCancel",
     "SagaReply",
     "envelope_for",
     "registry",

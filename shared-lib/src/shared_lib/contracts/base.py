@@ -46,7 +46,9 @@ class Contract:
 
 
 class ContractRegistry:
-    """Every message type both services know, by ``(type, version)``."""
+    """Every message type the services know, by ``(type, version)``: the saga
+    protocol's (:mod:`shared_lib.contracts.saga`) and the system's own, which its
+    contracts module registers when it is imported."""
 
     def __init__(self) -> None:
         self._by_key: dict[tuple[str, int], Contract] = {}
@@ -63,3 +65,7 @@ class ContractRegistry:
 
     def all(self) -> list[Contract]:
         return list(self._by_key.values())
+
+
+#: the registry every contract is registered in (``@registry.register``)
+registry = ContractRegistry()

@@ -1,15 +1,15 @@
 """What a service consumes, declared once: each handler bound to its message
 contract and queue where the handler is defined.
 
-    SUBSCRIPTIONS = Subscriptions(SOCIAL)
+    SUBSCRIPTIONS = Subscriptions("billing")
 
-    @SUBSCRIPTIONS.on("social.events.projections", UserRegistered, UserUpdated)
-    async def on_user_changed(ctx, event): ...
+    @SUBSCRIPTIONS.on("billing.events.accounts", AccountOpened, AccountClosed)
+    async def on_account_changed(ctx, event): ...
 
 The consumers are built from it (queue -> message type -> handler), and so
 are the queue bindings: :func:`write_manifest` records every service's
-subscriptions in ``subscriptions.json`` beside this module, from which the
-topology declares every queue with one binding per message type (both
+subscriptions in a manifest file (this system's: ``instasaga/subscriptions.json``),
+from which the topology declares every queue with one binding per message type (both
 services declare the whole topology, so neither depends on the other having
 started first). A test fails when the file and the handlers disagree.
 """
@@ -25,8 +25,6 @@ from typing import TypeVar
 from shared_lib.contracts import Payload
 
 from .consumer import Handler
-
-MANIFEST = Path(__file__).with_name("subscriptions.json")
 
 H = TypeVar("H", bound=Handler)
 
@@ -90,9 +88,9 @@ def manifest_of(services: Iterable[Subscriptions]) -> dict[str, dict[str, object
     return dict(sorted(out.items()))
 
 
-def write_manifest(services: Iterable[Subscriptions], path: Path = MANIFEST) -> None:
+def write_manifest(services: Iterable[Subscriptions], path: Path) -> None:
     path.write_text(json.dumps(manifest_of(services), indent=2) + "\n")
 
 
-def read_manifest(path: Path = MANIFEST) -> Mapping[str, dict[str, object]]:
+def read_manifest(path: Path) -> Mapping[str, dict[str, object]]:
     return json.loads(path.read_text())

@@ -1,4 +1,5 @@
-"""The whole RabbitMQ topology of the system, declared as objects.
+"""A system's RabbitMQ topology, declared as objects (this system's is built in
+:mod:`instasaga.topology`).
 
 Names say who owns what: ``<service>.commands`` is the exchange and queue of
 the commands a service handles, ``<service>.replies`` the replies to the
@@ -7,7 +8,7 @@ sagas it runs, ``<service>.events`` the events it publishes and
 a durable quorum queue with a delivery limit and a dead-letter queue
 ``<queue>.dlq`` behind the owning service's ``<service>.dlx`` exchange.
 
-Both services declare the full topology at start-up (declaring is
+Every service declares the full topology at start-up (declaring is
 idempotent), so neither depends on the other having started first.
 Commands and replies are published ``mandatory``: an unroutable one is an
 error and stays in the outbox. Event exchanges have an alternate exchange
@@ -17,14 +18,14 @@ visibly, in a bounded queue rather than lost or blocking the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, ExchangeType
 
-from shared_lib.contracts import CORE, SOCIAL, MessageKind, registry
+from shared_lib.contracts import MessageKind, registry
 from shared_lib.contracts.routing import (
     commands_exchange,
     dlx_exchange,
@@ -68,6 +69,9 @@ def _bind(exchange: str, *keys: str) -> tuple[Binding, ...]:
 class Topology:
     exchanges: tuple[ExchangeSpec, ...]
     queues: tuple[QueueSpec, ...] = field(default_factory=tuple)
+    #: bindings a queue no longer has (its handler moved): removed where an older
+    #: version declared them, or the queue would get messages it has no handler for
+    retired: tuple[tuple[str, Binding], ...] = ()
 
     def queue(self, name: str) -> QueueSpec:
         for q in self.queues:
@@ -145,15 +149,12 @@ def _bindings_of(owner: str, types: Iterable[str]) -> tuple[Binding, ...]:
     return tuple(out)
 
 
-def build_topology(manifest: Mapping[str, Mapping[str, Any]] | None = None) -> Topology:
-    """Every exchange and queue of the system. The consumers' queues and their
-    bindings come from the subscriptions manifest (what each service's handlers
+def build_topology(services: Sequence[str], manifest: Mapping[str, Mapping[str, Any]],
+                   retired: Sequence[tuple[str, Binding]] = ()) -> Topology:
+    """Every exchange and queue of a system of ``services``. The consumers' queues and
+    their bindings come from the subscriptions manifest (what each service's handlers
     consume, see :mod:`shared_lib.messaging.subscriptions`); each service also
     has a replies queue for its sagas and a queue keeping unrouted events."""
-    from .subscriptions import read_manifest
-
-    manifest = read_manifest() if manifest is None else manifest
-    services = (CORE, SOCIAL)
     queues = [QueueSpec(replies_queue(s), s, _bind(replies_exchange(s), "#")) for s in services]
     queues += [QueueSpec(name, str(spec["owner"]),
                          _bindings_of(str(spec["owner"]), spec["messages"]))
@@ -164,15 +165,8 @@ def build_topology(manifest: Mapping[str, Mapping[str, Any]] | None = None) -> T
     return Topology(
         exchanges=tuple(ex for s in services for ex in _service_exchanges(s)),
         queues=tuple(queues),
+        retired=tuple(retired),
     )
-
-
-#: bindings a queue no longer has (its handler moved): removed where an older
-#: version declared them, or the queue would get messages it has no handler for
-RETIRED_BINDINGS: tuple[tuple[str, Binding], ...] = (
-    # post.published has one consumer: the projection, which also notifies mentions
-    ("social.events.notifications", Binding(events_exchange(CORE), "post.published")),
-)
 
 
 def queue_arguments(spec: QueueSpec, delivery_limit: int) -> dict[str, object]:
@@ -209,7 +203,7 @@ async def declare_topology(
         )
         for b in q.bindings:
             await queue.bind(exchanges[b.exchange], routing_key=b.routing_key)
-        for b in (b for name, b in RETIRED_BINDINGS if name == q.name):
+        for b in (b for name, b in topology.retired if name == q.name):
             await queue.unbind(exchanges[b.exchange], routing_key=b.routing_key)
         if q.dead_letter:
             dlq = await channel.declare_queue(

@@ -24,14 +24,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared_lib.contracts import (
+    ALREADY_APPLIED,
     Command,
     Envelope,
     Payload,
     ReplyOutcome,
+    SagaCancel,
     SagaReply,
     envelope_for,
 )
-from shared_lib.contracts.messages import ALREADY_APPLIED, SagaCancel
 from shared_lib.contracts.routing import default_exchange, replies_exchange
 
 from .definition import (

@@ -35,8 +35,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared_lib.contracts import Command, ReplyOutcome, SagaReply, envelope_for
-from shared_lib.contracts.messages import ALREADY_APPLIED, SagaCancel
+from shared_lib.contracts import (
+    ALREADY_APPLIED,
+    Command,
+    ReplyOutcome,
+    SagaCancel,
+    SagaReply,
+    envelope_for,
+)
 from shared_lib.messaging import inbox
 from shared_lib.messaging.consumer import MessageContext
 from shared_lib.messaging.subscriptions import Subscriptions

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared_lib.text import normalise_hashtag
+from instasaga.hashtags import normalise_hashtag
 
 
 def normalise(tags: Iterable[str]) -> list[str]:
-    """Normalised (:func:`shared_lib.text.normalise_hashtag`: NFKC, case-folded,
+    """Normalised (:func:`instasaga.hashtags.normalise_hashtag`: NFKC, case-folded,
     without '#'), distinct, in order."""
     seen: dict[str, None] = {}
     for t in tags:

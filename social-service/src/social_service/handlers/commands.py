@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared_lib.contracts.messages import (
-    IndexPostHashtags,
-    PurgePost,
-    PurgeUser,
-    UnindexPostHashtags,
-)
+from instasaga.messages import IndexPostHashtags, PurgePost, PurgeUser, UnindexPostHashtags
+
 from shared_lib.errors import BadRequest
 from shared_lib.messaging.consumer import MessageContext
 from shared_lib.saga.participant import CommandRejected, handles_saga_command

@@ -16,7 +16,7 @@ every notification to or from them. The reads and writes are in
 
 from __future__ import annotations
 
-from shared_lib.contracts.messages import (
+from instasaga.messages import (
     CommentAdded,
     FollowAccepted,
     FollowRequested,
@@ -25,6 +25,7 @@ from shared_lib.contracts.messages import (
     UserDeleted,
     UserFollowed,
 )
+
 from shared_lib.messaging.consumer import MessageContext
 from social_service.handlers.registry import NOTIFICATIONS, SUBSCRIPTIONS
 from social_service.models import NotificationType

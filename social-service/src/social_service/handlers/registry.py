@@ -1,6 +1,7 @@
 """The one registry of what social-service consumes (see shared_lib.messaging.subscriptions)."""
 
-from shared_lib.contracts import SOCIAL
+from instasaga.services import SOCIAL
+
 from shared_lib.messaging.subscriptions import Subscriptions
 
 SUBSCRIPTIONS = Subscriptions(SOCIAL)

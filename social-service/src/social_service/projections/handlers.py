@@ -17,7 +17,7 @@ modules beside this one (:mod:`~social_service.projections.users`,
 
 from __future__ import annotations
 
-from shared_lib.contracts.messages import (
+from instasaga.messages import (
     CommentAdded,
     CommentDeleted,
     PostDeleted,
@@ -33,6 +33,7 @@ from shared_lib.contracts.messages import (
     UserUnfollowed,
     UserUpdated,
 )
+
 from shared_lib.messaging.consumer import MessageContext
 from social_service.handlers.registry import PROJECTIONS, SESSIONS, SUBSCRIPTIONS
 from social_service.projections import blocks, follows, posts, sessions, users

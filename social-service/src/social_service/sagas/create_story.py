@@ -13,12 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from shared_lib.contracts.messages import (
-    RecordStory,
-    RecordStoryRefusal,
-    StoryCreated,
-    UnrecordStory,
-)
+from instasaga.messages import RecordStory, RecordStoryRefusal, StoryCreated, UnrecordStory
+
 from shared_lib.saga import (
     LocalStep,
     RemoteStep,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from shared_lib.contracts.messages import AuthorizeMessage, AuthorizeMessageRefusal, MessageSent
+from instasaga.messages import AuthorizeMessage, AuthorizeMessageRefusal, MessageSent
+
 from shared_lib.saga import (
     LocalStep,
     RemoteStep,

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from instasaga.messages import PostPublished
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared_lib.contracts.messages import PostPublished
 from shared_lib.errors import NotFound
 from social_service.domain.mentions import extract_mentions
 from social_service.models import (

@@ -26,14 +26,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared_lib.contracts import CORE, SOCIAL, Envelope, MessageKind, SagaReply
+from instasaga.services import SERVICES
+from instasaga.topology import system_topology
+from shared_lib.contracts import Envelope, MessageKind, SagaCancel, SagaReply
 from shared_lib.contracts import registry as contracts
 from shared_lib.contracts.base import Contract
-from shared_lib.contracts.messages import SagaCancel
 from shared_lib.contracts.routing import commands_exchange, events_exchange, replies_exchange
-from shared_lib.messaging.topology import Topology, build_topology, commands_queue
+from shared_lib.messaging.topology import Topology, commands_queue
 
-SERVICES = (CORE, SOCIAL)
 _REF = "#/components/schemas/{model}"
 _AMQP_BINDING_VERSION = "0.3.0"
 
@@ -152,7 +152,7 @@ def asyncapi_document(service: str, topology: Topology | None = None,
     """The AsyncAPI 3.0 document of ``service`` (``core`` or ``social``)."""
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
-    topology = topology or build_topology()
+    topology = topology or system_topology()
     by_type = _contracts_by_type()
     sent = _sent(service, topology, by_type)
     received = _received(service, topology, sent)

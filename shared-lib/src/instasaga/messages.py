@@ -1,4 +1,5 @@
-"""Every command, reply and event exchanged by the services (docs/messaging.md, docs/sagas.md).
+"""Every command and event exchanged by the services (docs/messaging.md, docs/sagas.md);
+the saga protocol's own replies and probes are in :mod:`shared_lib.contracts.saga`.
 
 A contract is a frozen pydantic model with its type name and version. A
 breaking change adds a new class with ``VERSION = 2`` next to the old one;
@@ -15,57 +16,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import Field
 
-from .base import Command, ContractRegistry, Event, MessageKind, Payload
+from instasaga.services import CORE, SOCIAL
+from shared_lib.contracts.base import Command, Event, registry
 
-CORE = "core"
-SOCIAL = "social"
-
-registry = ContractRegistry()
 register = registry.register
-
-
-# --------------------------------------------------------------------- replies
-class ReplyOutcome(StrEnum):
-    accepted = "accepted"
-    rejected = "rejected"
-
-
-@register
-class SagaReply(Payload):
-    """The answer of a saga participant to one command (or compensation)."""
-
-    TYPE = "saga.reply"
-    KIND = MessageKind.reply
-
-    outcome: ReplyOutcome
-    reason: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-
-
-@register
-class SagaCancel(Payload):
-    """Sent for a step whose command got no reply in time and that has no
-    compensation of its own (a pivot such as ``purge_user``): the participant
-    makes sure the command will never run, or answers that it already has
-    (``rejected`` with reason :data:`ALREADY_APPLIED` and the original reply's
-    data), in which case the saga goes forward instead of compensating. Goes to
-    the commands exchange of the participant that handles ``command_type``."""
-
-    TYPE = "saga.cancel"
-    KIND = MessageKind.command
-
-    command_type: str
-    #: the command the probe is about, so that a participant whose inbox no longer
-    #: remembers it (past its retention) can still tell from its data whether it ran
-    command: dict[str, Any] | None = None
-
-
-#: reason of a ``saga.cancel`` refusal: the command had already run
-ALREADY_APPLIED = "already applied"
 
 
 # ------------------------------------------------------- commands to social
