@@ -4,7 +4,7 @@ PYTEST_ARGS ?=
 REPLICAS ?= 1
 RABBITMQ_NODES ?= 1
 
-.PHONY: install dev up down test test-fast bench lint migrate check replay-dlq subscriptions asyncapi openapi fuzz
+.PHONY: install dev up down test test-fast bench lint migrate check replay-dlq subscriptions asyncapi openapi gateway fuzz
 
 install:
 	$(UV) sync --all-packages --frozen
@@ -60,6 +60,10 @@ subscriptions: install
 # docs/openapi/*.json from the services' apps
 openapi: install
 	$(UV) run python scripts/write_openapi.py
+
+# the gateway's locations (default.conf.template) from the services' apps
+gateway: install
+	$(UV) run python scripts/write_gateway.py
 
 # tests/e2e/test_fuzz.py (schemathesis) longer, with a random seed; choose with
 # FUZZ_MAX_EXAMPLES, FUZZ_SEED (a number, or random) and FUZZ_MAX_TIME (seconds a service)

@@ -15,7 +15,9 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tomllib
+from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -55,9 +57,6 @@ APPS = (App("core-service", "core_service", 8001, "postgres-core", "core", "Core
         App("social-service", "social_service", 8002, "postgres-social", "social",
             "SocialSettings"))
 UPSTREAMS = {"core_service": "core-service", "social_service": "social-service"}
-# what the gateway routes, and where (README, "API")
-ROUTES = {**{p: "core_service" for p in ("auth", "users", "posts", "follow", "feed")},
-          **{p: "social_service" for p in ("messages", "stories", "notifications", "search")}}
 # the only ports published on the host: (service, host address or "" for every interface,
 # host port, container port)
 PUBLISHED = {("gateway", "", 8000, 8000), ("rabbitmq", "127.0.0.1", 15672, 15672)}
@@ -102,6 +101,23 @@ def healthcheck_urls(text: str) -> list[tuple[int, str]]:
     for port in re.findall(r"/dev/tcp/127\.0\.0\.1/(\d+)", text):
         urls += [(int(port), path) for path in re.findall(r"GET (/[\w/]*) HTTP/1", text)]
     return urls
+
+
+@cache
+def gateway_script() -> Any:
+    """scripts/write_gateway.py: what the apps say the gateway routes and throttles."""
+    spec = importlib.util.spec_from_file_location("write_gateway",
+                                                  ROOT / "scripts" / "write_gateway.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their module
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def gateway_edges() -> list[Any]:
+    return gateway_script().edges()
 
 
 def compose_stack_script() -> Any:
@@ -349,12 +365,21 @@ def test_healthchecks_call_existing_routes(app: App, monkeypatch: pytest.MonkeyP
         assert path in ("/health", "/ready") and serves_get(asgi_app, path), path
 
 
+def test_the_gateway_locations_are_the_apps_own() -> None:
+    template = TEMPLATE.read_text()
+    assert template == gateway_script().rendered(template, gateway_edges()), (
+        "the gateway's locations drifted from the apps: run make gateway "
+        "(uv run python scripts/write_gateway.py)")
+
+
 def test_gateway_routes_the_api_prefixes_only() -> None:
     template = TEMPLATE.read_text()
     routed = re.findall(r"location\s+(=\s*)?(/[\w/]*)\s*\{\s*proxy_pass\s+http://(\w+);",
                         template)
-    expected = {(exact, f"/api/{prefix}" + ("" if exact else "/"), upstream)
-                for prefix, upstream in ROUTES.items() for exact in (True, False)}
+    expected = {(exact, prefix + ("" if exact else "/"), e.upstream)
+                for e in gateway_edges() for prefix in e.prefixes for exact in (True, False)}
+    assert {e.upstream for e in gateway_edges()} == set(UPSTREAMS)
+    assert all(p.startswith("/api/") for e in gateway_edges() for p in e.prefixes)
     assert {(bool(exact), path, upstream) for exact, path, upstream in routed} == expected
     assert not re.search(r"location\s+[=~^]*\s*/ops", template)
     assert re.search(r"location\s+=\s*/health\s*\{\s*return 200", template)

@@ -58,6 +58,8 @@ def create_service_app(
            else FastAPI(**common, docs_url=None, redoc_url=None, openapi_url=None))
     app.state.settings = settings
     app.state.runtime = runtime
+    #: the paths the gateway rate-limits (its locations are generated from the apps)
+    app.state.throttled = tuple(sorted(throttled))
     app.state.verifier = TokenVerifier(settings.public_key_pem, settings.jwt_algorithm)
     for name, value in (state or {}).items():
         setattr(app.state, name, value)
