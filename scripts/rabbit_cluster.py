@@ -19,12 +19,14 @@ import sys
 import threading
 from pathlib import Path
 
+from instasaga.queues import CORE_COMMANDS, CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_REPLIES
+
 from testkit.rabbit_cluster import ClusterUnavailable, RabbitCluster, dev_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_DIR = ROOT / ".dev" / "rabbit-cluster"
 #: the queues whose leaders ``status`` shows
-QUEUES = ("core.commands", "social.commands", "core.replies", "social.replies")
+QUEUES = (CORE_COMMANDS, SOCIAL_COMMANDS, CORE_REPLIES, SOCIAL_REPLIES)
 
 
 def describe(cluster: RabbitCluster, vhost: str = "/") -> str:

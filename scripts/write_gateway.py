@@ -18,7 +18,8 @@ from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "gateway" / "src" / "instasaga_gateway" / "default.conf.template"
-BEGIN = "    # BEGIN locations: generated from the apps by scripts/write_gateway.py (make gateway)\n"
+BEGIN = ("    # BEGIN locations: generated from the apps by scripts/write_gateway.py"
+         " (make gateway)\n")
 END = "    # END locations\n"
 #: each service, and the name of its nginx upstream (in the template's upstream blocks)
 UPSTREAMS = {"core": "core_service", "social": "social_service"}

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from instasaga.queues import CORE_COMMANDS, SOCIAL_COMMANDS
 
 from testkit.consistency import assert_consistent
 from testkit.infra import Infra
@@ -30,7 +31,7 @@ from testkit.stack import Stack, running_stack
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(900)]
 
-COMMAND_QUEUES = ("core.commands", "social.commands")
+COMMAND_QUEUES = (CORE_COMMANDS, SOCIAL_COMMANDS)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from instasaga.queues import CORE_COMMANDS, SOCIAL_COMMANDS
 
 from testkit.compose import ComposeStack, compose_stack
 from testkit.infra import run_sync
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.compose, pytest.mark.cluster, pytest.mark.slow,
               pytest.mark.timeout(1800)]
 
 NODES = ("rabbitmq", "rabbitmq-2", "rabbitmq-3")
-COMMAND_QUEUES = ("core.commands", "social.commands")
+COMMAND_QUEUES = (CORE_COMMANDS, SOCIAL_COMMANDS)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from instasaga.queues import (
+    CORE_REPLIES,
+    CORE_STORY_EVENTS,
+    SOCIAL_COMMANDS,
+    SOCIAL_NOTIFICATIONS,
+    SOCIAL_PROJECTIONS,
+    SOCIAL_REPLIES,
+    dlq_of,
+)
 
 from testkit.compose import ComposeStack, compose_stack
 from testkit.http import delete_account, hashtag_counts, register_and_login, wait_for_post_status
@@ -79,9 +88,9 @@ def test_the_api_through_the_gateway(stack: ComposeStack) -> None:
 def test_the_broker_has_the_topology_and_one_user_per_service(stack: ComposeStack) -> None:
     with httpx.Client(base_url=stack.rabbitmq_api, auth=stack.admin, timeout=30) as api:
         queues = {q["name"] for q in api.get("/api/queues/%2F").raise_for_status().json()}
-        assert {"core.commands", "core.replies", "social.commands", "social.replies",
-                "social.events.projections", "social.events.notifications",
-                "core.events.stories", "social.commands.dlq"} <= queues
+        assert {"core.commands", CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_REPLIES,
+                SOCIAL_PROJECTIONS, SOCIAL_NOTIFICATIONS,
+                CORE_STORY_EVENTS, dlq_of(SOCIAL_COMMANDS)} <= queues
         users = {u["name"] for u in api.get("/api/users").raise_for_status().json()}
         assert users == {stack.admin[0], "core", "social"}  # no guest
         connected = {conn["user"] for conn in api.get("/api/connections").json()}

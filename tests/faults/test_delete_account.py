@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from instasaga.queues import CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS
 from instasaga.services import CORE
 from instasaga.topology import system_topology
 
@@ -190,7 +191,7 @@ def test_events_still_queued_at_the_purge_leave_nothing_of_the_user(
                        15, what="user.deleted handled")
 
         held = hold_queued(stack.amqp_url,
-                           ["social.events.projections", "social.events.notifications"],
+                           [SOCIAL_PROJECTIONS, SOCIAL_NOTIFICATIONS],
                            meanwhile=purge_and_deletion)
         # 4 follows, like, comment, deactivation on projections; 4 follows, like, comment
         assert held == 13, held
@@ -226,7 +227,7 @@ def test_a_block_queued_at_the_purge_revives_no_block_of_the_user(
         def purge_and_deletion() -> None:
             _social_back_and_account_deleted(stack)
 
-        held = hold_queued(stack.amqp_url, ["social.events.projections"],
+        held = hold_queued(stack.amqp_url, [SOCIAL_PROJECTIONS],
                            meanwhile=purge_and_deletion)
         assert held >= 2, held  # the two blocks, at least
         wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM inbox WHERE "
@@ -271,7 +272,7 @@ def test_a_retry_after_the_inbox_forgot_the_purge_keeps_the_user_deleted(
                                                    "WHERE sent_at IS NULL") == 0,
                    10, what="reply published")
         stack.social.stop()
-        _drop_queued(stack, "saga.reply", "core.replies")
+        _drop_queued(stack, "saga.reply", CORE_REPLIES)
         # core's deadline passes and its cancel probe is lost too: the saga fails
         stack.core.start()
         wait_until(lambda: scalar(stack.core_db, "SELECT status FROM sagas") == "failed",
@@ -313,7 +314,7 @@ def _social_back_and_account_deleted(stack) -> None:  # type: ignore[no-untyped-
 
 
 def _drop_queued(stack, message_type: str,  # type: ignore[no-untyped-def]
-                 queue_name: str = "social.commands") -> None:
+                 queue_name: str = SOCIAL_COMMANDS) -> None:
     """Remove the queued messages of one type from a queue, keeping the rest."""
     import aio_pika
 

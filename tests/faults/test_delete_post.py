@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from instasaga.queues import SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS
 
 from testkit.consistency import assert_consistent
 from testkit.http import hashtag_counts, register_and_login, wait_for_post_status
@@ -116,7 +117,7 @@ def test_a_restored_post_gets_its_notifications_back_after_a_late_purge(
             assert notified() == ([], [])  # hidden by the purge
 
         held = hold_queued(stack.amqp_url,
-                           ["social.events.projections", "social.events.notifications"],
+                           [SOCIAL_PROJECTIONS, SOCIAL_NOTIFICATIONS],
                            meanwhile=purge_first)
         assert held == 1, held  # the restore's post.published (its one consumer's queue)
         wait_until(lambda: notified() == before, 10, what="notifications back")

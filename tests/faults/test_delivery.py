@@ -11,6 +11,16 @@ from pathlib import Path
 import aio_pika
 import pytest
 from instasaga.messages import IndexPostHashtags
+from instasaga.queues import (
+    CORE_COMMANDS,
+    CORE_REPLIES,
+    CORE_STORY_EVENTS,
+    CORE_UNROUTED,
+    SOCIAL_COMMANDS,
+    SOCIAL_NOTIFICATIONS,
+    SOCIAL_PROJECTIONS,
+    SOCIAL_REPLIES,
+)
 
 from shared_lib.contracts import envelope_for
 from testkit.consistency import assert_consistent
@@ -107,8 +117,8 @@ def _drain(stack: Stack, queue: str) -> list[bytes]:
     return run_sync(go())
 
 
-QUEUES = ["core.commands", "core.replies", "core.events.stories", "social.commands",
-          "social.replies", "social.events.projections", "social.events.notifications"]
+QUEUES = [CORE_COMMANDS, CORE_REPLIES, CORE_STORY_EVENTS, SOCIAL_COMMANDS,
+          SOCIAL_REPLIES, SOCIAL_PROJECTIONS, SOCIAL_NOTIFICATIONS]
 
 
 def test_poison_messages_are_dead_lettered_and_queues_keep_flowing(infra: Infra,
@@ -129,8 +139,8 @@ def test_poison_messages_are_dead_lettered_and_queues_keep_flowing(infra: Infra,
         failing = envelope_for(IndexPostHashtags(
             post_id=77, author_id=1, author_username="y" * 300, hashtags=["t"],
             created_at="2026-01-01T00:00:00Z"), source="core", correlation_id=uuid.uuid4(),
-            step="index_hashtags", reply_to="core.replies")
-        _publish(stack, "social.commands", failing.model_dump_json().encode())
+            step="index_hashtags", reply_to=CORE_REPLIES)
+        _publish(stack, SOCIAL_COMMANDS, failing.model_dump_json().encode())
 
         dead: dict[str, list[bytes]] = {}
 
@@ -139,15 +149,15 @@ def test_poison_messages_are_dead_lettered_and_queues_keep_flowing(infra: Infra,
         def all_dead() -> bool:
             for queue in QUEUES:
                 dead.setdefault(queue, []).extend(_drain(stack, f"{queue}.dlq"))
-            aside.extend(_drain(stack, "core.events.unrouted"))
+            aside.extend(_drain(stack, CORE_UNROUTED))
             # a well-formed message of a type this version does not know is set aside
             # for a later version, not dead-lettered (tests/faults/test_rolling_deploy.py)
-            expected = {q: 2 + (q == "social.commands") for q in QUEUES}
+            expected = {q: 2 + (q == SOCIAL_COMMANDS) for q in QUEUES}
             return {q: len(v) for q, v in dead.items()} == expected \
                 and len(aside) == len(QUEUES)
 
         wait_until(all_dead, 60, interval=0.5, what="every poison message dead-lettered")
-        assert failing.model_dump_json().encode() in dead["social.commands"]
+        assert failing.model_dump_json().encode() in dead[SOCIAL_COMMANDS]
         assert {json.loads(b)["type"] for b in aside} == {"no.such.message"}
         # the queues keep flowing: a saga through both services still completes
         with stack.client() as c:

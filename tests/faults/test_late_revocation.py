@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from instasaga.queues import SOCIAL_PROJECTIONS, SOCIAL_SESSIONS
 
 from testkit.consistency import assert_consistent
 from testkit.http import PASSWORD, register_and_login
@@ -19,8 +20,8 @@ from testkit.stack import Stack, running_stack
 
 pytestmark = pytest.mark.slow
 
-PROJECTIONS = "social.events.projections"
-SESSIONS = "social.events.sessions"
+PROJECTIONS = SOCIAL_PROJECTIONS
+SESSIONS = SOCIAL_SESSIONS
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ from typing import Any
 import aio_pika
 import pytest
 from instasaga.messages import UserRegistered
+from instasaga.queues import CORE_EVENTS, CORE_UNROUTED, SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS
 
 from ops_tools.replay_dlq import replay_dlq
 from shared_lib.contracts import envelope_for
@@ -27,9 +28,9 @@ from testkit.stack import Stack, running_stack
 
 pytestmark = pytest.mark.slow
 
-PROJECTIONS = "social.events.projections"
-NOTIFICATIONS = "social.events.notifications"
-UNROUTED = "core.events.unrouted"
+PROJECTIONS = SOCIAL_PROJECTIONS
+NOTIFICATIONS = SOCIAL_NOTIFICATIONS
+UNROUTED = CORE_UNROUTED
 
 
 def _on_broker(stack: Stack, work: Callable[[aio_pika.abc.AbstractChannel], Awaitable[Any]]
@@ -46,7 +47,7 @@ def _on_broker(stack: Stack, work: Callable[[aio_pika.abc.AbstractChannel], Awai
 
 def _publish_event(stack: Stack, body: dict[str, Any], routing_key: str) -> None:
     async def work(channel: aio_pika.abc.AbstractChannel) -> None:
-        exchange = await channel.get_exchange("core.events")
+        exchange = await channel.get_exchange(CORE_EVENTS)
         await exchange.publish(aio_pika.Message(json.dumps(body).encode(),
                                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
                                routing_key=routing_key, mandatory=True)
@@ -57,9 +58,9 @@ def _bind(stack: Stack, queue: str, key: str, bind: bool = True) -> None:
     async def work(channel: aio_pika.abc.AbstractChannel) -> None:
         q = await channel.get_queue(queue)
         if bind:
-            await q.bind("core.events", key)
+            await q.bind(CORE_EVENTS, key)
         else:
-            await q.unbind("core.events", key)
+            await q.unbind(CORE_EVENTS, key)
     _on_broker(stack, work)
 
 

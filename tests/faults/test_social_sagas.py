@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from instasaga.queues import CORE_COMMANDS
 
 from testkit.consistency import assert_consistent
 from testkit.http import register_and_login
@@ -120,7 +121,7 @@ def test_a_block_while_a_message_to_the_blocker_is_in_flight(infra: Infra,
             assert core.post(f"/api/users/{a['id']}/block",
                              headers=b["headers"]).status_code == 200
 
-        assert hold_queued(stack.amqp_url, ["core.commands"], block_meanwhile) == 1
+        assert hold_queued(stack.amqp_url, [CORE_COMMANDS], block_meanwhile) == 1
         wait_until(lambda: scalar(stack.social_db, "SELECT status FROM messages WHERE id = "
                                                    f"{in_flight}") == "rejected", 20,
                    what="the in-flight message rejected")

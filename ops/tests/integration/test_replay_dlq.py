@@ -16,6 +16,7 @@ from typing import Any
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from instasaga.queues import CORE_EVENTS, SOCIAL_COMMANDS, SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS
 from instasaga.topology import system_topology
 
 from ops_tools.replay_dlq import (
@@ -34,10 +35,10 @@ from ops_tools.replay_dlq import (
 from shared_lib.messaging.topology import declare_topology
 
 DELIVERY_LIMIT = 2
-PROJECTIONS = "social.events.projections"
+PROJECTIONS = SOCIAL_PROJECTIONS
 PROJECTIONS_DLQ = f"{PROJECTIONS}.dlq"
-NOTIFICATIONS = "social.events.notifications"
-COMMANDS = "social.commands"
+NOTIFICATIONS = SOCIAL_NOTIFICATIONS
+COMMANDS = SOCIAL_COMMANDS
 COMMANDS_DLQ = f"{COMMANDS}.dlq"
 
 
@@ -171,7 +172,7 @@ def _assert_dead_lettered(message: AbstractIncomingMessage, sent: Sent, queue: s
 # ------------------------------------------------------------------ moving
 async def test_a_message_dead_lettered_by_the_delivery_limit_goes_back(mq: Mq) -> None:
     sent = await _dead_letter_by_delivery_limit(
-        mq, "core.events", "comment.added", "comment.added", PROJECTIONS)
+        mq, CORE_EVENTS, "comment.added", "comment.added", PROJECTIONS)
     lines: list[str] = []
     before = datetime.now(UTC)
 
@@ -182,7 +183,7 @@ async def test_a_message_dead_lettered_by_the_delivery_limit_goes_back(mq: Mq) -
     death = report.outcomes[0].death
     assert death is not None
     assert (death.exchange, death.routing_key, death.queue, death.reason, death.count) == (
-        "core.events", "comment.added", PROJECTIONS, "delivery_limit", 1)
+        CORE_EVENTS, "comment.added", PROJECTIONS, "delivery_limit", 1)
     assert len(lines) == 1
     for part in (MOVED, sent.message_id, "comment.added", "core.events/comment.added",
                  "delivery_limit x1"):
@@ -238,7 +239,7 @@ async def test_rejected_commands_go_back_one_each_and_limit_stops_early(mq: Mq) 
 
 
 async def test_dry_run_lists_and_moves_nothing(mq: Mq) -> None:
-    sent = [await _dead_letter_by_rejection(mq, "core.events", "user.registered",
+    sent = [await _dead_letter_by_rejection(mq, CORE_EVENTS, "user.registered",
                                             "user.registered", PROJECTIONS) for _ in range(2)]
     lines: list[str] = []
     report = await replay_dlq(mq.url, PROJECTIONS_DLQ, dry_run=True, out=lines.append)
@@ -257,7 +258,7 @@ async def test_dry_run_lists_and_moves_nothing(mq: Mq) -> None:
 
 # ----------------------------------------------------------------- keeping
 async def test_a_message_older_than_the_replay_window_stays(mq: Mq) -> None:
-    sent = await _dead_letter_by_rejection(mq, "core.events", "post.liked", "post.liked",
+    sent = await _dead_letter_by_rejection(mq, CORE_EVENTS, "post.liked", "post.liked",
                                            PROJECTIONS)
     four_days_later = datetime.now(UTC) + timedelta(days=4)
     report = await replay_dlq(mq.url, PROJECTIONS_DLQ, now=lambda: four_days_later)
@@ -301,10 +302,10 @@ async def test_a_returned_message_stays(mq: Mq) -> None:
 async def test_cli_keeps_a_message_whose_exchange_is_gone_and_moves_the_others(
         mq: Mq, capsys: pytest.CaptureFixture[str]) -> None:
     gone = await _dead_letter_by_delivery_limit(
-        mq, "core.events", "comment.added", "comment.added", PROJECTIONS)
+        mq, CORE_EVENTS, "comment.added", "comment.added", PROJECTIONS)
     # published straight to the queue through the default exchange, then rejected
     direct = await _dead_letter_by_rejection(mq, "", PROJECTIONS, "user.updated", PROJECTIONS)
-    await mq.channel.exchange_delete("core.events")
+    await mq.channel.exchange_delete(CORE_EVENTS)
 
     code = await asyncio.to_thread(main, [PROJECTIONS_DLQ, "--amqp-url", mq.url])
 
@@ -328,7 +329,7 @@ async def test_cli_keeps_a_message_whose_exchange_is_gone_and_moves_the_others(
 
 async def test_cli_window_from_the_environment_dry_run_and_limit(
         mq: Mq, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    sent = [await _dead_letter_by_rejection(mq, "core.events", "post.deleted", "post.deleted",
+    sent = [await _dead_letter_by_rejection(mq, CORE_EVENTS, "post.deleted", "post.deleted",
                                             PROJECTIONS) for _ in range(2)]
     monkeypatch.setenv("AMQP_URL", mq.url)
     monkeypatch.setenv("DLQ_REPLAY_WINDOW_SECONDS", "1")
@@ -351,7 +352,7 @@ async def test_cli_window_from_the_environment_dry_run_and_limit(
 
 async def test_cli_refuses_what_is_not_a_dead_letter_queue(
         mq: Mq, capsys: pytest.CaptureFixture[str]) -> None:
-    sent = await _publish(mq, "core.events", "post.published", "post.published")
+    sent = await _publish(mq, CORE_EVENTS, "post.published", "post.published")
     assert await asyncio.to_thread(main, [PROJECTIONS, "--amqp-url", mq.url]) == 2
     assert "not a dead-letter queue" in capsys.readouterr().err
     assert await asyncio.to_thread(main, ["no.such.queue.dlq", "--amqp-url", mq.url]) == 2
@@ -380,12 +381,12 @@ def test_unusable_x_death(headers: dict[str, Any] | None, problem: str) -> None:
 
 def test_x_death_first_entry_and_oldest_time() -> None:
     death, problem = read_death({"x-death": [
-        {"exchange": "core.events", "routing-keys": ["post.published", "cc"],
+        {"exchange": CORE_EVENTS, "routing-keys": ["post.published", "cc"],
          "queue": PROJECTIONS, "reason": "delivery_limit", "count": 2, "time": NOW},
         {"exchange": "", "routing-keys": ["x"], "queue": "x", "reason": "expired", "count": 1,
          "time": NOW.replace(tzinfo=None) - timedelta(hours=1)},
     ]})
     assert problem == "" and death is not None
     assert (death.exchange, death.routing_key, death.queue, death.reason, death.count) == (
-        "core.events", "post.published", PROJECTIONS, "delivery_limit", 2)
+        CORE_EVENTS, "post.published", PROJECTIONS, "delivery_limit", 2)
     assert death.died_at == NOW - timedelta(hours=1)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import aio_pika
 import pytest
 from instasaga.messages import PurgePost, UserDeleted
+from instasaga.queues import CORE_EVENTS, CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_PROJECTIONS, dlq_of
 from instasaga.topology import system_topology
 from sqlalchemy import Column, Integer, MetaData, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -78,7 +79,7 @@ async def _drain(queue: aio_pika.abc.AbstractQueue, n: int, timeout: float = 10
 
 async def test_relay_publishes_committed_messages_in_order_and_nothing_rolled_back(env: Env
                                                                                    ) -> None:
-    tap = await _tap(env, "core.events")
+    tap = await _tap(env, CORE_EVENTS)
     committed = []
     async with env.sessions() as s, s.begin():
         for uid in (1, 2, 3):
@@ -101,7 +102,7 @@ async def test_relay_publishes_committed_messages_in_order_and_nothing_rolled_ba
 
 
 async def test_undeliverable_message_stays_in_outbox_and_others_flow(env: Env) -> None:
-    tap = await _tap(env, "core.events")
+    tap = await _tap(env, CORE_EVENTS)
     async with env.sessions() as s, s.begin():
         await add_to_outbox(s, envelope_for(PurgePost(post_id=2), source="core"),
                             "no.such.exchange")
@@ -127,7 +128,7 @@ async def test_undeliverable_message_stays_in_outbox_and_others_flow(env: Env) -
 
 
 async def test_relay_competes_safely_with_another_replica(env: Env) -> None:
-    tap = await _tap(env, "core.events")
+    tap = await _tap(env, CORE_EVENTS)
     async with env.sessions() as s, s.begin():
         for uid in range(50):
             await publish_event(s, UserDeleted(seq=1, user_id=uid), source="core")
@@ -150,7 +151,7 @@ async def test_relay_competes_safely_with_another_replica(env: Env) -> None:
 async def test_a_row_for_a_missing_exchange_is_charged_alone(env: Env) -> None:
     """One bad row in the middle of a batch: the others are published and marked
     sent in the same batch, only the bad one is charged, the connection stays."""
-    tap = await _tap(env, "core.events")
+    tap = await _tap(env, CORE_EVENTS)
     connection = env.broker.connection
     async with env.sessions() as s, s.begin():
         good = [await publish_event(s, UserDeleted(seq=1, user_id=uid), source="core")
@@ -212,7 +213,7 @@ async def test_a_row_that_keeps_failing_is_parked_and_can_be_republished(env: En
 async def test_two_relays_never_publish_a_row_twice_while_rows_are_written(env: Env) -> None:
     """The batch query's snapshot predates the relay lock: rows the other relay
     marked sent in between must not be published again."""
-    tap = await _tap(env, "core.events")
+    tap = await _tap(env, CORE_EVENTS)
     relays = [OutboxRelay(env.engine, env.broker, batch_size=3) for _ in range(2)]
     written = 300
     done = asyncio.Event()
@@ -253,18 +254,18 @@ def _purge_handler(calls: list[int]):  # type: ignore[no-untyped-def]
 async def _start_consumer(env: Env, calls: list[int]) -> MessageConsumer:
     subscriptions = Subscriptions("social")
     handles_saga_command(subscriptions, PurgePost)(_purge_handler(calls))
-    consumer = MessageConsumer(queue="social.commands", service="social",
-                               handlers=subscriptions.handlers()["social.commands"],
+    consumer = MessageConsumer(queue=SOCIAL_COMMANDS, service="social",
+                               handlers=subscriptions.handlers()[SOCIAL_COMMANDS],
                                session_factory=env.sessions, metrics=Metrics("social"),
                                publisher=publish_caused_by)
-    await env.broker.consume("social.commands", consumer.on_message, prefetch=8)
+    await env.broker.consume(SOCIAL_COMMANDS, consumer.on_message, prefetch=8)
     return consumer
 
 
 def _command(post_id: int, saga_id: uuid.UUID, compensation: bool = False) -> Envelope:
     return envelope_for(PurgePost(post_id=post_id), source="core", correlation_id=saga_id,
                         message_id=saga_message_id(saga_id, "purge", compensation),
-                        step="purge", reply_to="core.replies", compensation=compensation)
+                        step="purge", reply_to=CORE_REPLIES, compensation=compensation)
 
 
 def _count(consumer: MessageConsumer, counter: str) -> int:
@@ -292,7 +293,7 @@ async def _wait(predicate, timeout: float = 10) -> None:  # type: ignore[no-unty
 async def _replies(env: Env) -> list[SagaReply]:
     async with env.engine.connect() as conn:
         bodies = (await conn.execute(select(outbox.c.body).where(
-            outbox.c.exchange == "core.replies").order_by(outbox.c.id))).scalars().all()
+            outbox.c.exchange == CORE_REPLIES).order_by(outbox.c.id))).scalars().all()
     return [SagaReply.model_validate(Envelope.model_validate_json(b).payload) for b in bodies]
 
 
@@ -302,7 +303,7 @@ async def test_redelivered_command_changes_nothing_twice_and_gets_same_reply(env
     saga = uuid.uuid4()
     body = _command(7, saga).model_dump_json().encode()
     for _ in range(3):
-        await _publish_raw(env, "social.commands", body)
+        await _publish_raw(env, SOCIAL_COMMANDS, body)
 
     async def three_replies() -> bool:
         return len(await _replies(env)) == 3
@@ -321,13 +322,13 @@ async def test_compensation_overtaking_its_command_makes_the_command_a_no_op(env
     calls: list[int] = []
     await _start_consumer(env, calls)
     saga = uuid.uuid4()
-    await _publish_raw(env, "social.commands", _command(8, saga, True).model_dump_json().encode())
+    await _publish_raw(env, SOCIAL_COMMANDS, _command(8, saga, True).model_dump_json().encode())
 
     async def one_reply() -> bool:
         return len(await _replies(env)) == 1
 
     await _wait(one_reply)
-    await _publish_raw(env, "social.commands", _command(8, saga).model_dump_json().encode())
+    await _publish_raw(env, SOCIAL_COMMANDS, _command(8, saga).model_dump_json().encode())
 
     async def two_replies() -> bool:
         return len(await _replies(env)) == 2
@@ -348,15 +349,15 @@ async def test_poison_messages_are_dead_lettered_and_the_queue_keeps_flowing(env
               bad_type.model_dump_json().encode(), bad_payload.model_dump_json().encode(),
               _command(666, uuid.uuid4()).model_dump_json().encode()]
     for body in poison:
-        await _publish_raw(env, "social.commands", body)
-    await _publish_raw(env, "social.commands", _command(5, saga).model_dump_json().encode())
+        await _publish_raw(env, SOCIAL_COMMANDS, body)
+    await _publish_raw(env, SOCIAL_COMMANDS, _command(5, saga).model_dump_json().encode())
 
     async def processed() -> bool:
         return len(await _replies(env)) == 1
 
     await _wait(processed)
     channel = await env.broker.connection.channel()
-    dlq = await channel.get_queue("social.commands.dlq")
+    dlq = await channel.get_queue(dlq_of(SOCIAL_COMMANDS))
     dead: list[bytes] = []
 
     async def all_dead() -> bool:
@@ -379,7 +380,7 @@ def _cancel(saga_id: uuid.UUID) -> Envelope:
     return envelope_for(SagaCancel(command_type="purge_post"), source="core",
                         correlation_id=saga_id,
                         message_id=saga_message_id(saga_id, "purge", True), step="purge",
-                        reply_to="core.replies", compensation=True)
+                        reply_to=CORE_REPLIES, compensation=True)
 
 
 async def test_cancel_probe_before_and_after_the_command(env: Env) -> None:
@@ -387,7 +388,7 @@ async def test_cancel_probe_before_and_after_the_command(env: Env) -> None:
     await _start_consumer(env, calls)
     before, after = uuid.uuid4(), uuid.uuid4()
     # the probe overtakes its command: the command will never run
-    await _publish_raw(env, "social.commands", _cancel(before).model_dump_json().encode())
+    await _publish_raw(env, SOCIAL_COMMANDS, _cancel(before).model_dump_json().encode())
 
     async def n_replies(n: int):  # type: ignore[no-untyped-def]
         async def check() -> bool:
@@ -395,12 +396,12 @@ async def test_cancel_probe_before_and_after_the_command(env: Env) -> None:
         return check
 
     await _wait(await n_replies(1))
-    await _publish_raw(env, "social.commands", _command(1, before).model_dump_json().encode())
+    await _publish_raw(env, SOCIAL_COMMANDS, _command(1, before).model_dump_json().encode())
     await _wait(await n_replies(2))
     # the command ran before the probe: the probe says so, with the command's reply data
-    await _publish_raw(env, "social.commands", _command(2, after).model_dump_json().encode())
+    await _publish_raw(env, SOCIAL_COMMANDS, _command(2, after).model_dump_json().encode())
     await _wait(await n_replies(3))
-    await _publish_raw(env, "social.commands", _cancel(after).model_dump_json().encode())
+    await _publish_raw(env, SOCIAL_COMMANDS, _cancel(after).model_dump_json().encode())
     await _wait(await n_replies(4))
     cancelled, late_command, ran, probe = await _replies(env)
     assert cancelled.outcome == "accepted" and cancelled.data == {"cancelled": True}
@@ -463,16 +464,16 @@ async def test_a_database_outage_never_dead_letters_events(env: Env) -> None:
                                   {"p": event.user_id})
         handled.append(event.user_id)
 
-    consumer = MessageConsumer(queue="social.events.projections", service="social",
+    consumer = MessageConsumer(queue=SOCIAL_PROJECTIONS, service="social",
                                handlers={"user.deleted": on_deleted},
                                session_factory=async_sessionmaker(engine),
                                max_backoff_seconds=0.5, metrics=Metrics("social"))
     try:
         proxy.cut()
-        await env.broker.consume("social.events.projections", consumer.on_message, prefetch=8)
+        await env.broker.consume(SOCIAL_PROJECTIONS, consumer.on_message, prefetch=8)
         for uid in (1, 2, 3):
             body = envelope_for(UserDeleted(seq=1, user_id=uid), source="core")
-            await _publish_raw(env, "core.events", body.model_dump_json().encode(),
+            await _publish_raw(env, CORE_EVENTS, body.model_dump_json().encode(),
                                key="user.deleted")
         # an outage far longer than a few redeliveries (the delivery limit is 3 here)
         await asyncio.sleep(8)
@@ -484,7 +485,7 @@ async def test_a_database_outage_never_dead_letters_events(env: Env) -> None:
 
         await _wait(all_handled, timeout=20)
         channel = await env.broker.connection.channel()
-        dlq = await channel.get_queue("social.events.projections.dlq")
+        dlq = await channel.get_queue(dlq_of(SOCIAL_PROJECTIONS))
         assert await dlq.get(fail=False) is None
         assert _count(consumer, "messages_failed_total") == 0
     finally:
@@ -497,16 +498,16 @@ async def test_a_consumer_channel_closed_by_the_broker_reopens_on_the_same_conne
     calls: list[int] = []
     await _start_consumer(env, calls)
     connection = env.broker.connection
-    channel = env.broker.consumer_channel("social.commands")
+    channel = env.broker.consumer_channel(SOCIAL_COMMANDS)
     # a channel error: the broker closes this channel alone
     await (await channel.get_underlay_channel()).basic_ack(delivery_tag=424242)
 
     async def reopened() -> bool:
-        now = env.broker.consumer_channel("social.commands")
+        now = env.broker.consumer_channel(SOCIAL_COMMANDS)
         return now is not channel and not now.is_closed
 
     await _wait(reopened)
-    await _publish_raw(env, "social.commands",
+    await _publish_raw(env, SOCIAL_COMMANDS,
                        _command(3, uuid.uuid4()).model_dump_json().encode())
 
     async def handled() -> bool:
@@ -532,9 +533,9 @@ async def test_what_counts_toward_the_delivery_limit(env: Env) -> None:
     consumer shutting down); it is dead-lettered at the return that exceeds the
     limit. So a message in flight survives ``limit`` restarts of its consumer; waiting
     out a database outage in place costs nothing."""
-    queue_name = "social.events.projections"
+    queue_name = SOCIAL_PROJECTIONS
     body = envelope_for(UserDeleted(seq=1, user_id=7), source="core")
-    await _publish_raw(env, "core.events", body.model_dump_json().encode(), key="user.deleted")
+    await _publish_raw(env, CORE_EVENTS, body.model_dump_json().encode(), key="user.deleted")
 
     async def take(channel: aio_pika.abc.AbstractChannel) -> aio_pika.abc.AbstractIncomingMessage:
         queue = await channel.get_queue(queue_name)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from instasaga.messages import PurgeUser
+from instasaga.queues import CORE_REPLIES, SOCIAL_COMMANDS
 from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -155,8 +156,8 @@ async def _participant_handles(env: Env, envelope: Envelope) -> None:
 
     subscriptions = Subscriptions("social")
     handles_saga_command(subscriptions, PurgeUser)(purge_user)
-    consumer = MessageConsumer(queue="social.commands", service="social",
-                               handlers=subscriptions.handlers()["social.commands"],
+    consumer = MessageConsumer(queue=SOCIAL_COMMANDS, service="social",
+                               handlers=subscriptions.handlers()[SOCIAL_COMMANDS],
                                session_factory=env.sessions)
     env_, payload = decode(envelope.model_dump_json().encode())
     await consumer.process(env_, payload, consumer.handlers[env_.type])
@@ -164,7 +165,7 @@ async def _participant_handles(env: Env, envelope: Envelope) -> None:
 
 async def _deliver_replies(env: Env, after: int = 0) -> int:
     """Hand every reply in the outbox (from index ``after``) to the orchestrator."""
-    replies = await env.sent("core.replies")
+    replies = await env.sent(CORE_REPLIES)
     for envelope in replies[after:]:
         async with env.sessions() as s, s.begin():
             await env.orchestrator.handle_reply(
@@ -187,7 +188,7 @@ async def test_operator_retry_of_a_failed_pivot_asks_again_and_goes_forward(env:
     saga_id = await env.start("pivot")
     await _time_out(env, scanner, 4)  # re-send, cancel probe, its re-send, failed
     assert (await env.saga(saga_id))[0] == SagaStatus.failed
-    commands = await env.sent("social.commands")
+    commands = await env.sent(SOCIAL_COMMANDS)
     assert [c.type for c in commands] == ["purge_user", "purge_user", "saga.cancel",
                                           "saga.cancel"]
 
@@ -195,7 +196,7 @@ async def test_operator_retry_of_a_failed_pivot_asks_again_and_goes_forward(env:
     await _participant_handles(env, commands[0])
     async with env.sessions() as s, s.begin():
         await env.orchestrator.retry(SqlSagaStore(s), saga_id)
-    probes = (await env.sent("social.commands"))[4:]
+    probes = (await env.sent(SOCIAL_COMMANDS))[4:]
     assert [p.type for p in probes] == ["saga.cancel"]
     assert probes[0].message_id != commands[2].message_id  # a new probe, not deduplicated
     for late in commands[1:]:
@@ -213,9 +214,9 @@ async def test_operator_retry_compensates_when_the_pivot_never_ran(env: Env) -> 
     await _time_out(env, scanner, 4)
     async with env.sessions() as s, s.begin():
         await env.orchestrator.retry(SqlSagaStore(s), saga_id)
-    probe = (await env.sent("social.commands"))[-1]
+    probe = (await env.sent(SOCIAL_COMMANDS))[-1]
     await _participant_handles(env, probe)  # the probe overtakes the purge
-    await _participant_handles(env, (await env.sent("social.commands"))[0])
+    await _participant_handles(env, (await env.sent(SOCIAL_COMMANDS))[0])
     await _deliver_replies(env)
     assert (await env.saga(saga_id))[0] == SagaStatus.compensated
     assert await env.journal(saga_id) == ["deactivate", "reactivate"]
@@ -234,7 +235,7 @@ async def test_scanner_parks_a_saga_it_cannot_handle_and_goes_on(env: Env) -> No
     assert await scanner.scan_once() == 2
     status, reason = await env.saga(retired)
     assert status == SagaStatus.failed and "retired" in (reason or "")
-    assert [c.type for c in await env.sent("social.commands")] == ["purge_user", "purge_user"]
+    assert [c.type for c in await env.sent(SOCIAL_COMMANDS)] == ["purge_user", "purge_user"]
     async with env.engine.connect() as conn:
         assert await conn.scalar(select(sagas.c.attempts).where(sagas.c.id == good)) == 2
     assert await scanner.scan_once() == 0  # nothing is claimed again
@@ -280,8 +281,8 @@ async def test_claim_due_skips_finished_and_locked_sagas(env: Env) -> None:
 
 async def test_two_copies_of_one_reply_advance_the_saga_once(env: Env) -> None:
     saga_id = await env.start("pivot")
-    await _participant_handles(env, (await env.sent("social.commands"))[0])
-    reply = (await env.sent("core.replies"))[0]
+    await _participant_handles(env, (await env.sent(SOCIAL_COMMANDS))[0])
+    reply = (await env.sent(CORE_REPLIES))[0]
     payload = SagaReply.model_validate(reply.payload)
     async with env.sessions() as first:
         await first.begin()

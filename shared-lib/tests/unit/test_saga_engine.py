@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from instasaga.messages import PurgePost, UnindexPostHashtags
+from instasaga.queues import CORE_REPLIES
 
 from shared_lib.contracts import Envelope, ReplyOutcome, SagaReply
 from shared_lib.saga import (
@@ -152,7 +153,7 @@ async def test_success_runs_every_step_in_order(engine, rec) -> None:
     assert store.sagas[sid].status == SagaStatus.running
     assert [e.step for e in store.sent] == ["b"]
     assert store.sent[0].message_id == saga_message_id(sid, "b", False)
-    assert store.sent[0].reply_to == "core.replies"
+    assert store.sent[0].reply_to == CORE_REPLIES
     await engine.handle_reply(store, *reply(sid, "b", OK))
     assert [e.step for e in store.sent] == ["b", "c"]
     await engine.handle_reply(store, *reply(sid, "c", OK))

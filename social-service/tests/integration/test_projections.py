@@ -37,6 +37,7 @@ from instasaga.messages import (
     UserUnfollowed,
     UserUpdated,
 )
+from instasaga.queues import CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS
 from instasaga.services import CORE, SOCIAL
 from instasaga.topology import system_topology
 from sqlalchemy import select, text
@@ -63,10 +64,10 @@ from social_service.models import (
 from social_service.settings import SocialSettings
 from testkit.processes import run_migrations
 
-PROJECTIONS = "social.events.projections"
-NOTIFICATIONS = "social.events.notifications"
-COMMANDS = "social.commands"
-REPLY_TO = "core.replies"
+PROJECTIONS = SOCIAL_PROJECTIONS
+NOTIFICATIONS = SOCIAL_NOTIFICATIONS
+COMMANDS = SOCIAL_COMMANDS
+REPLY_TO = CORE_REPLIES
 
 TOPOLOGY = system_topology()
 CREATED_AT = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from instasaga.messages import StoryDeleted
+from instasaga.queues import CORE_STORY_EVENTS
 
 from core_service.services import stories
 from shared_lib.messaging.consumer import MessageContext
@@ -10,6 +11,6 @@ from shared_lib.messaging.consumer import MessageContext
 from .registry import SUBSCRIPTIONS
 
 
-@SUBSCRIPTIONS.on("core.events.stories", StoryDeleted)
+@SUBSCRIPTIONS.on(CORE_STORY_EVENTS, StoryDeleted)
 async def on_story_deleted(ctx: MessageContext, event: StoryDeleted) -> None:
     await stories.forget_story(ctx.session, event.story_id)

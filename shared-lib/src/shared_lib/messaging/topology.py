@@ -58,7 +58,7 @@ class QueueSpec:
 
     @property
     def dlq(self) -> str:
-        return f"{self.name}.dlq"
+        return dlq_of(self.name)
 
 
 def _bind(exchange: str, *keys: str) -> tuple[Binding, ...]:
@@ -133,6 +133,21 @@ def replies_queue(service: str) -> str:
     return replies_exchange(service)
 
 
+def events_queue(consumer: str, purpose: str) -> str:
+    """A queue of events ``consumer`` handles for one ``purpose``."""
+    return f"{consumer}.events.{purpose}"
+
+
+def unrouted_queue(service: str) -> str:
+    """The bounded queue keeping ``service``'s events that nobody subscribes to."""
+    return f"{events_exchange(service)}.unrouted"
+
+
+def dlq_of(queue: str) -> str:
+    """The dead-letter queue of ``queue``."""
+    return f"{queue}.dlq"
+
+
 def _bindings_of(owner: str, types: Iterable[str]) -> tuple[Binding, ...]:
     """One binding per message type: a command on its handler's (the owner's)
     commands exchange, an event on its publisher's events exchange."""
@@ -160,7 +175,7 @@ def build_topology(services: Sequence[str], manifest: Mapping[str, Mapping[str, 
                          _bindings_of(str(spec["owner"]), spec["messages"]))
                for name, spec in manifest.items()]
     # events nobody subscribes to: kept (bounded) for inspection, never lost
-    queues += [QueueSpec(f"{events_exchange(s)}.unrouted", s, _bind(unrouted_exchange(s), ""),
+    queues += [QueueSpec(unrouted_queue(s), s, _bind(unrouted_exchange(s), ""),
                          dead_letter=False, max_length=10_000) for s in services]
     return Topology(
         exchanges=tuple(ex for s in services for ex in _service_exchanges(s)),

@@ -1,5 +1,6 @@
 """The one registry of what social-service consumes (see shared_lib.messaging.subscriptions)."""
 
+from instasaga.queues import SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS, SOCIAL_SESSIONS
 from instasaga.services import SOCIAL
 
 from shared_lib.messaging.subscriptions import Subscriptions
@@ -7,8 +8,8 @@ from shared_lib.messaging.subscriptions import Subscriptions
 SUBSCRIPTIONS = Subscriptions(SOCIAL)
 
 #: core's events that keep the projections
-PROJECTIONS = "social.events.projections"
+PROJECTIONS = SOCIAL_PROJECTIONS
 #: core's events that notify someone
-NOTIFICATIONS = "social.events.notifications"
+NOTIFICATIONS = SOCIAL_NOTIFICATIONS
 #: core's revoked login sessions (their access tokens are refused)
-SESSIONS = "social.events.sessions"
+SESSIONS = SOCIAL_SESSIONS

@@ -38,7 +38,7 @@ from shared_lib.contracts.routing import (
 from shared_lib.messaging.topology import Topology
 from shared_lib.settings import DEV_PRIVATE_KEY_FILE, DEV_PUBLIC_KEY_FILE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "gateway" / "src" / "instasaga_gateway" / "default.conf.template"
 DOCKERFILE = ROOT / "Dockerfile"
 DEFINITIONS = ROOT / "docker" / "rabbitmq" / "definitions.json"
