@@ -1,0 +1,7 @@
+"""``python -m ops_tools.consistency``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
