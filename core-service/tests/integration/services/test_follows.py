@@ -1,0 +1,147 @@
+"""services/follows: follows with exact counters on both users, follow requests of
+private accounts, and the followers and following lists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core_service.models import Block, Follow, FollowRequest, User
+from core_service.services import follows
+from core_service.services.follows import FollowState
+from shared_lib.errors import BadRequest, Forbidden, NotFound
+
+if TYPE_CHECKING:
+    from conftest import Seed
+
+
+async def _counts(seed: Seed, *users: User) -> list[tuple[int, int]]:
+    """(follower_count, following_count) of each user, read again."""
+    return [((u := await seed.get(User, user.id)).follower_count, u.following_count)
+            for user in users]
+
+
+async def test_following_a_public_account_twice_makes_one_counted_edge(
+        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+    alice, bob = await seed.user("alice"), await seed.user("bob")
+    for _ in range(2):
+        async with sessions() as s, s.begin():
+            assert await follows.follow(s, bob, alice.id) == FollowState(following=True)
+    assert await seed.all(select(Follow.follower_id, Follow.followee_id)) == [(bob.id, alice.id)]
+    assert await _counts(seed, alice, bob) == [(1, 0), (0, 1)]
+    assert await seed.event_types() == ["user.followed"]
+
+    for _ in range(2):  # and the unfollow uncounts it once
+        async with sessions() as s, s.begin():
+            await follows.unfollow(s, bob, alice.id)
+    assert await seed.all(select(Follow)) == []
+    assert await _counts(seed, alice, bob) == [(0, 0), (0, 0)]
+    assert await seed.event_types() == ["user.followed", "user.unfollowed"]
+
+
+async def test_following_a_private_account_asks_and_an_approval_makes_the_edge(
+        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+    alice, bob = await seed.user("alice", private=True), await seed.user("bob")
+    for _ in range(2):
+        async with sessions() as s, s.begin():
+            assert await follows.follow(s, bob, alice.id) == FollowState(False, requested=True)
+    assert await seed.all(select(Follow)) == []
+    assert await seed.all(select(FollowRequest.requester_id, FollowRequest.target_id)) == [
+        (bob.id, alice.id)]
+    async with sessions() as s:
+        assert [u.id for u in await follows.requests_to(s, alice.id, 10, 0)] == [bob.id]
+
+    async with sessions() as s, s.begin():
+        await follows.approve(s, alice, bob.id)
+    assert await seed.all(select(Follow.follower_id, Follow.followee_id)) == [(bob.id, alice.id)]
+    assert await seed.all(select(FollowRequest)) == []
+    assert await _counts(seed, alice, bob) == [(1, 0), (0, 1)]
+    events = await seed.events()
+    assert [e.type for e in events] == ["follow.requested", "user.followed", "follow.accepted"]
+    assert events[0].payload["requester_username"] == "bob"
+    assert events[2].payload["target_username"] == "alice"
+    assert events[0].payload["seq"] < events[1].payload["seq"] < events[2].payload["seq"]
+    async with sessions() as s:
+        with pytest.raises(NotFound):  # approved already
+            await follows.approve(s, alice, bob.id)
+
+
+async def test_a_declined_or_withdrawn_request_leaves_no_edge(
+        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+    alice, bob = await seed.user("alice", private=True), await seed.user("bob")
+    async with sessions() as s, s.begin():
+        await follows.follow(s, bob, alice.id)
+    async with sessions() as s, s.begin():
+        await follows.decline(s, alice, bob.id)
+    assert await seed.all(select(FollowRequest)) == []
+    async with sessions() as s, s.begin():
+        await follows.follow(s, bob, alice.id)
+        await follows.unfollow(s, bob, alice.id)
+    assert await seed.all(select(FollowRequest)) == []
+    assert await seed.all(select(Follow)) == []
+    assert await _counts(seed, alice, bob) == [(0, 0), (0, 0)]
+    assert await seed.event_types() == ["follow.requested", "follow.requested"]
+    async with sessions() as s:
+        with pytest.raises(NotFound):
+            await follows.decline(s, alice, bob.id)
+
+
+async def test_follow_is_refused_to_oneself_between_blocked_users_and_to_the_missing(
+        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+    alice, bob, carol = await seed.user("alice"), await seed.user("bob"), await seed.user("carol")
+    gone = await seed.user("gone", active=False)
+    await seed.rows(Block, {"blocker_id": alice.id, "blocked_id": bob.id})
+    refusals: list[tuple[User, int, type[Exception]]] = [
+        (alice, alice.id, BadRequest), (alice, bob.id, Forbidden), (bob, alice.id, Forbidden),
+        (carol, gone.id, NotFound), (carol, carol.id + 1000, NotFound), (gone, carol.id, Forbidden)]
+    for follower, followee_id, error in refusals:
+        async with sessions() as s, s.begin():
+            with pytest.raises(error):
+                await follows.follow(s, follower, followee_id)
+    assert await seed.all(select(Follow)) == []
+    assert await seed.events() == []
+
+
+async def test_approve_all_accepts_the_requests_of_active_users(
+        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+    alice = await seed.user("alice", private=True)
+    bob, carol, gone = await seed.user("bob"), await seed.user("carol"), await seed.user("gone")
+    for requester in (carol, bob, gone):
+        async with sessions() as s, s.begin():
+            await follows.follow(s, requester, alice.id)
+    async with sessions() as s, s.begin():
+        await s.execute(User.__table__.update().where(User.id == gone.id)
+                        .values(is_active=False))
+    async with sessions() as s, s.begin():
+        await follows.approve_all(s, alice.id, "alice")
+    assert sorted(await seed.all(select(Follow.follower_id, Follow.followee_id))) == [
+        (bob.id, alice.id), (carol.id, alice.id)]
+    assert await seed.all(select(FollowRequest)) == []
+    assert await _counts(seed, alice, carol, bob, gone) == [(2, 0), (0, 1), (0, 1), (0, 0)]
+    accepted = [e.payload["requester_id"] for e in await seed.events()
+                if e.type == "follow.accepted"]
+    assert accepted == [carol.id, bob.id]  # oldest request first
+
+
+async def test_followers_and_following_list_active_users_latest_first(
+        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+    alice, bob, carol = await seed.user("alice"), await seed.user("bob"), await seed.user("carol")
+    gone = await seed.user("gone", active=False)
+    now = datetime.now(UTC)
+    await seed.rows(Follow, *(
+        {"follower_id": f.id, "followee_id": t.id, "created_at": now - timedelta(hours=h)}
+        for f, t, h in ((bob, alice, 1), (carol, alice, 2), (gone, alice, 0),
+                        (alice, bob, 3), (alice, carol, 1), (alice, gone, 0))))
+    async with sessions() as s:
+        assert [u.username for u in await follows.followers(s, alice.id, 10, 0)] == [
+            "bob", "carol"]
+        assert [u.username for u in await follows.following(s, alice.id, 10, 0)] == [
+            "carol", "bob"]
+        assert [u.username for u in await follows.followers(s, alice.id, 1, 1)] == ["carol"]
+        for people in (follows.followers, follows.following):
+            with pytest.raises(NotFound):
+                await people(s, gone.id, 10, 0)
