@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from instasaga.messages import PostLiked, PostUnliked
 from instasaga.services import CORE
-from sqlalchemy import delete, text
+from sqlalchemy import bindparam, delete, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,17 +14,21 @@ from core_service.services import audience
 from core_service.services.post_counters import change_locked_counters, lock_published_post
 from shared_lib.outbox import publish_event
 
+#: built once: a like, and taking it back
+_LIKE = (pg_insert(Like).values(post_id=bindparam("post_id"), user_id=bindparam("user_id"))
+         .on_conflict_do_nothing().returning(Like.user_id))
+_UNLIKE = delete(Like).where(Like.post_id == bindparam("post_id"),
+                             Like.user_id == bindparam("user_id"))
+
 
 async def toggle_like(session: AsyncSession, user: User, post_id: int) -> tuple[bool, int]:
     """Like the post, or take the like back; whether it is liked now, and its count."""
     post = await lock_published_post(session, post_id)
     await audience.require_post_access(session, user.id, post.author_id, contact=True)
-    inserted = await session.scalar(
-        pg_insert(Like).values(post_id=post_id, user_id=user.id)
-        .on_conflict_do_nothing().returning(Like.user_id))
+    ids = {"post_id": post_id, "user_id": user.id}
+    inserted = await session.scalar(_LIKE, ids)
     if inserted is None:
-        await session.execute(delete(Like).where(Like.post_id == post_id,
-                                                 Like.user_id == user.id))
+        await session.execute(_UNLIKE, ids)
     liked = inserted is not None
     row = await change_locked_counters(session, post, like_count=1 if liked else -1)
     event = PostLiked if liked else PostUnliked

@@ -124,18 +124,24 @@ async def unindex_pending(session: AsyncSession, post_id: int) -> None:
     )
 
 
+#: built once: every like and comment event runs one of them
+_SET_LIKE_COUNT = (update(PostProjection)
+                   .where(PostProjection.id == bindparam("post_id"),
+                          PostProjection.likes_version < bindparam("seq"))
+                   .values(like_count=bindparam("count"), likes_version=bindparam("seq")))
+_SET_COMMENT_COUNT = (update(PostProjection)
+                      .where(PostProjection.id == bindparam("post_id"),
+                             PostProjection.comments_version < bindparam("seq"))
+                      .values(comment_count=bindparam("count"),
+                              comments_version=bindparam("seq")))
+
+
 async def set_like_count(session: AsyncSession, post_id: int, seq: int, count: int) -> None:
-    await session.execute(
-        update(PostProjection)
-        .where(PostProjection.id == post_id, PostProjection.likes_version < seq)
-        .values(like_count=count, likes_version=seq))
+    await session.execute(_SET_LIKE_COUNT, {"post_id": post_id, "seq": seq, "count": count})
 
 
 async def set_comment_count(session: AsyncSession, post_id: int, seq: int, count: int) -> None:
-    await session.execute(
-        update(PostProjection)
-        .where(PostProjection.id == post_id, PostProjection.comments_version < seq)
-        .values(comment_count=count, comments_version=seq))
+    await session.execute(_SET_COMMENT_COUNT, {"post_id": post_id, "seq": seq, "count": count})
 
 
 async def publish(session: AsyncSession, post: PostPublished) -> None:

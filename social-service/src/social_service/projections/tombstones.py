@@ -55,11 +55,14 @@ class PostState(StrEnum):
     deleted = "deleted"  # deleted in core: for good
 
 
+#: built once: every event about a post reads it
+_POST_STATE = (select(PostProjection.published, PostProjection.version, PostProjection.deleted)
+               .where(PostProjection.id == bindparam("post_id")).with_for_update(read=True))
+
+
 async def post_state(session: AsyncSession, post_id: int) -> PostState:
     """The post's state; its row is read FOR SHARE (a purge running now finishes first)."""
-    row = (await session.execute(
-        select(PostProjection.published, PostProjection.version, PostProjection.deleted)
-        .where(PostProjection.id == post_id).with_for_update(read=True))).first()
+    row = (await session.execute(_POST_STATE, {"post_id": post_id})).first()
     if row is None or row.published or row.version == 0:
         return PostState.visible
     return PostState.deleted if row.deleted else PostState.withdrawn

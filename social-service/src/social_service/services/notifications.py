@@ -12,9 +12,10 @@ restored.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from instasaga.messages import PostPublished
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,21 +32,36 @@ from social_service.projections import blocks
 from social_service.projections.tombstones import PostState, post_state
 
 
+def _upsert() -> Any:
+    stmt = pg_insert(Notification).values(
+        dedupe_key=bindparam("dedupe_key"), user_id=bindparam("user_id"),
+        actor_id=bindparam("actor_id"), type=bindparam("type"),
+        reference_id=bindparam("reference_id"), message=bindparam("message"),
+        seq=bindparam("seq"), hidden=bindparam("hidden"), withdrawn=bindparam("withdrawn"))
+    return stmt.on_conflict_do_update(
+        index_elements=[Notification.dedupe_key],
+        set_={"hidden": stmt.excluded.hidden, "withdrawn": stmt.excluded.withdrawn,
+              "seq": stmt.excluded.seq, "message": stmt.excluded.message},
+        where=Notification.seq < stmt.excluded.seq)
+
+
+#: built once: every like, comment, follow and message notifies through it
+_NOTIFY = _upsert()
+#: the users of an event without mentions, FOR SHARE in id order (built once)
+_INVOLVED = (select(UserProjection.id, UserProjection.username, UserProjection.deleted)
+             .where(UserProjection.id.in_(bindparam("ids", expanding=True)))
+             .order_by(UserProjection.id).with_for_update(read=True))
+
+
 async def notify(session: AsyncSession, *, user_id: int, actor_id: int, type_: NotificationType,
                  reference_id: int | None, message: str, dedupe_key: str, seq: int = 0,
                  hidden: bool = False, withdrawn: bool = False) -> None:
     """Create (or, for a newer ``seq``, update) the notification of one fact;
     a ``withdrawn`` one stays hidden until its post is restored."""
-    values = {"user_id": user_id, "actor_id": actor_id, "type": type_.value,
-              "reference_id": reference_id, "message": message, "seq": seq,
-              "hidden": hidden or withdrawn, "withdrawn": withdrawn}
-    stmt = pg_insert(Notification).values(dedupe_key=dedupe_key, **values)
-    await session.execute(stmt.on_conflict_do_update(
-        index_elements=[Notification.dedupe_key],
-        set_={"hidden": stmt.excluded.hidden, "withdrawn": stmt.excluded.withdrawn,
-              "seq": stmt.excluded.seq, "message": stmt.excluded.message},
-        where=Notification.seq < stmt.excluded.seq,
-    ))
+    await session.execute(_NOTIFY, {
+        "dedupe_key": dedupe_key, "user_id": user_id, "actor_id": actor_id,
+        "type": type_.value, "reference_id": reference_id, "message": message, "seq": seq,
+        "hidden": hidden or withdrawn, "withdrawn": withdrawn})
 
 
 async def involved(session: AsyncSession, user_ids: Iterable[int],
@@ -57,12 +73,14 @@ async def involved(session: AsyncSession, user_ids: Iterable[int],
     still notified: the deletion may yet be compensated) and, when ``actor_id``
     wrote the text, not in a block with them."""
     ids, names = set(user_ids), extract_mentions(text)
-    matches = UserProjection.id.in_(sorted(ids))
     if names:
-        matches = or_(matches, func.lower(UserProjection.username).in_(names))
-    rows = (await session.execute(
-        select(UserProjection.id, UserProjection.username, UserProjection.deleted)
-        .where(matches).order_by(UserProjection.id).with_for_update(read=True))).all()
+        matches = or_(UserProjection.id.in_(sorted(ids)),
+                      func.lower(UserProjection.username).in_(names))
+        rows = (await session.execute(
+            select(UserProjection.id, UserProjection.username, UserProjection.deleted)
+            .where(matches).order_by(UserProjection.id).with_for_update(read=True))).all()
+    else:
+        rows = (await session.execute(_INVOLVED, {"ids": sorted(ids)})).all()
     if any(r.deleted for r in rows if r.id in ids):
         return None
     mentioned = [r.id for r in rows if not r.deleted and r.username.lower() in names]
