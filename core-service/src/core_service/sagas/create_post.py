@@ -26,6 +26,7 @@ from shared_lib.saga import (
     SagaData,
     SagaDefinition,
     StepRejected,
+    made_by,
 )
 
 CREATE_POST = "create_post"
@@ -59,8 +60,7 @@ class CreatePostData(SagaData):
 
     @property
     def post(self) -> int:
-        assert self.post_id is not None, "insert_post runs first"
-        return self.post_id
+        return made_by(self.post_id, "insert_post")
 
 
 Context = SagaContext[CreatePostData]

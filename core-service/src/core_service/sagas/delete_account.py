@@ -32,6 +32,7 @@ from shared_lib.saga import (
     SagaData,
     SagaDefinition,
     StepRejected,
+    made_by,
 )
 
 DELETE_ACCOUNT = "delete_account"
@@ -66,8 +67,7 @@ async def reactivate(ctx: Context) -> None:
 
 
 def purge_command(d: DeleteAccountData) -> PurgeUser:
-    assert d.seq is not None, "deactivate runs first"
-    return PurgeUser(user_id=d.user_id, seq=d.seq)
+    return PurgeUser(user_id=d.user_id, seq=made_by(d.seq, "deactivate"))
 
 
 async def delete_user_data(ctx: Context) -> None:

@@ -25,6 +25,7 @@ from shared_lib.saga import (
     SagaData,
     SagaDefinition,
     StepRejected,
+    made_by,
 )
 
 DELETE_POST = "delete_post"
@@ -64,8 +65,7 @@ async def restore(ctx: Context) -> None:
 
 
 def purge_command(d: DeletePostData) -> PurgePost:
-    assert d.seq is not None, "mark_deleting runs first"
-    return PurgePost(post_id=d.post_id, seq=d.seq)
+    return PurgePost(post_id=d.post_id, seq=made_by(d.seq, "mark_deleting"))
 
 
 async def delete_post(ctx: Context) -> None:

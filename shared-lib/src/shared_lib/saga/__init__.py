@@ -10,6 +10,7 @@ from .definition import (
     SagaStatus,
     StepAction,
     StepRejected,
+    made_by,
     start_only,
 )
 from .engine import SagaOrchestrator, UnknownSaga, is_timeout
@@ -34,5 +35,6 @@ __all__ = [
     "StepRejected",
     "UnknownSaga",
     "is_timeout",
+    "made_by",
     "start_only",
 ]

@@ -72,6 +72,14 @@ def start_only() -> Any:
 
 
 D = TypeVar("D", bound=SagaData)
+T = TypeVar("T")
+
+
+def made_by(value: T | None, step: str) -> T:
+    """A field of a saga's data that step ``step`` fills in, once it has run."""
+    if value is None:
+        raise RuntimeError(f"{step} has not run yet")
+    return value
 
 
 @dataclass

@@ -22,6 +22,7 @@ from shared_lib.saga import (
     SagaData,
     SagaDefinition,
     StepRejected,
+    made_by,
     start_only,
 )
 from social_service.services import stories
@@ -53,13 +54,11 @@ class CreateStoryData(SagaData):
 
     @property
     def story(self) -> int:
-        assert self.story_id is not None, "insert_story runs first"
-        return self.story_id
+        return made_by(self.story_id, "insert_story")
 
     @property
     def expiry(self) -> datetime:
-        assert self.expires_at is not None, "insert_story runs first"
-        return self.expires_at
+        return made_by(self.expires_at, "insert_story")
 
 
 Context = SagaContext[CreateStoryData]

@@ -21,6 +21,7 @@ from shared_lib.saga import (
     SagaData,
     SagaDefinition,
     StepRejected,
+    made_by,
     start_only,
 )
 from social_service.models import NotificationType
@@ -56,8 +57,7 @@ class SendMessageData(SagaData):
 
     @property
     def message(self) -> int:
-        assert self.message_id is not None, "insert_message runs first"
-        return self.message_id
+        return made_by(self.message_id, "insert_message")
 
 
 Context = SagaContext[SendMessageData]
