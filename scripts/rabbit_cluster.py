@@ -20,7 +20,6 @@ import threading
 from pathlib import Path
 
 from instasaga.queues import CORE_COMMANDS, CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_REPLIES
-
 from testkit.rabbit_cluster import ClusterUnavailable, RabbitCluster, dev_cluster
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import yaml
+
 from instasaga.asyncapi import SERVICES, asyncapi_document
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi"

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from instasaga.queues import CORE_COMMANDS, SOCIAL_COMMANDS
 
+from instasaga.queues import CORE_COMMANDS, SOCIAL_COMMANDS
 from testkit.consistency import assert_consistent
 from testkit.infra import Infra
 from testkit.load import Load, PauseMeter, describe

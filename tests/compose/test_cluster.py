@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from instasaga.queues import CORE_COMMANDS, SOCIAL_COMMANDS
 
+from instasaga.queues import CORE_COMMANDS, SOCIAL_COMMANDS
 from testkit.compose import ComposeStack, compose_stack
 from testkit.infra import run_sync
 from testkit.load import Load, LoadResult, PauseMeter, describe

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from instasaga.queues import (
     CORE_REPLIES,
     CORE_STORY_EVENTS,
@@ -22,7 +23,6 @@ from instasaga.queues import (
     SOCIAL_REPLIES,
     dlq_of,
 )
-
 from testkit.compose import ComposeStack, compose_stack
 from testkit.http import delete_account, hashtag_counts, register_and_login, wait_for_post_status
 from testkit.processes import wait_until

@@ -8,6 +8,7 @@ import uuid
 
 import httpx
 
+from instasaga.queues import CORE_REPLIES, SOCIAL_COMMANDS
 from testkit.http import hashtag_counts, register_and_login
 from testkit.processes import wait_until
 from testkit.stack import Stack
@@ -56,9 +57,10 @@ def test_metrics_on_both_services(stack: Stack) -> None:
                  'sagas_ended_total{status="completed",type="create_post"}',
                  "saga_duration_seconds_bucket", "outbox_backlog_messages",
                  "outbox_oldest_unsent_age_seconds", "outbox_published_total",
-                 'messages_consumed_total{queue=CORE_REPLIES,type="saga.reply"}'):
+                 f'messages_consumed_total{{queue="{CORE_REPLIES}",type="saga.reply"}}'):
         assert name in core, name
-    for name in ('messages_consumed_total{queue=SOCIAL_COMMANDS,type="index_post_hashtags"}',
+    for name in (f'messages_consumed_total{{queue="{SOCIAL_COMMANDS}",'
+                 'type="index_post_hashtags"}',
                  "message_handling_seconds_bucket", "messages_dead_lettered_total",
                  "messages_redelivered_total"):
         assert name in social or name.split("{")[0] in social, name

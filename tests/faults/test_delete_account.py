@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from instasaga.queues import CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS
 from instasaga.services import CORE
 from instasaga.topology import system_topology
-
 from shared_lib.contracts.routing import events_exchange
 from testkit.consistency import assert_consistent
 from testkit.http import delete_account, hashtag_counts, register_and_login

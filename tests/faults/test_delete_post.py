@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from instasaga.queues import SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS
 
+from instasaga.queues import SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS
 from testkit.consistency import assert_consistent
 from testkit.http import hashtag_counts, register_and_login, wait_for_post_status
 from testkit.infra import Infra

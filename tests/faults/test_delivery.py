@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aio_pika
 import pytest
+
 from instasaga.messages import IndexPostHashtags
 from instasaga.queues import (
     CORE_COMMANDS,
@@ -21,7 +22,6 @@ from instasaga.queues import (
     SOCIAL_PROJECTIONS,
     SOCIAL_REPLIES,
 )
-
 from shared_lib.contracts import envelope_for
 from testkit.consistency import assert_consistent
 from testkit.http import register_and_login

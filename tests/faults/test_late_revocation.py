@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from instasaga.queues import SOCIAL_PROJECTIONS, SOCIAL_SESSIONS
 
+from instasaga.queues import SOCIAL_PROJECTIONS, SOCIAL_SESSIONS
 from testkit.consistency import assert_consistent
 from testkit.http import PASSWORD, register_and_login
 from testkit.infra import Infra

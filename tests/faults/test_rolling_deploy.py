@@ -16,9 +16,9 @@ from typing import Any
 
 import aio_pika
 import pytest
+
 from instasaga.messages import UserRegistered
 from instasaga.queues import CORE_EVENTS, CORE_UNROUTED, SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS
-
 from ops_tools.replay_dlq import replay_dlq
 from shared_lib.contracts import envelope_for
 from testkit.infra import Infra, run_sync

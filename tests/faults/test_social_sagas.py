@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from instasaga.queues import CORE_COMMANDS
 
+from instasaga.queues import CORE_COMMANDS
 from testkit.consistency import assert_consistent
 from testkit.http import register_and_login
 from testkit.infra import Infra

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+
 from instasaga.asyncapi import SERVICES, asyncapi_document
 from instasaga.topology import system_topology
-
 from shared_lib.contracts import registry
 
 ROOT = Path(__file__).resolve().parents[2]

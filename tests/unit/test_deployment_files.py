@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from instasaga.services import CORE, SOCIAL
-from instasaga.topology import system_topology
 from starlette.routing import Match
 
+from instasaga.services import CORE, SOCIAL
+from instasaga.topology import system_topology
 from instasaga_gateway import render
 from shared_lib.contracts.routing import (
     commands_exchange,

@@ -3,9 +3,8 @@ is built from must match the handlers, and every message has a consumer."""
 
 from __future__ import annotations
 
-from instasaga.topology import MANIFEST, RETIRED_BINDINGS, system_topology
-
 from core_service.handlers import SUBSCRIPTIONS as CORE_SUBSCRIPTIONS
+from instasaga.topology import MANIFEST, RETIRED_BINDINGS, system_topology
 from shared_lib.contracts import MessageKind, SagaCancel, registry
 from shared_lib.messaging.subscriptions import manifest_of, read_manifest
 from shared_lib.messaging.topology import commands_queue

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import FastAPI
-from instasaga.asyncapi import asyncapi_document
-from instasaga.services import CORE
-from instasaga.topology import system_topology
 
 from core_service.api import auth, feed, follow, posts, users
 from core_service.handlers import SUBSCRIPTIONS
 from core_service.sagas import all_sagas
 from core_service.settings import CoreSettings
+from instasaga.asyncapi import asyncapi_document
+from instasaga.services import CORE
+from instasaga.topology import system_topology
 from shared_lib.app import create_service_app
 from shared_lib.openapi import described
 from shared_lib.runtime import ServiceRuntime

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from instasaga.schemas import UserSummary
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from core_service.domain.posts import MAX_CONTENT_CHARS, is_empty_post
+from instasaga.schemas import UserSummary
 from shared_lib.text import NONBLANK_TEXT, SAFE_LINE, SAFE_TEXT, WebUrl
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._]{3,30}$"), SAFE_LINE]

@@ -7,7 +7,6 @@ import asyncio
 import uuid
 
 import pytest
-from instasaga.services import CORE
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,6 +15,7 @@ from core_service.models import Follow, Like, Post, User
 from core_service.sagas.delete_account import DELETE_ACCOUNT, DeleteAccountData, delete_user_data
 from core_service.services import comments, follows, likes
 from core_service.services.users import update_profile
+from instasaga.services import CORE
 from shared_lib.contracts import Envelope
 from shared_lib.errors import Forbidden
 from shared_lib.saga import SagaContext

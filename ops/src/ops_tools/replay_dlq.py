@@ -5,8 +5,8 @@ Every work queue dead-letters into ``<queue>.dlq`` through ``<owner>.dlx``
 header where a message was published and why it died; its first entry (the
 latest death) looks like this on RabbitMQ 3.10+ with quorum queues::
 
-    {"exchange": CORE_EVENTS, "routing-keys": ["post.published"],
-     "queue": SOCIAL_PROJECTIONS, "reason": "delivery_limit",
+    {"exchange": "core.events", "routing-keys": ["post.published"],
+     "queue": "social.events.projections", "reason": "delivery_limit",
      "time": datetime(...), "count": 1}
 
 ``reason`` is ``rejected`` (nacked or rejected without requeue),

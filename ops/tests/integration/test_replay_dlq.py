@@ -16,9 +16,9 @@ from typing import Any
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+
 from instasaga.queues import CORE_EVENTS, SOCIAL_COMMANDS, SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS
 from instasaga.topology import system_topology
-
 from ops_tools.replay_dlq import (
     KEPT,
     MOVED,

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import aio_pika
 import pytest
-from instasaga.messages import PurgePost, UserDeleted
-from instasaga.queues import CORE_EVENTS, CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_PROJECTIONS, dlq_of
-from instasaga.topology import system_topology
 from sqlalchemy import Column, Integer, MetaData, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from instasaga.messages import PurgePost, UserDeleted
+from instasaga.queues import CORE_EVENTS, CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_PROJECTIONS, dlq_of
+from instasaga.topology import system_topology
 from shared_lib.contracts import Envelope, SagaReply, envelope_for
 from shared_lib.db import make_engine
 from shared_lib.messaging import Broker

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from instasaga.messages import PurgeUser
-from instasaga.queues import CORE_REPLIES, SOCIAL_COMMANDS
 from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from instasaga.messages import PurgeUser
+from instasaga.queues import CORE_REPLIES, SOCIAL_COMMANDS
 from shared_lib.contracts import Envelope, SagaReply
 from shared_lib.db import make_engine
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext, decode

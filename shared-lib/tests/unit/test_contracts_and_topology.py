@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from instasaga.services import CORE, SOCIAL
 from instasaga.topology import system_topology
-
 from shared_lib.contracts import Envelope, MessageKind, registry
 from shared_lib.contracts.routing import commands_exchange, events_exchange, replies_exchange
 from shared_lib.messaging.consumer import NotForThisVersion, PoisonMessage, decode

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from instasaga.messages import PurgePost, PurgeUser, UnindexPostHashtags
 
+from instasaga.messages import PurgePost, PurgeUser, UnindexPostHashtags
 from shared_lib.messaging.topology import Topology
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.saga import (

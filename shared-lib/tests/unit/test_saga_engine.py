@@ -8,9 +8,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from instasaga.messages import PurgePost, UnindexPostHashtags
 from instasaga.queues import CORE_REPLIES
-
 from shared_lib.contracts import Envelope, ReplyOutcome, SagaReply
 from shared_lib.saga import (
     LocalStep,

@@ -10,9 +10,9 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import FastAPI, Query
-from instasaga.hashtags import extract_hashtags, normalise_hashtag
 from pydantic import BaseModel, StringConstraints, ValidationError
 
+from instasaga.hashtags import extract_hashtags, normalise_hashtag
 from shared_lib.metrics import Metrics
 from shared_lib.text import (
     LINE_PATTERN,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
 from instasaga.asyncapi import asyncapi_document
 from instasaga.services import SOCIAL
 from instasaga.topology import system_topology
-
 from shared_lib.app import create_service_app
 from shared_lib.runtime import ServiceRuntime
 from social_service.api import messages, notifications, search, stories

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from instasaga.hashtags import normalise_hashtag
 from pydantic import Field
 
+from instasaga.hashtags import normalise_hashtag
 from shared_lib.settings import ServiceSettings
 
 

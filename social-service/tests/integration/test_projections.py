@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
 from instasaga.messages import (
     CommentAdded,
     CommentDeleted,
@@ -40,9 +43,6 @@ from instasaga.messages import (
 from instasaga.queues import CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS
 from instasaga.services import CORE, SOCIAL
 from instasaga.topology import system_topology
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-
 from shared_lib.contracts import Envelope, Payload, ReplyOutcome, SagaReply, envelope_for
 from shared_lib.contracts.routing import commands_exchange, events_exchange
 from shared_lib.db import make_engine

@@ -4,11 +4,11 @@ private account."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from instasaga.schemas import UserSummary
 
 from core_service.api.deps import CurrentUser
 from core_service.schemas import FollowOut
 from core_service.services import follows
+from instasaga.schemas import UserSummary
 from shared_lib.deps import SessionDep
 from shared_lib.idempotency import IdempotencyDep, owned_by, run_write
 from shared_lib.web import IdPath, Limit, Offset

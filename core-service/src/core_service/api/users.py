@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from instasaga.schemas import UserSummary
 
 from core_service.api.deps import CurrentUser, HasherDep, OptionalUser
 from core_service.api.mapping import post_out, profile_out
@@ -21,6 +20,7 @@ from core_service.schemas import (
     UserUpdateIn,
 )
 from core_service.services import audience, auth, blocks, follows, posts, users
+from instasaga.schemas import UserSummary
 from shared_lib.deps import RuntimeDep, SessionDep
 from shared_lib.saga.http import Rejections, run_saga, saga_response
 from shared_lib.web import IdPath, Limit, Offset

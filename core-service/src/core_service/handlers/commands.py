@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core_service.services import audience, stories, users
 from instasaga.messages import (
     AuthorizeMessage,
     AuthorizeMessageRefusal,
@@ -13,8 +14,6 @@ from instasaga.messages import (
     RecordStoryRefusal,
     UnrecordStory,
 )
-
-from core_service.services import audience, stories, users
 from shared_lib.messaging.consumer import MessageContext
 from shared_lib.saga.participant import CommandRejected, handles_saga_command
 

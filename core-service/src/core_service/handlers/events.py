@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from core_service.services import stories
 from instasaga.messages import StoryDeleted
 from instasaga.queues import CORE_STORY_EVENTS
-
-from core_service.services import stories
 from shared_lib.messaging.consumer import MessageContext
 
 from .registry import SUBSCRIPTIONS

@@ -15,10 +15,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Self
 
-from instasaga.messages import IndexPostHashtags, PostPublished, UnindexPostHashtags
-
 from core_service.domain.posts import PostStatus, extract_hashtags
 from core_service.services import post_lifecycle
+from instasaga.messages import IndexPostHashtags, PostPublished, UnindexPostHashtags
 from shared_lib.saga import (
     LocalStep,
     RemoteStep,

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from instasaga.messages import PostDeleted, PurgeUser, UserDeleted
-
 from core_service.services import comments, follows, likes, post_lifecycle, users
+from instasaga.messages import PostDeleted, PurgeUser, UserDeleted
 from shared_lib.contracts import Event
 from shared_lib.saga import (
     LocalStep,

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from instasaga.messages import PostDeleted, PostPublished, PurgePost
-
 from core_service.services import post_lifecycle
+from instasaga.messages import PostDeleted, PostPublished, PurgePost
 from shared_lib.saga import (
     LocalStep,
     RemoteStep,

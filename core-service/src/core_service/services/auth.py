@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from instasaga.messages import UserRegistered
-from instasaga.services import CORE
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core_service.models import User
 from core_service.services import sessions
 from core_service.services.users import user_updated_event
+from instasaga.messages import UserRegistered
+from instasaga.services import CORE
 from shared_lib.errors import BadRequest, Forbidden
 from shared_lib.outbox import publish_event
 from shared_lib.security import PasswordHasher

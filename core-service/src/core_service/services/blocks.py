@@ -3,14 +3,14 @@ requests both ways) and its events."""
 
 from __future__ import annotations
 
-from instasaga.messages import UserBlocked, UserUnblocked
-from instasaga.services import CORE
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import Block, FollowRequest, User
 from core_service.services import follows
+from instasaga.messages import UserBlocked, UserUnblocked
+from instasaga.services import CORE
 from shared_lib.errors import BadRequest
 from shared_lib.outbox import publish_event
 

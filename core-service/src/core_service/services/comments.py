@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from instasaga.messages import CommentAdded, CommentDeleted
-from instasaga.services import CORE
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +14,8 @@ from core_service.models import Comment, Post, User
 from core_service.services import audience
 from core_service.services.post_counters import change_locked_counters, lock_published_post
 from core_service.services.posts import visible_post
+from instasaga.messages import CommentAdded, CommentDeleted
+from instasaga.services import CORE
 from shared_lib.errors import Forbidden, NotFound
 from shared_lib.outbox import publish_event
 

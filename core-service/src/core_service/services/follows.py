@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from instasaga.messages import FollowAccepted, FollowRequested, UserFollowed, UserUnfollowed
-from instasaga.services import CORE
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core_service.models import Follow, FollowRequest, User, follow_event_seq
 from core_service.services import audience
 from core_service.services.users import require_active
+from instasaga.messages import FollowAccepted, FollowRequested, UserFollowed, UserUnfollowed
+from instasaga.services import CORE
 from shared_lib.errors import BadRequest, Forbidden, NotFound
 from shared_lib.outbox import publish_event
 

@@ -3,8 +3,6 @@ of every like of an account being deleted."""
 
 from __future__ import annotations
 
-from instasaga.messages import PostLiked, PostUnliked
-from instasaga.services import CORE
 from sqlalchemy import bindparam, delete, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core_service.models import Like, User
 from core_service.services import audience
 from core_service.services.post_counters import change_locked_counters, lock_published_post
+from instasaga.messages import PostLiked, PostUnliked
+from instasaga.services import CORE
 from shared_lib.outbox import publish_event
 
 #: built once: a like, and taking it back

@@ -20,12 +20,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from instasaga.messages import SessionRevoked
-from instasaga.services import CORE
 from sqlalchemy import Update, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import AuthSession, User
+from instasaga.messages import SessionRevoked
+from instasaga.services import CORE
 from shared_lib.outbox import publish_events
 
 

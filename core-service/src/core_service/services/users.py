@@ -7,12 +7,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from instasaga.messages import UserUpdated
-from instasaga.services import CORE
 from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import AuthSession, StoryRecord, User
+from instasaga.messages import UserUpdated
+from instasaga.services import CORE
 from shared_lib.errors import NotFound
 from shared_lib.outbox import publish_event
 

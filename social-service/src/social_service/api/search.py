@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from instasaga.schemas import UserSummary
 
+from instasaga.schemas import UserSummary
 from shared_lib.deps import DatabaseDep, SessionDep
 from shared_lib.text import SAFE_LINE
 from shared_lib.web import Limit, Offset

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from instasaga.messages import IndexPostHashtags, PurgePost, PurgeUser, UnindexPostHashtags
-
 from shared_lib.errors import BadRequest
 from shared_lib.messaging.consumer import MessageContext
 from shared_lib.saga.participant import CommandRejected, handles_saga_command

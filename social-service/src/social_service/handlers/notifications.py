@@ -25,7 +25,6 @@ from instasaga.messages import (
     UserDeleted,
     UserFollowed,
 )
-
 from shared_lib.messaging.consumer import MessageContext
 from social_service.handlers.registry import NOTIFICATIONS, SUBSCRIPTIONS
 from social_service.models import NotificationType

@@ -2,7 +2,6 @@
 
 from instasaga.queues import SOCIAL_NOTIFICATIONS, SOCIAL_PROJECTIONS, SOCIAL_SESSIONS
 from instasaga.services import SOCIAL
-
 from shared_lib.messaging.subscriptions import Subscriptions
 
 SUBSCRIPTIONS = Subscriptions(SOCIAL)

@@ -33,7 +33,6 @@ from instasaga.messages import (
     UserUnfollowed,
     UserUpdated,
 )
-
 from shared_lib.messaging.consumer import MessageContext
 from social_service.handlers.registry import PROJECTIONS, SESSIONS, SUBSCRIPTIONS
 from social_service.projections import blocks, follows, posts, sessions, users

@@ -12,7 +12,6 @@ changes nothing, so any delivery order ends in the same state.
 
 from __future__ import annotations
 
-from instasaga.messages import IndexPostHashtags, PostPublished
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -29,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from instasaga.messages import IndexPostHashtags, PostPublished
 from shared_lib.errors import BadRequest
 from social_service.domain.hashtags import normalise, rejection_reason
 from social_service.models import Hashtag, PostHashtag, PostProjection

@@ -4,11 +4,11 @@ session's last access token expires; each new revocation removes the expired one
 
 from __future__ import annotations
 
-from instasaga.messages import SessionRevoked
 from sqlalchemy import delete, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from instasaga.messages import SessionRevoked
 from social_service.models import RevokedSession
 
 

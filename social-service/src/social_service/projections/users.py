@@ -6,11 +6,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from instasaga.messages import UserRegistered, UserUpdated
 from sqlalchemy import BigInteger, Uuid, bindparam, func, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from instasaga.messages import UserRegistered, UserUpdated
 from shared_lib.database import Database, Statement
 from social_service.models import UserProjection
 

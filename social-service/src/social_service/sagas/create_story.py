@@ -14,7 +14,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from instasaga.messages import RecordStory, RecordStoryRefusal, StoryCreated, UnrecordStory
-
 from shared_lib.saga import (
     LocalStep,
     RemoteStep,

@@ -13,7 +13,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 from instasaga.messages import AuthorizeMessage, AuthorizeMessageRefusal, MessageSent
-
 from shared_lib.saga import (
     LocalStep,
     RemoteStep,

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from instasaga.messages import PostPublished
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from instasaga.messages import PostPublished
 from shared_lib.errors import NotFound
 from social_service.domain.mentions import extract_mentions
 from social_service.models import (

@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from instasaga.hashtags import normalise_hashtag
 from sqlalchemy import func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from instasaga.hashtags import normalise_hashtag
 from shared_lib.database import Database, Statement
 from social_service.domain.hashtags import escape_like, like_prefix
 from social_service.models import Hashtag, PostHashtag, PostProjection, UserProjection

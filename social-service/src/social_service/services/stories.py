@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from instasaga.messages import StoryDeleted
-from instasaga.services import SOCIAL
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from instasaga.messages import StoryDeleted
+from instasaga.services import SOCIAL
 from shared_lib.errors import Forbidden, NotFound
 from shared_lib.outbox import publish_event
 from social_service.domain.stories import STORY_LIFETIME
