@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
+import asyncpg
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core_service.models import Follow, Like, Post, User
 from core_service.sagas.delete_account import DELETE_ACCOUNT, DeleteAccountData, delete_user_data
 from core_service.services import comments, follows, likes
-from core_service.services.users import update_profile
+from core_service.services.users import AccessToken, update_profile
 from instasaga.services import CORE
 from shared_lib.contracts import Envelope
+from shared_lib.database import Database, Statement
 from shared_lib.errors import Forbidden
 from shared_lib.saga import SagaContext
 from shared_lib.tables import outbox
@@ -44,14 +46,23 @@ async def _events(sessions: async_sessionmaker[AsyncSession]) -> list[Envelope]:
         return [Envelope.model_validate_json(b) for b in bodies]
 
 
-async def test_each_change_writes_its_event(sessions: async_sessionmaker[AsyncSession]) -> None:
+Login = Callable[[User], Awaitable[AccessToken]]
+
+
+async def test_each_change_writes_its_event(sessions: async_sessionmaker[AsyncSession],
+                                            database: Database, login: Login) -> None:
     a, b, post_id = await _setup(sessions)
+    token = await login(b)
+    # the direct data path's changes and the session's, one after the other
+    async with database.transaction() as q:
+        await likes.toggle_like(q, token, post_id)
+        await likes.toggle_like(q, token, post_id)
+        comment = await comments.add_comment(q, token, post_id, "nice @alice")
     async with sessions() as s, s.begin():
-        await likes.toggle_like(s, b, post_id)
-        await likes.toggle_like(s, b, post_id)
-        comment = await comments.add_comment(s, b, post_id, "nice @alice")
         await comments.delete_comment(s, a, comment.id)
-        await follows.follow(s, b, a.id)
+    async with database.transaction() as q:
+        await follows.follow(q, token, a.id)
+    async with sessions() as s, s.begin():
         await follows.unfollow(s, b, a.id)
         await update_profile(s, a, {"bio": "new bio"})
     events = await _events(sessions)
@@ -72,13 +83,15 @@ async def test_each_change_writes_its_event(sessions: async_sessionmaker[AsyncSe
 
 
 async def test_a_rolled_back_change_leaves_no_event(
-        sessions: async_sessionmaker[AsyncSession]) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, login: Login) -> None:
     a, b, post_id = await _setup(sessions)
-    with pytest.raises(DBAPIError):
-        async with sessions() as s, s.begin():
-            await likes.toggle_like(s, b, post_id)
-            await follows.follow(s, b, a.id)
-            await s.execute(text("SELECT 1 / 0"))  # the transaction fails after the writes
+    token = await login(b)
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        async with database.transaction() as q:
+            await likes.toggle_like(q, token, post_id)
+            await follows.follow(q, token, a.id)
+            # the transaction fails after the writes
+            await q.execute(Statement("fail", "SELECT 1 / 0"))
     assert await _events(sessions) == []
     async with sessions() as s:
         assert (await s.execute(select(Like))).first() is None
@@ -87,15 +100,16 @@ async def test_a_rolled_back_change_leaves_no_event(
 
 
 async def test_deleting_an_account_announces_each_removed_follow(
-        sessions: async_sessionmaker[AsyncSession]) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, login: Login) -> None:
     """delete_user_data removes the user's follows both ways with a user.unfollowed
     each, newer than the pair's follow, so social's graph converges by events."""
     a, b, _ = await _setup(sessions)
     async with sessions() as s, s.begin():
         c = await _user(s, "carol")
-    async with sessions() as s, s.begin():
+    tokens = {u.id: await login(u) for u in (a, b, c)}
+    async with database.transaction() as q:
         for follower, followee in ((a, b), (b, a), (c, a), (b, c)):
-            await follows.follow(s, follower, followee.id)
+            await follows.follow(q, tokens[follower.id], followee.id)
     async with sessions() as s, s.begin():  # the saga's first step, then its last one
         await s.execute(update(User).where(User.id == a.id).values(is_active=False))
         await delete_user_data(SagaContext(
@@ -131,19 +145,25 @@ async def _lock_waits(sessions: async_sessionmaker[AsyncSession]) -> int:
 @pytest.mark.parametrize("action", [follows.follow, follows.unfollow],
                          ids=["follow", "unfollow"])
 async def test_a_follower_deactivated_meanwhile_is_refused_under_the_lock(
-        sessions: async_sessionmaker[AsyncSession], action) -> None:  # type: ignore[no-untyped-def]
+        sessions: async_sessionmaker[AsyncSession], database: Database, login: Login,
+        action) -> None:  # type: ignore[no-untyped-def]
     """The request authenticated alice while she was active; delete_account
     deactivates her before the follow takes the users' locks: refused (403),
     no edge and no event that the saga's unfollows would miss."""
     a, b, _ = await _setup(sessions)
-    async with sessions() as s, s.begin():
-        await follows.follow(s, b, a.id)
+    alices = await login(a)
+    async with database.transaction() as q:
+        await follows.follow(q, await login(b), a.id)
         if action is follows.unfollow:
-            await follows.follow(s, a, b.id)
+            await follows.follow(q, alices, b.id)
 
     async def attempt() -> None:
-        async with sessions() as s, s.begin():
-            await action(s, a, b.id)
+        if action is follows.follow:
+            async with database.transaction() as q:
+                await follows.follow(q, alices, b.id)
+        else:
+            async with sessions() as s, s.begin():
+                await follows.unfollow(s, a, b.id)
 
     async with sessions() as s, s.begin():  # deactivate, committed while the follow waits
         await s.execute(update(User).where(User.id == a.id).values(is_active=False))

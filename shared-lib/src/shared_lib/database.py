@@ -21,13 +21,16 @@ Every statement and every round trip is counted (``sql_statements_total`` with
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 from prometheus_client import Counter
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,12 @@ class Statement:
     sql: str
 
 
+#: a use case's transaction while the paths move to this module: the ORM session of a
+#: path not moved yet, or this module's :class:`Queries`; a function that takes it
+#: states its rule once and keeps one statement for each (``isinstance(tx, Queries)``)
+Transaction: TypeAlias = "AsyncSession | Queries"
+
+
 def asyncpg_dsn(url: str) -> str:
     """A SQLAlchemy URL (``postgresql+asyncpg://``) as libpq/asyncpg takes it."""
     scheme, sep, rest = url.partition("://")
@@ -47,11 +56,29 @@ def asyncpg_dsn(url: str) -> str:
 
 
 class Queries:
-    """Statement execution on one connection, counted."""
+    """Statement execution on one connection, counted; inside
+    :meth:`Database.transaction`, the transaction's statements."""
 
     def __init__(self, conn: asyncpg.Connection, db: Database) -> None:
         self._conn = conn
         self._db = db
+        #: run once the transaction has committed (never after a rollback)
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this transaction has committed (each callable once)."""
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
+
+    def wrote_outbox(self) -> None:
+        """This transaction added outbox rows: wake the relay once it commits."""
+        if self._db.outbox_notifier is not None:
+            self.after_commit(self._db.outbox_notifier)
+
+    async def executemany(self, stmt: Statement, args: Iterable[Sequence[Any]]) -> None:
+        """One statement for many rows of arguments, in one round trip."""
+        self._db.counted(1)
+        await self._conn.executemany(stmt.sql, args)
 
     async def fetch(self, stmt: Statement, *args: Any) -> list[asyncpg.Record]:
         self._db.counted(1)
@@ -87,6 +114,8 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self._statements = statements.labels("direct") if statements is not None else None
         self._round_trips = round_trips.labels("direct") if round_trips is not None else None
+        #: called after a transaction that wrote outbox rows commits (the relay's wake)
+        self.outbox_notifier: Callable[[], None] | None = None
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
@@ -148,8 +177,9 @@ class Database:
             tx = conn.transaction()
             await tx.start()
             self.counted(0, 1)
+            queries = Queries(conn, self)
             try:
-                yield Queries(conn, self)
+                yield queries
             except BaseException:
                 self.counted(0, 1)
                 try:
@@ -161,3 +191,5 @@ class Database:
                 raise
             self.counted(0, 1)
             await tx.commit()
+            for callback in queries._after_commit:
+                callback()

@@ -41,6 +41,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared_lib.database import Database, Queries, Statement
 from shared_lib.errors import USE_CASE_ERRORS
 from shared_lib.tables import idempotency_keys
 
@@ -213,6 +214,58 @@ async def run_write(session: AsyncSession, key: ScopedKey | None,
             raise RuntimeError("an idempotency key vanished")
         return prior.response()
     await session.commit()
+    return answer
+
+
+# The same on the direct data path (shared_lib.database): a write whose statements
+# run on an asyncpg transaction keeps its answer there.
+
+_LOOKUP_DIRECT = Statement("idempotency.lookup", """
+    SELECT fingerprint, saga_id, status_code, body, location FROM idempotency_keys
+    WHERE scope = $1 AND key = $2""")
+_REMEMBER_DIRECT = Statement("idempotency.remember", """
+    INSERT INTO idempotency_keys (scope, key, fingerprint, status_code, body, location)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1""")
+
+
+class _KeyTaken(Exception):
+    """A concurrent request with the key committed first: this write is undone."""
+
+
+async def lookup_direct(db: Database, key: ScopedKey) -> Prior | None:
+    """:func:`lookup` in one autocommit statement."""
+    row = await db.fetchrow(_LOOKUP_DIRECT, key.scope, key.key)
+    if row is None:
+        return None
+    if row["fingerprint"] != key.fingerprint:
+        raise KEY_REUSED
+    return Prior(saga_id=row["saga_id"], status_code=row["status_code"], body=row["body"],
+                 location=row["location"])
+
+
+async def run_direct_write(db: Database, key: ScopedKey | None,
+                           write: Callable[[Queries], Awaitable[BaseModel]], *,
+                           status_code: int | Callable[[BaseModel], int],
+                           location: Callable[[BaseModel], str] | None = None
+                           ) -> Response:
+    """:func:`run_write` on the direct data path: ``write`` runs in one transaction
+    (its statements' and the outbox's), with the answer kept under ``key`` in it."""
+    if key is not None and (prior := await lookup_direct(db, key)) is not None:
+        return prior.response()
+    try:
+        async with db.transaction() as q:
+            answer = _answer(await write(q), status_code, location)
+            if key is not None and await q.fetchval(
+                    _REMEMBER_DIRECT, key.scope, key.key, key.fingerprint,
+                    answer.status_code, answer.body.decode(),
+                    answer.headers.get("location")) is None:
+                raise _KeyTaken
+    except (_KeyTaken, HTTPException, *USE_CASE_ERRORS):
+        # refused, or beaten by a concurrent request with the key (the write waited
+        # for its rows and found them taken): that one's answer, if there is one
+        if key is not None and (prior := await lookup_direct(db, key)) is not None:
+            return prior.response()
+        raise
     return answer
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from shared_lib.contracts import Envelope, Payload, envelope_for
 from shared_lib.contracts.routing import default_exchange
+from shared_lib.database import Queries, Statement
 from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
 from shared_lib.logs import current_correlation_id
@@ -110,12 +111,57 @@ async def publish_events(
     session.info["outbox_pending"] = True
 
 
+#: the direct data path's way in: any number of rows in one statement
+_ADD_ROWS = Statement("outbox.add", """
+    INSERT INTO outbox (message_id, exchange, routing_key, message_type, body, correlation_id)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[])""")
+
+
+async def write_events(
+    q: Queries, payloads: Sequence[Payload], *, source: str,
+    correlation_id: uuid.UUID | None = None, causation_id: uuid.UUID | None = None,
+) -> list[Envelope]:
+    """Write events to the outbox in the caller's transaction (the direct data path,
+    :mod:`shared_lib.database`), one statement however many; the relay is woken
+    once the transaction commits."""
+    correlation_id = correlation_id or current_correlation_id()
+    envelopes = [envelope_for(p, source=source, correlation_id=correlation_id,
+                              causation_id=causation_id) for p in payloads]
+    await write_envelopes(q, [(env, default_exchange(p), env.type)
+                              for env, p in zip(envelopes, payloads, strict=True)])
+    return envelopes
+
+
+async def write_envelopes(q: Queries, rows: Sequence[tuple[Envelope, str, str]]) -> None:
+    """Write ``(envelope, exchange, routing key)`` rows to the outbox in the caller's
+    transaction, in one statement."""
+    if not rows:
+        return
+    await q.execute(_ADD_ROWS, [env.message_id for env, _, _ in rows],
+                    [exchange for _, exchange, _ in rows], [key for _, _, key in rows],
+                    [env.type for env, _, _ in rows],
+                    [env.model_dump_json() for env, _, _ in rows],
+                    [str(env.correlation_id) if env.correlation_id else None
+                     for env, _, _ in rows])
+    q.wrote_outbox()
+
+
 async def publish_caused_by(session: AsyncSession, payload: Payload, cause: Envelope,
                             source: str) -> Envelope:
     """Write an event caused by a message being handled (the consumers' publisher)."""
     return await publish_event(session, payload, source=source,
                                correlation_id=cause.correlation_id,
                                causation_id=cause.message_id)
+
+
+async def write_caused_by(q: Queries, payload: Payload, cause: Envelope, source: str
+                          ) -> Envelope:
+    """:func:`publish_caused_by` for a direct handler's transaction."""
+    (env,) = await write_events(q, [payload], source=source,
+                                correlation_id=cause.correlation_id,
+                                causation_id=cause.message_id)
+    return env
 
 
 #: The inner SELECT locks its rows: its snapshot is taken when the statement

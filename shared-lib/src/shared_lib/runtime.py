@@ -31,6 +31,7 @@ from shared_lib.outbox import (
     add_to_outbox,
     outbox_backlog,
     publish_caused_by,
+    write_caused_by,
 )
 from shared_lib.retention import RetentionPolicy, run_retention
 from shared_lib.saga import SagaDefinition, SagaOrchestrator, SagaWaiter, SqlSagaStore
@@ -72,6 +73,8 @@ class ServiceRuntime:
         self.engine: AsyncEngine | None = None
         #: the HTTP hot paths' pool (statements written once, run by asyncpg)
         self.db: Database | None = None
+        #: the consumers' direct handlers' pool, apart from the HTTP paths'
+        self.consumer_db: Database | None = None
         self.sessions: async_sessionmaker[AsyncSession] | None = None
         self.broker: Broker | None = None
         self.relay: OutboxRelay | None = None
@@ -104,6 +107,10 @@ class ServiceRuntime:
                            statements=self.metrics.sql_statements,
                            round_trips=self.metrics.db_round_trips)
         await self.db.open()
+        self.consumer_db = Database(s.database_url, size=s.db_consumer_pool_size,
+                                    statements=self.metrics.sql_statements,
+                                    round_trips=self.metrics.db_round_trips)
+        await self.consumer_db.open()
         self.broker = Broker(s.amqp_url, self.service, self.topology, s.message_delivery_limit,
                              heartbeat_seconds=s.amqp_heartbeat_seconds)
         await self.broker.connect(s.startup_retry_seconds, keep_connected=False)
@@ -112,6 +119,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(self.engine, self.broker, batch_size=s.outbox_batch_size,
                                  poll_seconds=s.outbox_poll_seconds, metrics=self.metrics,
                                  max_attempts=s.outbox_max_attempts)
+        self.db.outbox_notifier = self.consumer_db.outbox_notifier = self.relay.wake
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False,
             info={OUTBOX_NOTIFIER: self.relay.wake},
@@ -136,7 +144,8 @@ class ServiceRuntime:
             consumer = MessageConsumer(queue=queue, service=self.service, handlers=handlers,
                                        session_factory=self.sessions, metrics=self.metrics,
                                        publisher=publish_caused_by, settings=s,
-                                       set_aside=self._set_aside)
+                                       set_aside=self._set_aside, database=self.consumer_db,
+                                       direct_publisher=write_caused_by)
             self.consumers[queue] = consumer
             await self.broker.consume(queue, consumer.on_message, s.consumer_prefetch)
         log.info("%s runtime started: consuming %s", self.service, ", ".join(queues))
@@ -154,8 +163,9 @@ class ServiceRuntime:
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await self.broker.close()
-        if self.db is not None:
-            await self.db.close()
+        for db in (self.db, self.consumer_db):
+            if db is not None:
+                await db.close()
         if self.engine is not None:
             await self.engine.dispose()
 

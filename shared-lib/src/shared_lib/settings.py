@@ -92,6 +92,9 @@ class ServiceSettings(BaseSettings):
     #: the asyncpg pool of the HTTP hot paths (shared_lib.database), apart from the
     #: session's: a message backlog cannot take its connections
     db_http_pool_size: int = Field(default=6, ge=1, le=100)
+    #: the asyncpg pool of the consumers' direct handlers, apart from the HTTP paths':
+    #: a backlog of messages waits for these, never for a request's connections
+    db_consumer_pool_size: int = Field(default=6, ge=1, le=100)
 
     jwt_public_key: str | None = None
     jwt_public_key_file: Path | None = None

@@ -183,7 +183,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _use_case_error(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status_code", 400))
+    return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status_code", 400),
+                        headers=getattr(exc, "headers", None))
 
 
 def install_common(app: FastAPI, max_body_bytes: int, metrics: Metrics) -> None:

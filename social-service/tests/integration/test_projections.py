@@ -45,10 +45,11 @@ from instasaga.services import CORE, SOCIAL
 from instasaga.topology import system_topology
 from shared_lib.contracts import Envelope, Payload, ReplyOutcome, SagaReply, envelope_for
 from shared_lib.contracts.routing import commands_exchange, events_exchange
+from shared_lib.database import Database
 from shared_lib.db import make_engine
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext, decode
 from shared_lib.metrics import Metrics
-from shared_lib.outbox import publish_caused_by
+from shared_lib.outbox import publish_caused_by, write_caused_by
 from shared_lib.saga.participant import saga_message_id
 from shared_lib.tables import outbox
 from social_service.handlers import SUBSCRIPTIONS, commands
@@ -77,14 +78,15 @@ CREATED_AT = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 class Social:
     """social's consumers over one migrated database, fed without a broker."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, database: Database) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         handlers = SUBSCRIPTIONS.handlers()
         self.metrics = Metrics(SOCIAL)
         self.consumers = {
             queue: MessageConsumer(queue=queue, service=SOCIAL, handlers=handlers[queue],
                                    session_factory=self.sessions, metrics=self.metrics,
-                                   publisher=publish_caused_by, settings=SocialSettings())
+                                   publisher=publish_caused_by, settings=SocialSettings(),
+                                   database=database, direct_publisher=write_caused_by)
             for queue in (PROJECTIONS, NOTIFICATIONS, COMMANDS)
         }
 
@@ -182,7 +184,10 @@ async def social(new_database: Callable[[], str]) -> AsyncIterator[Social]:
     url = new_database()
     run_migrations("social_service", url)
     engine = make_engine(url, pool_size=4)
-    yield Social(engine)
+    database = Database(url, size=2)
+    await database.open()
+    yield Social(engine, database)
+    await database.close()
     await engine.dispose()
 
 
@@ -787,7 +792,7 @@ async def _held_purge(social: Social, purge_cmd: PurgeUser | PurgePost, queue: s
     to ``queue`` meanwhile) waits for one of its locks or is handled, then commit."""
     handler = commands.purge_user if isinstance(purge_cmd, PurgeUser) else commands.purge_post
     async with social.sessions() as session, session.begin():
-        ctx = MessageContext(session=session, envelope=envelope_for(purge_cmd, source=CORE),
+        ctx = MessageContext(transaction=session, envelope=envelope_for(purge_cmd, source=CORE),
                              service=SOCIAL, queue=COMMANDS)
         await handler(ctx, purge_cmd)
         delivery = asyncio.create_task(social.deliver_to(queue, [late]))

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from core_service.api.deps import CurrentUser
+from core_service.api.deps import CurrentUser, TokenDep
 from core_service.schemas import FollowOut
 from core_service.services import follows
 from instasaga.schemas import UserSummary
-from shared_lib.deps import SessionDep
-from shared_lib.idempotency import IdempotencyDep, owned_by, run_write
+from shared_lib.database import Queries
+from shared_lib.deps import DatabaseDep, SessionDep
+from shared_lib.idempotency import IdempotencyDep, owned_by, run_direct_write
 from shared_lib.web import IdPath, Limit, Offset
 
 router = APIRouter(prefix="/api/follow", tags=["follow"])
@@ -46,16 +47,16 @@ async def decline(user_id: IdPath, user: CurrentUser, session: SessionDep) -> Fo
                         400: {"description": "Yourself"},
                         403: {"description": "Blocked, or your account is deactivated"},
                         404: {"description": "No such user"}})
-async def follow(user_id: IdPath, user: CurrentUser, session: SessionDep,
+async def follow(user_id: IdPath, token: TokenDep, db: DatabaseDep,
                  key: IdempotencyDep) -> Response:
     """Follow a user; for a private account, ask to (202 until its owner approves)."""
 
-    async def write() -> FollowOut:
-        state = await follows.follow(session, user, user_id)
+    async def write(q: Queries) -> FollowOut:
+        state = await follows.follow(q, token, user_id)
         return FollowOut(following=state.following, requested=state.requested)
 
-    return await run_write(session, owned_by(key, user.id), write,
-                           status_code=lambda out: 202 if out.requested else 200)
+    return await run_direct_write(db, owned_by(key, token.user_id), write,
+                                  status_code=lambda out: 202 if out.requested else 200)
 
 
 @router.delete("/{user_id}", response_model=FollowOut,

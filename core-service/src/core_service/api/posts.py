@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from core_service.api.deps import CurrentUser, OptionalUser
-from core_service.api.mapping import authored_comment_out, comment_out, post_out
+from core_service.api.deps import CurrentUser, OptionalUser, TokenDep
+from core_service.api.mapping import authored_comment_out, post_out
 from core_service.domain.posts import PostStatus
 from core_service.sagas.create_post import CREATE_POST, CreatePostData, CreatePostRejection
 from core_service.sagas.delete_post import DELETE_POST, DeletePostData, DeletePostRejection
 from core_service.schemas import CommentIn, CommentOut, LikeOut, PostIn, PostOut
 from core_service.services import comments, likes, post_lifecycle, posts
-from shared_lib.deps import RuntimeDep, SessionDep
-from shared_lib.idempotency import IdempotencyDep, owned_by, run_write
+from shared_lib.database import Queries
+from shared_lib.deps import DatabaseDep, RuntimeDep, SessionDep
+from shared_lib.idempotency import IdempotencyDep, owned_by, run_direct_write
 from shared_lib.openapi import accepted, described, errors
 from shared_lib.saga import SagaStatus
 from shared_lib.saga.http import (
@@ -101,16 +102,16 @@ async def delete_post(post_id: IdPath, request: Request, user: CurrentUser,
 
 @router.post("/{post_id}/likes", response_model=LikeOut, tags=["likes"],
              responses=errors(403, 404))
-async def toggle_like(post_id: IdPath, user: CurrentUser, session: SessionDep,
+async def toggle_like(post_id: IdPath, token: TokenDep, db: DatabaseDep,
                       key: IdempotencyDep) -> Response:
     """Like the post, or unlike it if I did: a retry with the same ``Idempotency-Key``
     does not toggle it back."""
 
-    async def write() -> LikeOut:
-        liked, count = await likes.toggle_like(session, user, post_id)
+    async def write(q: Queries) -> LikeOut:
+        liked, count = await likes.toggle_like(q, token, post_id)
         return LikeOut(liked=liked, like_count=count)
 
-    return await run_write(session, owned_by(key, user.id), write, status_code=200)
+    return await run_direct_write(db, owned_by(key, token.user_id), write, status_code=200)
 
 
 @router.get("/{post_id}/comments", response_model=list[CommentOut], tags=["comments"],
@@ -124,10 +125,12 @@ async def list_comments(post_id: IdPath, user: CurrentUser, session: SessionDep,
 @router.post("/{post_id}/comments", response_model=CommentOut,
              status_code=status.HTTP_201_CREATED, tags=["comments"],
              responses=errors(403, 404))
-async def add_comment(post_id: IdPath, body: CommentIn, user: CurrentUser,
-                      session: SessionDep, key: IdempotencyDep) -> Response:
-    async def write() -> CommentOut:
-        comment = await comments.add_comment(session, user, post_id, body.content)
-        return comment_out(comment, user.username)
+async def add_comment(post_id: IdPath, body: CommentIn, token: TokenDep, db: DatabaseDep,
+                      key: IdempotencyDep) -> Response:
+    async def write(q: Queries) -> CommentOut:
+        c = await comments.add_comment(q, token, post_id, body.content)
+        return CommentOut(id=c.id, post_id=c.post_id, author_id=c.author_id,
+                          author_username=c.author_username, content=c.content,
+                          created_at=c.created_at)
 
-    return await run_write(session, owned_by(key, user.id), write, status_code=201)
+    return await run_direct_write(db, owned_by(key, token.user_id), write, status_code=201)

@@ -4,11 +4,14 @@ checks the routes make with it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import and_, bindparam, exists, literal, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.domain.audience import Relation, Sight
 from core_service.models import Block, Follow, User
+from shared_lib.database import Queries, Statement
 from shared_lib.errors import Forbidden, NotFound
 
 #: no user has this id: the viewer of an anonymous request
@@ -27,6 +30,42 @@ _RELATION = (
     )
     .where(User.id == bindparam("owner_id"), User.is_active)
 )
+
+
+#: ``_RELATION`` on the direct data path ($1 viewer, $2 owner)
+_RELATION_DIRECT = Statement("audience.relation", """
+    SELECT u.is_private,
+           EXISTS (SELECT 1 FROM follows f
+                   WHERE f.follower_id = $1 AND f.followee_id = u.id) AS follows,
+           EXISTS (SELECT 1 FROM blocks b
+                   WHERE b.blocker_id = u.id AND b.blocked_id = $1) AS blocked_by_owner,
+           EXISTS (SELECT 1 FROM blocks b
+                   WHERE b.blocker_id = $1 AND b.blocked_id = u.id) AS blocks_owner
+    FROM users u WHERE u.id = $2 AND u.is_active""")
+
+
+def _relation_of(viewer_id: int | None, owner_id: int, row: Any) -> Relation | None:
+    if row is None:
+        return None
+    return Relation(viewer_id, owner_id, owner_private=row["is_private"],
+                    viewer_follows=row["follows"], owner_blocked_viewer=row["blocked_by_owner"],
+                    viewer_blocked_owner=row["blocks_owner"])
+
+
+def _require_contact(found: Relation | None) -> None:
+    if found is None or found.sight != Sight.full:
+        raise NotFound("Post not found")
+    if found.blocked:
+        raise Forbidden("You cannot interact with this user")
+
+
+async def require_contact(q: Queries, viewer_id: int, author_id: int) -> None:
+    """``require_post_access(contact=True)`` on the direct data path, for a caller that
+    locked both users already (:func:`post_counters.lock_for_contact`)."""
+    if viewer_id == author_id:
+        return
+    row = await q.fetchrow(_RELATION_DIRECT, viewer_id, author_id)
+    _require_contact(_relation_of(viewer_id, author_id, row))
 
 
 async def relation(session: AsyncSession, viewer_id: int | None, owner_id: int
@@ -81,10 +120,10 @@ async def require_post_access(session: AsyncSession, viewer_id: int | None, auth
     if contact and viewer_id is not None:
         await session.execute(_LOCK_PAIR, {"ids": sorted((viewer_id, author_id))})
     found = await relation(session, viewer_id, author_id)
-    if found is None or found.sight != Sight.full:
+    if contact:
+        _require_contact(found)
+    elif found is None or found.sight != Sight.full:
         raise NotFound("Post not found")
-    if contact and found.blocked:
-        raise Forbidden("You cannot interact with this user")
 
 
 async def blocked_between(session: AsyncSession, a: int, b: int) -> bool:

@@ -5,19 +5,22 @@ deleted."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.domain.posts import may_delete_comment
 from core_service.models import Comment, Post, User
-from core_service.services import audience
+from core_service.services import audience, post_counters
 from core_service.services.post_counters import change_locked_counters, lock_published_post
 from core_service.services.posts import visible_post
+from core_service.services.users import AccessToken
 from instasaga.messages import CommentAdded, CommentDeleted
 from instasaga.services import CORE
+from shared_lib.database import Queries, Statement
 from shared_lib.errors import Forbidden, NotFound
-from shared_lib.outbox import publish_event
+from shared_lib.outbox import publish_event, write_events
 
 
 @dataclass(frozen=True)
@@ -26,18 +29,46 @@ class AuthoredComment:
     author_username: str
 
 
-async def add_comment(session: AsyncSession, user: User, post_id: int, content: str
-                      ) -> Comment:
-    post = await lock_published_post(session, post_id)
-    await audience.require_post_access(session, user.id, post.author_id, contact=True)
-    comment = Comment(post_id=post_id, author_id=user.id, content=content)
-    session.add(comment)
-    await session.flush()
-    row = await change_locked_counters(session, post, comment_count=1)
-    await publish_event(session, CommentAdded(
-        seq=row.version, comment_id=comment.id, post_id=post_id, post_author_id=post.author_id,
-        author_id=user.id, author_username=user.username, content=content,
-        comment_count=row.comment_count, created_at=comment.created_at), source=CORE)
+@dataclass(frozen=True)
+class NewComment:
+    id: int
+    post_id: int
+    author_id: int
+    author_username: str
+    content: str
+    created_at: datetime
+
+
+#: the comment and the post's counters, on a post locked by ``lock_for_contact``
+#: ($1 post, $2 author, $3 content)
+_ADD = Statement("comments.add", """
+    WITH c AS (
+        INSERT INTO comments (post_id, author_id, content) VALUES ($1, $2, $3)
+        RETURNING id, created_at
+    )
+    UPDATE posts SET comment_count = comment_count + 1, version = version + 1
+    WHERE id = $1
+    RETURNING (SELECT id FROM c) AS id, (SELECT created_at FROM c) AS created_at,
+              version, comment_count""")
+
+
+async def add_comment(q: Queries, token: AccessToken, post_id: int, content: str
+                      ) -> NewComment:
+    """Comment on a post. Four statements in the caller's transaction: the token and
+    the locks, the block and privacy check, the comment with the counters, the event."""
+    locked = await post_counters.lock_for_contact(q, token, post_id)
+    post = locked.post
+    await audience.require_contact(q, locked.user_id, post.author_id)
+    row = await q.fetchrow(_ADD, post_id, locked.user_id, content)
+    assert row is not None  # the post is locked
+    comment = NewComment(id=row["id"], post_id=post_id, author_id=locked.user_id,
+                         author_username=locked.username, content=content,
+                         created_at=row["created_at"])
+    await write_events(q, [CommentAdded(
+        seq=row["version"], comment_id=comment.id, post_id=post_id,
+        post_author_id=post.author_id, author_id=locked.user_id,
+        author_username=locked.username, content=content,
+        comment_count=row["comment_count"], created_at=comment.created_at)], source=CORE)
     return comment
 
 

@@ -11,12 +11,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import Follow, FollowRequest, User, follow_event_seq
-from core_service.services import audience
-from core_service.services.users import require_active
+from core_service.services.users import TOKEN_HOLDER_CTE, AccessToken, require_active
 from instasaga.messages import FollowAccepted, FollowRequested, UserFollowed, UserUnfollowed
 from instasaga.services import CORE
-from shared_lib.errors import BadRequest, Forbidden, NotFound
-from shared_lib.outbox import publish_event
+from shared_lib.database import Queries, Statement
+from shared_lib.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from shared_lib.outbox import publish_event, write_events
 
 
 @dataclass(frozen=True)
@@ -107,27 +107,78 @@ class FollowState:
     requested: bool = False
 
 
-async def follow(session: AsyncSession, follower: User, followee_id: int) -> FollowState:
-    """Follow a public account, or ask to follow a private one (its owner approves)."""
-    if followee_id == follower.id:
+#: a follow's first statement: the token's check, then both users locked FOR UPDATE in
+#: id order (as ``lock_pair``); no row of the token's user when the token is not good
+#: ($4: the user to follow)
+_LOCK_PAIR_FOR = Statement("follows.lock_pair", f"""
+    WITH {TOKEN_HOLDER_CTE}
+    SELECT u.id, u.is_active, u.username, u.is_private FROM users u
+    WHERE u.id IN ($1, $4) AND EXISTS (SELECT 1 FROM holder)
+    ORDER BY u.id FOR UPDATE OF u""")
+
+#: a follow of a public account (an edge) or a request to follow a private one, unless
+#: the two are in a block or the edge exists, with both counters and the event's
+#: ``seq`` when something was made ($1 follower, $2 followee, $3 followee is private)
+_FOLLOW = Statement("follows.follow", """
+    WITH blocked AS (
+        SELECT EXISTS (SELECT 1 FROM blocks
+                       WHERE (blocker_id = $1 AND blocked_id = $2)
+                          OR (blocker_id = $2 AND blocked_id = $1)) AS b
+    ), already AS (
+        SELECT EXISTS (SELECT 1 FROM follows
+                       WHERE follower_id = $1 AND followee_id = $2) AS f
+    ), edge AS (
+        INSERT INTO follows (follower_id, followee_id)
+        SELECT $1, $2 WHERE NOT $3 AND NOT (SELECT b FROM blocked)
+        ON CONFLICT DO NOTHING RETURNING 1
+    ), request AS (
+        INSERT INTO follow_requests (requester_id, target_id)
+        SELECT $1, $2 WHERE $3 AND NOT (SELECT b FROM blocked) AND NOT (SELECT f FROM already)
+        ON CONFLICT DO NOTHING RETURNING 1
+    ), following AS (
+        UPDATE users SET following_count = following_count + 1
+        WHERE id = $1 AND EXISTS (SELECT 1 FROM edge)
+    ), followers AS (
+        UPDATE users SET follower_count = follower_count + 1
+        WHERE id = $2 AND EXISTS (SELECT 1 FROM edge)
+    )
+    SELECT (SELECT b FROM blocked) AS blocked, (SELECT f FROM already) AS already,
+           EXISTS (SELECT 1 FROM edge) AS followed, EXISTS (SELECT 1 FROM request) AS asked,
+           CASE WHEN EXISTS (SELECT 1 FROM edge) OR EXISTS (SELECT 1 FROM request)
+                THEN nextval('follow_event_seq') END AS seq""")
+
+
+async def follow(q: Queries, token: AccessToken, followee_id: int) -> FollowState:
+    """Follow a public account, or ask to follow a private one (its owner approves).
+    Three statements in the caller's transaction: the token and both users locked,
+    the follow or request with its counters, the event (when one was made)."""
+    if followee_id == token.user_id:
         raise BadRequest("You cannot follow yourself")
-    pair = await lock_pair(session, follower, followee_id)
-    if await audience.blocked_between(session, follower.id, followee_id):
+    rows = {r["id"]: r for r in await q.fetch(_LOCK_PAIR_FOR, token.user_id,
+                                               token.token_version, token.session_id,
+                                               followee_id)}
+    me, them = rows.get(token.user_id), rows.get(followee_id)
+    if me is None:
+        raise Unauthorized
+    if not me["is_active"]:  # deactivated while this request waited for the lock
+        raise Forbidden("Your account is deactivated")
+    if them is None or not them["is_active"]:
+        raise NotFound("User not found")
+    private = them["is_private"]
+    done = await q.fetchrow(_FOLLOW, token.user_id, followee_id, private)
+    assert done is not None  # one row always
+    if done["blocked"]:
         raise Forbidden("You cannot follow this user")
-    already = await session.scalar(select(Follow.followee_id).where(
-        Follow.follower_id == follower.id, Follow.followee_id == followee_id))
-    if already is not None:
-        return FollowState(following=True)
-    if pair.private[followee_id]:
-        asked = await session.scalar(
-            pg_insert(FollowRequest).values(requester_id=follower.id, target_id=followee_id)
-            .on_conflict_do_nothing().returning(FollowRequest.target_id))
-        if asked is not None:
-            await publish_event(session, FollowRequested(
-                seq=await next_seq(session), requester_id=follower.id,
-                requester_username=follower.username, target_id=followee_id), source=CORE)
+    if done["followed"]:
+        await write_events(q, [UserFollowed(
+            seq=done["seq"], follower_id=token.user_id, follower_username=me["username"],
+            followee_id=followee_id)], source=CORE)
+    elif done["asked"]:
+        await write_events(q, [FollowRequested(
+            seq=done["seq"], requester_id=token.user_id, requester_username=me["username"],
+            target_id=followee_id)], source=CORE)
+    if private and not done["already"]:
         return FollowState(following=False, requested=True)
-    await add_edge(session, follower.id, follower.username, followee_id)
     return FollowState(following=True)
 
 

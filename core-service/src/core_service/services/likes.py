@@ -3,39 +3,49 @@ of every like of an account being deleted."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core_service.models import Like, User
-from core_service.services import audience
-from core_service.services.post_counters import change_locked_counters, lock_published_post
+from core_service.services import audience, post_counters
+from core_service.services.users import AccessToken
 from instasaga.messages import PostLiked, PostUnliked
 from instasaga.services import CORE
-from shared_lib.outbox import publish_event
+from shared_lib.database import Queries, Statement
+from shared_lib.outbox import write_events
 
-#: built once: a like, and taking it back
-_LIKE = (pg_insert(Like).values(post_id=bindparam("post_id"), user_id=bindparam("user_id"))
-         .on_conflict_do_nothing().returning(Like.user_id))
-_UNLIKE = delete(Like).where(Like.post_id == bindparam("post_id"),
-                             Like.user_id == bindparam("user_id"))
+#: a like, or taking it back when there is one, and the post's counters: one
+#: statement, on a post locked by ``lock_for_contact`` ($1 post, $2 user)
+_TOGGLE = Statement("likes.toggle", """
+    WITH liked AS (
+        INSERT INTO likes (post_id, user_id) VALUES ($1, $2)
+        ON CONFLICT DO NOTHING RETURNING 1
+    ), unliked AS (
+        DELETE FROM likes WHERE post_id = $1 AND user_id = $2
+          AND NOT EXISTS (SELECT 1 FROM liked)
+        RETURNING 1
+    )
+    UPDATE posts
+    SET like_count = like_count + CASE WHEN EXISTS (SELECT 1 FROM liked) THEN 1 ELSE -1 END,
+        version = version + 1
+    WHERE id = $1
+    RETURNING EXISTS (SELECT 1 FROM liked) AS liked, version, like_count""")
 
 
-async def toggle_like(session: AsyncSession, user: User, post_id: int) -> tuple[bool, int]:
-    """Like the post, or take the like back; whether it is liked now, and its count."""
-    post = await lock_published_post(session, post_id)
-    await audience.require_post_access(session, user.id, post.author_id, contact=True)
-    ids = {"post_id": post_id, "user_id": user.id}
-    inserted = await session.scalar(_LIKE, ids)
-    if inserted is None:
-        await session.execute(_UNLIKE, ids)
-    liked = inserted is not None
-    row = await change_locked_counters(session, post, like_count=1 if liked else -1)
-    event = PostLiked if liked else PostUnliked
-    await publish_event(session, event(
-        seq=row.version, post_id=post_id, post_author_id=post.author_id, user_id=user.id,
-        username=user.username, like_count=row.like_count), source=CORE)
-    return liked, row.like_count
+async def toggle_like(q: Queries, token: AccessToken, post_id: int) -> tuple[bool, int]:
+    """Like the post, or take the like back; whether it is liked now, and its count.
+    Four statements in the caller's transaction: the token and the locks, the
+    block and privacy check, the toggle with the counters, the event."""
+    locked = await post_counters.lock_for_contact(q, token, post_id)
+    post = locked.post
+    await audience.require_contact(q, locked.user_id, post.author_id)
+    row = await q.fetchrow(_TOGGLE, post_id, locked.user_id)
+    assert row is not None  # the post is locked
+    event = PostLiked if row["liked"] else PostUnliked
+    await write_events(q, [event(
+        seq=row["version"], post_id=post_id, post_author_id=post.author_id,
+        user_id=locked.user_id, username=locked.username, like_count=row["like_count"])],
+        source=CORE)
+    return row["liked"], row["like_count"]
 
 
 #: one statement however many likes: delete them, and take one off each liked post of

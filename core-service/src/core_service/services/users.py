@@ -59,12 +59,12 @@ class AccessToken:
     session_id: uuid.UUID
 
 
-#: the token's user when the token is still good, as ``_TOKEN_HOLDER``: a CTE for a
-#: hot path's read, which fuses it with its own ($1 user id, $2 token version, $3
-#: session id)
+#: the token's user (id, username) when the token is still good, as ``_TOKEN_HOLDER``:
+#: a CTE for a hot path's statement, which fuses it with its own ($1 user id, $2 token
+#: version, $3 session id)
 TOKEN_HOLDER_CTE = """
     holder AS (
-        SELECT u.id FROM users u
+        SELECT u.id, u.username FROM users u
         WHERE u.id = $1 AND u.is_active AND u.token_version = $2
           AND EXISTS (SELECT 1 FROM auth_sessions s
                       WHERE s.id = $3 AND s.user_id = u.id AND s.revoked_at IS NULL))"""

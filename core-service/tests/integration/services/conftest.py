@@ -1,85 +1,25 @@
-"""Fixtures of the service modules' tests: a migrated core database of each test's own,
-reached both by ORM sessions and by the asyncpg ``Database`` of the hot reads, and a
-seeder of the rows a test starts from (written directly, so that only the function
-under test changes counters and writes events)."""
+"""Fixtures of the service modules' tests: a seeder of the rows a test starts from
+(written directly, so that only the function under test changes counters and writes
+events), on the test's own migrated database (``sessions`` and ``database``, from
+``../conftest.py``)."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core_service.domain.posts import PostStatus
 from core_service.models import AuthSession, Post, User
-from shared_lib.database import Database
-from shared_lib.db import make_engine
+from core_service.services.users import AccessToken
 from shared_lib.security import PasswordHasher
 from shared_lib.tables import outbox
-from testkit.infra import Infra
-from testkit.processes import run_migrations
-
-
-@dataclass(frozen=True)
-class CoreDatabase:
-    """A migrated core database: ORM sessions and an asyncpg pool on it."""
-
-    url: str
-    sessions: async_sessionmaker[AsyncSession]
-    database: Database
-
-
-async def _admin(infra: Infra, sql: str) -> None:
-    conn = await asyncpg.connect(infra.postgres_url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="session")
-def core_template(infra: Infra) -> Iterator[str]:
-    """A database migrated to core's schema once (``run_migrations``): each test's
-    database is a copy of it, as fresh as a migration of its own and much faster."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    run_migrations("core_service", infra.create_database(name))
-    yield name
-    infra.drop_database(name)
-
-
-@pytest.fixture
-async def core_db(infra: Infra, core_template: str) -> AsyncIterator[CoreDatabase]:
-    """A new migrated core database for the test, dropped after it."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    await _admin(infra, f'CREATE DATABASE "{name}" TEMPLATE "{core_template}"')
-    url = infra.database_url(name)
-    engine = make_engine(url, pool_size=4)
-    database = Database(url, size=2)
-    try:
-        await database.open()
-        yield CoreDatabase(url, async_sessionmaker(engine, expire_on_commit=False), database)
-    finally:
-        await database.close()
-        await engine.dispose()
-        await _admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def sessions(core_db: CoreDatabase) -> async_sessionmaker[AsyncSession]:
-    """Sessions on this test's migrated core database (the one ``database`` reads)."""
-    return core_db.sessions
-
-
-@pytest.fixture
-def database(core_db: CoreDatabase) -> Database:
-    return core_db.database
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +73,24 @@ class Seed:
             "secret_hash": b"x", "expires_at": now + timedelta(days=1),
             "revoked_at": now if revoked else None})
         return sid
+
+    async def token(self, user: User | int, *, revoked: bool = False) -> AccessToken:
+        """An access token of the user at their current token version, of a new login
+        session (or of one already revoked)."""
+        user_id = user if isinstance(user, int) else user.id
+        sid = await self.auth_session(user_id, revoked=revoked)
+        return AccessToken(user_id, (await self.get(User, user_id)).token_version, sid)
+
+    async def tokens_no_longer_good(self, user: User | int) -> list[AccessToken]:
+        """Two access tokens of the user that are no longer good: one of a revoked login
+        session, and one of an open session whose token version is stale (the user's
+        moved on since, as a password change moves it)."""
+        revoked = await self.token(user, revoked=True)
+        stale = await self.token(user)
+        async with self.sessions() as s, s.begin():
+            await s.execute(update(User).where(User.id == stale.user_id)
+                            .values(token_version=User.token_version + 1))
+        return [revoked, stale]
 
     async def rows(self, model: type[Any], *values: dict[str, Any]) -> None:
         async with self.sessions() as s, s.begin():

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core_service.models import Block, Follow, FollowRequest, User
 from core_service.services import blocks, follows
+from shared_lib.database import Database
 from shared_lib.errors import BadRequest, Forbidden, NotFound
 
 if TYPE_CHECKING:
@@ -19,11 +20,12 @@ if TYPE_CHECKING:
 
 
 async def test_a_block_ends_follows_and_requests_both_ways(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
     alice, bob, carol = await seed.user("alice"), await seed.user("bob"), await seed.user("carol")
-    async with sessions() as s, s.begin():
+    tokens = {u.id: await seed.token(u) for u in (alice, bob, carol)}
+    async with database.transaction() as q:
         for follower, followee in ((alice, bob), (bob, alice), (carol, alice)):
-            await follows.follow(s, follower, followee.id)
+            await follows.follow(q, tokens[follower.id], followee.id)
     await seed.rows(FollowRequest, {"requester_id": alice.id, "target_id": bob.id},
                     {"requester_id": bob.id, "target_id": alice.id},
                     {"requester_id": carol.id, "target_id": bob.id})
@@ -75,10 +77,12 @@ async def test_block_is_refused_for_oneself_and_between_inactive_users(
 
 
 async def test_unblock_lifts_the_block_once_and_restores_no_follow(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
     alice, bob = await seed.user("alice"), await seed.user("bob")
+    token = await seed.token(bob)
+    async with database.transaction() as q:
+        await follows.follow(q, token, alice.id)
     async with sessions() as s, s.begin():
-        await follows.follow(s, bob, alice.id)
         await blocks.block(s, alice, bob.id)
     for _ in range(2):
         async with sessions() as s, s.begin():

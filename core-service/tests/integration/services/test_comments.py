@@ -13,25 +13,27 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core_service.domain.posts import PostStatus
 from core_service.models import Block, Comment, Post, User
 from core_service.services import comments
-from shared_lib.errors import Forbidden, NotFound
+from shared_lib.database import Database
+from shared_lib.errors import Forbidden, NotFound, Unauthorized
 
 if TYPE_CHECKING:
     from conftest import Seed
 
 
-async def _comment(sessions: async_sessionmaker[AsyncSession], user: User, post_id: int,
+async def _comment(database: Database, seed: Seed, user: User, post_id: int,
                    content: str) -> int:
-    async with sessions() as s, s.begin():
-        return (await comments.add_comment(s, user, post_id, content)).id
+    token = await seed.token(user)
+    async with database.transaction() as q:
+        return (await comments.add_comment(q, token, post_id, content)).id
 
 
-async def test_add_comment_stores_it_and_counts_it(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+async def test_add_comment_stores_it_and_counts_it(database: Database, seed: Seed) -> None:
     alice, bob = await seed.user("alice"), await seed.user("bob")
     post_id = await seed.post(alice)
-    async with sessions() as s, s.begin():
-        first = await comments.add_comment(s, bob, post_id, "first")
-        second = await comments.add_comment(s, alice, post_id, "second")
+    bobs, alices = await seed.token(bob), await seed.token(alice)
+    async with database.transaction() as q:
+        first = await comments.add_comment(q, bobs, post_id, "first")
+        second = await comments.add_comment(q, alices, post_id, "second")
     stored = await seed.all(select(Comment.id, Comment.author_id, Comment.content)
                             .order_by(Comment.id))
     assert stored == [(first.id, bob.id, "first"), (second.id, alice.id, "second")]
@@ -43,28 +45,46 @@ async def test_add_comment_stores_it_and_counts_it(
 
 
 async def test_add_comment_is_refused_on_unpublished_posts_and_between_blocked_users(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        database: Database, seed: Seed) -> None:
     alice, bob = await seed.user("alice"), await seed.user("bob")
     pending = await seed.post(alice, status=PostStatus.pending)
     published = await seed.post(alice)
     await seed.rows(Block, {"blocker_id": bob.id, "blocked_id": alice.id})
-    async with sessions() as s:
-        with pytest.raises(NotFound):
-            await comments.add_comment(s, alice, pending, "not yet")  # not even its author
-    async with sessions() as s:
-        with pytest.raises(Forbidden):
-            await comments.add_comment(s, bob, published, "blocked")
+    alices, bobs = await seed.token(alice), await seed.token(bob)
+    with pytest.raises(NotFound):
+        async with database.transaction() as q:
+            await comments.add_comment(q, alices, pending, "not yet")  # not even its author
+    with pytest.raises(Forbidden):
+        async with database.transaction() as q:
+            await comments.add_comment(q, bobs, published, "blocked")
     assert await seed.all(select(Comment)) == []
     assert (await seed.get(Post, published)).comment_count == 0
     assert await seed.events() == []
 
 
+async def test_add_comment_with_a_token_no_longer_good_is_unauthorized_and_writes_nothing(
+        database: Database, seed: Seed) -> None:
+    alice, bob = await seed.user("alice"), await seed.user("bob")
+    post_id = await seed.post(alice)
+    for token in await seed.tokens_no_longer_good(bob):  # revoked session, stale version
+        async with database.transaction() as q:  # committed: nothing was written
+            with pytest.raises(Unauthorized):
+                await comments.add_comment(q, token, post_id, "let me in")
+    assert await seed.all(select(Comment)) == []
+    post = await seed.get(Post, post_id)
+    assert (post.comment_count, post.version) == (0, 1)
+    assert await seed.events() == []
+    async with database.transaction() as q:  # a token of bob's that is good
+        added = await comments.add_comment(q, await seed.token(bob), post_id, "hi")
+    assert (added.author_id, added.author_username, added.content) == (bob.id, "bob", "hi")
+
+
 async def test_delete_comment_by_its_author_or_the_posts_author_only(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
     alice, bob, carol = await seed.user("alice"), await seed.user("bob"), await seed.user("carol")
     post_id = await seed.post(alice)
-    by_bob = await _comment(sessions, bob, post_id, "bob's")
-    by_carol = await _comment(sessions, carol, post_id, "carol's")
+    by_bob = await _comment(database, seed, bob, post_id, "bob's")
+    by_carol = await _comment(database, seed, carol, post_id, "carol's")
     async with sessions() as s:
         with pytest.raises(Forbidden):
             await comments.delete_comment(s, carol, by_bob)
@@ -85,11 +105,11 @@ async def test_delete_comment_by_its_author_or_the_posts_author_only(
 
 
 async def test_of_post_lists_the_comments_oldest_first_with_their_authors(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
     alice, bob = await seed.user("alice"), await seed.user("bob")
     post_id = await seed.post(alice)
     pending = await seed.post(alice, status=PostStatus.pending)
-    ids = [await _comment(sessions, user, post_id, text)
+    ids = [await _comment(database, seed, user, post_id, text)
            for user, text in ((bob, "b1"), (alice, "a1"), (bob, "b2"))]
     now = datetime.now(UTC)
     async with sessions() as s, s.begin():  # created in another order than the ids
@@ -108,13 +128,13 @@ async def test_of_post_lists_the_comments_oldest_first_with_their_authors(
 
 
 async def test_remove_comments_of_deletes_them_from_the_posts_of_others_only(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
     alice, bob, carol = await seed.user("alice"), await seed.user("bob"), await seed.user("carol")
     bobs, carols, own = await seed.post(bob), await seed.post(carol), await seed.post(alice)
-    on_bobs = [await _comment(sessions, alice, bobs, f"a{i}") for i in range(2)]
-    on_carols = await _comment(sessions, alice, carols, "a")
-    kept = [await _comment(sessions, alice, own, "mine"),
-            await _comment(sessions, bob, bobs, "bob's own")]
+    on_bobs = [await _comment(database, seed, alice, bobs, f"a{i}") for i in range(2)]
+    on_carols = await _comment(database, seed, alice, carols, "a")
+    kept = [await _comment(database, seed, alice, own, "mine"),
+            await _comment(database, seed, bob, bobs, "bob's own")]
     async with sessions() as s, s.begin():
         removed = await comments.remove_comments_of(s, alice.id)
     assert [(e.comment_id, e.post_id, e.post_author_id, e.author_id, e.comment_count, e.seq)

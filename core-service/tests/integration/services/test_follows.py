@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core_service.models import Block, Follow, FollowRequest, User
 from core_service.services import follows
 from core_service.services.follows import FollowState
-from shared_lib.errors import BadRequest, Forbidden, NotFound
+from shared_lib.database import Database
+from shared_lib.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 if TYPE_CHECKING:
     from conftest import Seed
@@ -26,11 +27,12 @@ async def _counts(seed: Seed, *users: User) -> list[tuple[int, int]]:
 
 
 async def test_following_a_public_account_twice_makes_one_counted_edge(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
     alice, bob = await seed.user("alice"), await seed.user("bob")
+    token = await seed.token(bob)
     for _ in range(2):
-        async with sessions() as s, s.begin():
-            assert await follows.follow(s, bob, alice.id) == FollowState(following=True)
+        async with database.transaction() as q:
+            assert await follows.follow(q, token, alice.id) == FollowState(following=True)
     assert await seed.all(select(Follow.follower_id, Follow.followee_id)) == [(bob.id, alice.id)]
     assert await _counts(seed, alice, bob) == [(1, 0), (0, 1)]
     assert await seed.event_types() == ["user.followed"]
@@ -44,11 +46,12 @@ async def test_following_a_public_account_twice_makes_one_counted_edge(
 
 
 async def test_following_a_private_account_asks_and_an_approval_makes_the_edge(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
     alice, bob = await seed.user("alice", private=True), await seed.user("bob")
+    token = await seed.token(bob)
     for _ in range(2):
-        async with sessions() as s, s.begin():
-            assert await follows.follow(s, bob, alice.id) == FollowState(False, requested=True)
+        async with database.transaction() as q:
+            assert await follows.follow(q, token, alice.id) == FollowState(False, requested=True)
     assert await seed.all(select(Follow)) == []
     assert await seed.all(select(FollowRequest.requester_id, FollowRequest.target_id)) == [
         (bob.id, alice.id)]
@@ -71,15 +74,17 @@ async def test_following_a_private_account_asks_and_an_approval_makes_the_edge(
 
 
 async def test_a_declined_or_withdrawn_request_leaves_no_edge(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
     alice, bob = await seed.user("alice", private=True), await seed.user("bob")
-    async with sessions() as s, s.begin():
-        await follows.follow(s, bob, alice.id)
+    token = await seed.token(bob)
+    async with database.transaction() as q:
+        await follows.follow(q, token, alice.id)
     async with sessions() as s, s.begin():
         await follows.decline(s, alice, bob.id)
     assert await seed.all(select(FollowRequest)) == []
+    async with database.transaction() as q:
+        await follows.follow(q, token, alice.id)
     async with sessions() as s, s.begin():
-        await follows.follow(s, bob, alice.id)
         await follows.unfollow(s, bob, alice.id)
     assert await seed.all(select(FollowRequest)) == []
     assert await seed.all(select(Follow)) == []
@@ -91,28 +96,50 @@ async def test_a_declined_or_withdrawn_request_leaves_no_edge(
 
 
 async def test_follow_is_refused_to_oneself_between_blocked_users_and_to_the_missing(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        database: Database, seed: Seed) -> None:
     alice, bob, carol = await seed.user("alice"), await seed.user("bob"), await seed.user("carol")
     gone = await seed.user("gone", active=False)
     await seed.rows(Block, {"blocker_id": alice.id, "blocked_id": bob.id})
+    # a deactivated follower's token is no longer good (a follower deactivated while
+    # the follow waits for the lock is refused with 403: test_events.py)
     refusals: list[tuple[User, int, type[Exception]]] = [
         (alice, alice.id, BadRequest), (alice, bob.id, Forbidden), (bob, alice.id, Forbidden),
-        (carol, gone.id, NotFound), (carol, carol.id + 1000, NotFound), (gone, carol.id, Forbidden)]
+        (carol, gone.id, NotFound), (carol, carol.id + 1000, NotFound),
+        (gone, carol.id, Unauthorized)]
     for follower, followee_id, error in refusals:
-        async with sessions() as s, s.begin():
+        token = await seed.token(follower)
+        async with database.transaction() as q:
             with pytest.raises(error):
-                await follows.follow(s, follower, followee_id)
+                await follows.follow(q, token, followee_id)
     assert await seed.all(select(Follow)) == []
     assert await seed.events() == []
 
 
+async def test_follow_with_a_token_no_longer_good_is_unauthorized_and_writes_nothing(
+        database: Database, seed: Seed) -> None:
+    alice, bob = await seed.user("alice"), await seed.user("bob")
+    secret = await seed.user("secret", private=True)
+    for token in await seed.tokens_no_longer_good(bob):  # revoked session, stale version
+        for followee in (alice, secret):  # neither an edge nor a request
+            async with database.transaction() as q:  # committed: nothing was written
+                with pytest.raises(Unauthorized):
+                    await follows.follow(q, token, followee.id)
+    assert await seed.all(select(Follow)) == []
+    assert await seed.all(select(FollowRequest)) == []
+    assert await _counts(seed, alice, bob) == [(0, 0), (0, 0)]
+    assert await seed.events() == []
+    async with database.transaction() as q:  # a token of bob's that is good
+        assert await follows.follow(q, await seed.token(bob), alice.id) == FollowState(True)
+
+
 async def test_approve_all_accepts_the_requests_of_active_users(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
     alice = await seed.user("alice", private=True)
     bob, carol, gone = await seed.user("bob"), await seed.user("carol"), await seed.user("gone")
     for requester in (carol, bob, gone):
-        async with sessions() as s, s.begin():
-            await follows.follow(s, requester, alice.id)
+        token = await seed.token(requester)
+        async with database.transaction() as q:
+            await follows.follow(q, token, alice.id)
     async with sessions() as s, s.begin():
         await s.execute(User.__table__.update().where(User.id == gone.id)
                         .values(is_active=False))

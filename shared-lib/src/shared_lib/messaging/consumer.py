@@ -26,6 +26,10 @@ publisher the runtime gives the consumer), and the saga participant's side
 * A message the inbox has seen before changes nothing: its handler is not
   called, unless it asks to see duplicates (``handles_duplicates``), as a
   saga participant does to send its stored reply again.
+* A handler marked :func:`direct` runs on the direct data path
+  (:mod:`shared_lib.database`): the inbox claim, its statements and its events
+  in one asyncpg transaction (``ctx.q``), on the consumers' own pool; any other
+  handler gets an ORM session (``ctx.session``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
@@ -49,6 +53,7 @@ from tenacity import (
 )
 
 from shared_lib.contracts import Envelope, Payload, SagaReply, registry
+from shared_lib.database import Database, Queries
 from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
 from shared_lib.logs import bound
@@ -79,11 +84,12 @@ SetAside = Callable[[AsyncSession, Envelope, str], Awaitable[None]]
 
 #: writes an event to the outbox in the handler's transaction, caused by ``cause``
 EventPublisher = Callable[[AsyncSession, Payload, Envelope, str], Awaitable[Envelope]]
+#: the same for a direct handler's transaction
+DirectEventPublisher = Callable[[Queries, Payload, Envelope, str], Awaitable[Envelope]]
 
 
 @dataclass
 class MessageContext:
-    session: AsyncSession
     envelope: Envelope
     service: str
     queue: str
@@ -94,9 +100,30 @@ class MessageContext:
     publisher: EventPublisher | None = None
     settings: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the handler's transaction: an ORM session, or (a :func:`direct` handler's) the
+    #: direct data path's statements
+    transaction: AsyncSession | Queries | None = None
+    direct_publisher: DirectEventPublisher | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if not isinstance(self.transaction, AsyncSession):
+            raise RuntimeError("a direct handler has no session: use ctx.q")
+        return self.transaction
+
+    @property
+    def q(self) -> Queries:
+        if not isinstance(self.transaction, Queries):
+            raise RuntimeError("only a direct handler has ctx.q: mark it @direct")
+        return self.transaction
 
     async def publish(self, payload: Payload) -> Envelope:
         """Write an event to the outbox, caused by the message being handled."""
+        if isinstance(self.transaction, Queries):
+            if self.direct_publisher is None:
+                raise RuntimeError(f"no event publisher on the consumer of {self.queue}")
+            return await self.direct_publisher(self.transaction, payload, self.envelope,
+                                               self.service)
         if self.publisher is None:
             raise RuntimeError(f"no event publisher on the consumer of {self.queue}")
         return await self.publisher(self.session, payload, self.envelope, self.service)
@@ -104,6 +131,19 @@ class MessageContext:
 
 class Handler(Protocol):
     async def __call__(self, ctx: MessageContext, payload: Any, /) -> Any: ...
+
+
+H = TypeVar("H", bound=Handler)
+
+
+def direct(handler: H) -> H:
+    """Run ``handler`` on the direct data path: ``ctx.q`` instead of ``ctx.session``."""
+    handler.direct = True  # type: ignore[attr-defined]
+    return handler
+
+
+def runs_direct(handler: Handler) -> bool:
+    return bool(getattr(handler, "direct", False))
 
 
 def handles_duplicates(handler: Handler) -> bool:
@@ -149,6 +189,8 @@ class MessageConsumer:
         publisher: EventPublisher | None = None,
         settings: Any = None,
         set_aside: SetAside | None = None,
+        database: Database | None = None,
+        direct_publisher: DirectEventPublisher | None = None,
     ) -> None:
         self.queue = queue
         self.service = service
@@ -159,6 +201,8 @@ class MessageConsumer:
         self._publisher = publisher
         self._set_aside = set_aside
         self._settings = settings
+        self._db = database
+        self._direct_publisher = direct_publisher
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         m = self._metrics
@@ -256,15 +300,27 @@ class MessageConsumer:
 
     async def process(self, env: Envelope, payload: Payload, handler: Handler) -> None:
         """Handle one decoded message in one transaction (also used by tests)."""
+        if runs_direct(handler):
+            if self._db is None:
+                raise RuntimeError(f"a direct handler on {self.queue} without a database")
+            async with self._db.transaction() as q:
+                record = await inbox.claim(q, self.queue, env.message_id, env.type)
+                await self._call(handler, env, payload, record, q)
+            return
         async with self._sessions() as session, session.begin():
             record = await inbox.record_message(session, self.queue, env.message_id, env.type)
-            if not record.new:
-                if self._metrics is not None:
-                    self._metrics.duplicates.labels(self.queue).inc()
-                if not handles_duplicates(handler):
-                    return
-            ctx = MessageContext(session=session, envelope=env, service=self.service,
-                                 queue=self.queue, duplicate=not record.new,
-                                 stored_reply=record.reply, publisher=self._publisher,
-                                 settings=self._settings)
-            await handler(ctx, payload)
+            await self._call(handler, env, payload, record, session)
+
+    async def _call(self, handler: Handler, env: Envelope, payload: Payload,
+                    record: inbox.InboxRecord, transaction: AsyncSession | Queries) -> None:
+        if not record.new:
+            if self._metrics is not None:
+                self._metrics.duplicates.labels(self.queue).inc()
+            if not handles_duplicates(handler):
+                return
+        ctx = MessageContext(envelope=env, service=self.service, queue=self.queue,
+                             duplicate=not record.new, stored_reply=record.reply,
+                             publisher=self._publisher, settings=self._settings,
+                             transaction=transaction,
+                             direct_publisher=self._direct_publisher)
+        await handler(ctx, payload)

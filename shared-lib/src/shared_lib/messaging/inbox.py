@@ -8,6 +8,7 @@ gets the same reply again.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared_lib.database import Queries, Statement
 from shared_lib.tables import inbox
 
 # Every statement runs once or twice per message: each is built once, here, and
@@ -83,3 +85,21 @@ async def preempt(
     inserted = await session.scalar(_PREEMPT, {"consumer": consumer, "message_id": message_id,
                                                "message_type": message_type, "reply": reply})
     return inserted is not None
+
+
+# The same on the direct data path (shared_lib.database), for direct handlers.
+
+_CLAIM_DIRECT = Statement("inbox.claim", """
+    INSERT INTO inbox (consumer, message_id, message_type) VALUES ($1, $2, $3)
+    ON CONFLICT DO NOTHING RETURNING 1""")
+_REPLY_DIRECT = Statement("inbox.reply", """
+    SELECT reply FROM inbox WHERE consumer = $1 AND message_id = $2""")
+
+
+async def claim(q: Queries, consumer: str, message_id: uuid.UUID, message_type: str
+                ) -> InboxRecord:
+    """:func:`record_message` in the caller's direct transaction."""
+    if await q.fetchval(_CLAIM_DIRECT, consumer, message_id, message_type) is not None:
+        return InboxRecord(new=True)
+    reply = await q.fetchval(_REPLY_DIRECT, consumer, message_id)
+    return InboxRecord(new=False, reply=json.loads(reply) if reply is not None else None)

@@ -25,7 +25,7 @@ from instasaga.messages import (
     UserDeleted,
     UserFollowed,
 )
-from shared_lib.messaging.consumer import MessageContext
+from shared_lib.messaging.consumer import MessageContext, direct
 from social_service.handlers.registry import NOTIFICATIONS, SUBSCRIPTIONS
 from social_service.models import NotificationType
 from social_service.projections.tombstones import PostState, mark_user_deleted
@@ -43,55 +43,59 @@ def _like_key(event: PostLiked | PostUnliked) -> str:
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, PostLiked)
+@direct
 async def on_post_liked(ctx: MessageContext, event: PostLiked) -> None:
     if event.user_id == event.post_author_id:
         return  # no notification for liking your own post
-    if await involved(ctx.session, [event.user_id, event.post_author_id]) is None \
-            or (state := await live_post(ctx.session, event.post_id)) is None:
+    if await involved(ctx.q, [event.user_id, event.post_author_id]) is None \
+            or (state := await live_post(ctx.q, event.post_id)) is None:
         return
-    await notify(ctx.session, user_id=event.post_author_id, actor_id=event.user_id,
+    await notify(ctx.q, user_id=event.post_author_id, actor_id=event.user_id,
                  type_=NotificationType.like, reference_id=event.post_id,
                  message=f"{event.username} liked your post", dedupe_key=_like_key(event),
                  seq=event.seq, withdrawn=state == PostState.withdrawn)
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, PostUnliked)
+@direct
 async def on_post_unliked(ctx: MessageContext, event: PostUnliked) -> None:
     if event.user_id == event.post_author_id:
         return
-    if await involved(ctx.session, [event.user_id, event.post_author_id]) is None \
-            or await live_post(ctx.session, event.post_id) is None:
+    if await involved(ctx.q, [event.user_id, event.post_author_id]) is None \
+            or await live_post(ctx.q, event.post_id) is None:
         return
     # recorded (hidden) even if the like was not seen yet, so a late like stays hidden
-    await notify(ctx.session, user_id=event.post_author_id, actor_id=event.user_id,
+    await notify(ctx.q, user_id=event.post_author_id, actor_id=event.user_id,
                  type_=NotificationType.like, reference_id=event.post_id,
                  message=f"{event.username} liked your post", dedupe_key=_like_key(event),
                  seq=event.seq, hidden=True)
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, CommentAdded)
+@direct
 async def on_comment_added(ctx: MessageContext, event: CommentAdded) -> None:
-    mentioned = await involved(ctx.session, [event.author_id, event.post_author_id],
+    mentioned = await involved(ctx.q, [event.author_id, event.post_author_id],
                                event.content, actor_id=event.author_id)
-    if mentioned is None or (state := await live_post(ctx.session, event.post_id)) is None:
+    if mentioned is None or (state := await live_post(ctx.q, event.post_id)) is None:
         return
     if event.author_id != event.post_author_id:
-        await notify(ctx.session, user_id=event.post_author_id, actor_id=event.author_id,
+        await notify(ctx.q, user_id=event.post_author_id, actor_id=event.author_id,
                      type_=NotificationType.comment, reference_id=event.post_id,
                      message=f"{event.author_username} commented on your post: "
                              f"{event.content[:100]}",
                      dedupe_key=f"comment:{event.comment_id}",
                      withdrawn=state == PostState.withdrawn)
-    await notify_mentions(ctx.session, mentioned, actor_id=event.author_id,
+    await notify_mentions(ctx.q, mentioned, actor_id=event.author_id,
                           actor_username=event.author_username, post_id=event.post_id,
                           where="a comment", key=f"comment:{event.comment_id}", state=state)
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, UserFollowed)
+@direct
 async def on_user_followed(ctx: MessageContext, event: UserFollowed) -> None:
-    if await involved(ctx.session, [event.follower_id, event.followee_id]) is None:
+    if await involved(ctx.q, [event.follower_id, event.followee_id]) is None:
         return
-    await notify(ctx.session, user_id=event.followee_id, actor_id=event.follower_id,
+    await notify(ctx.q, user_id=event.followee_id, actor_id=event.follower_id,
                  type_=NotificationType.follow, reference_id=event.follower_id,
                  message=f"{event.follower_username} started following you",
                  # one per pair: following again after an unfollow notifies nobody again
@@ -100,10 +104,11 @@ async def on_user_followed(ctx: MessageContext, event: UserFollowed) -> None:
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, FollowRequested)
+@direct
 async def on_follow_requested(ctx: MessageContext, event: FollowRequested) -> None:
-    if await involved(ctx.session, [event.requester_id, event.target_id]) is None:
+    if await involved(ctx.q, [event.requester_id, event.target_id]) is None:
         return
-    await notify(ctx.session, user_id=event.target_id, actor_id=event.requester_id,
+    await notify(ctx.q, user_id=event.target_id, actor_id=event.requester_id,
                  type_=NotificationType.follow_request, reference_id=event.requester_id,
                  message=f"{event.requester_username} asked to follow you",
                  dedupe_key=f"follow_request:{event.requester_id}:{event.target_id}",
@@ -111,10 +116,11 @@ async def on_follow_requested(ctx: MessageContext, event: FollowRequested) -> No
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, FollowAccepted)
+@direct
 async def on_follow_accepted(ctx: MessageContext, event: FollowAccepted) -> None:
-    if await involved(ctx.session, [event.requester_id, event.target_id]) is None:
+    if await involved(ctx.q, [event.requester_id, event.target_id]) is None:
         return
-    await notify(ctx.session, user_id=event.requester_id, actor_id=event.target_id,
+    await notify(ctx.q, user_id=event.requester_id, actor_id=event.target_id,
                  type_=NotificationType.follow_accepted, reference_id=event.target_id,
                  message=f"{event.target_username} accepted your follow request",
                  dedupe_key=f"follow_accepted:{event.requester_id}:{event.target_id}",

@@ -8,17 +8,28 @@ from sqlalchemy import Select, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared_lib.database import Queries, Statement, Transaction
 from social_service.models import FollowEdge
 from social_service.projections.tombstones import any_user_deleted
 
+_APPLY_DIRECT = Statement("follows.apply", """
+    INSERT INTO follows (follower_id, followee_id, active, version) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (follower_id, followee_id) DO UPDATE
+    SET active = excluded.active, version = excluded.version
+    WHERE follows.version < excluded.version""")
 
-async def apply(session: AsyncSession, *, follower_id: int, followee_id: int, follows: bool,
+
+async def apply(tx: Transaction, *, follower_id: int, followee_id: int, follows: bool,
                 seq: int) -> None:
     """Record a follow (``follows``) or an unfollow at ``seq``, unless the edge
     holds a newer one. A follow of or by a deleted user (queued when
     purge_user ran) changes nothing: core's unfollow for that pair follows anyway."""
-    if follows and await any_user_deleted(session, [follower_id, followee_id]):
+    if follows and await any_user_deleted(tx, [follower_id, followee_id]):
         return
+    if isinstance(tx, Queries):
+        await tx.execute(_APPLY_DIRECT, follower_id, followee_id, follows, seq)
+        return
+    session = tx
     values = {"active": follows, "version": seq}
     stmt = pg_insert(FollowEdge).values(follower_id=follower_id, followee_id=followee_id,
                                         **values)

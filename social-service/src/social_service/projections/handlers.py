@@ -33,7 +33,7 @@ from instasaga.messages import (
     UserUnfollowed,
     UserUpdated,
 )
-from shared_lib.messaging.consumer import MessageContext
+from shared_lib.messaging.consumer import MessageContext, direct
 from social_service.handlers.registry import PROJECTIONS, SESSIONS, SUBSCRIPTIONS
 from social_service.projections import blocks, follows, posts, sessions, users
 from social_service.projections.tombstones import mark_user_deleted
@@ -66,13 +66,15 @@ async def on_post_deleted(ctx: MessageContext, event: PostDeleted) -> None:
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, PostLiked, PostUnliked)
+@direct
 async def on_like_changed(ctx: MessageContext, event: PostLiked | PostUnliked) -> None:
-    await posts.set_like_count(ctx.session, event.post_id, event.seq, event.like_count)
+    await posts.set_like_count(ctx.q, event.post_id, event.seq, event.like_count)
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, CommentAdded, CommentDeleted)
+@direct
 async def on_comment_changed(ctx: MessageContext, event: CommentAdded | CommentDeleted) -> None:
-    await posts.set_comment_count(ctx.session, event.post_id, event.seq, event.comment_count)
+    await posts.set_comment_count(ctx.q, event.post_id, event.seq, event.comment_count)
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, UserBlocked, UserUnblocked)
@@ -84,10 +86,11 @@ async def on_block_changed(ctx: MessageContext, event: UserBlocked | UserUnblock
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, UserFollowed, UserUnfollowed)
+@direct
 async def on_follow_changed(ctx: MessageContext, event: UserFollowed | UserUnfollowed) -> None:
     """A follow of or by a deleted user (queued when purge_user ran) changes
     nothing: core's user.unfollowed for that pair follows anyway."""
-    await follows.apply(ctx.session, follower_id=event.follower_id,
+    await follows.apply(ctx.q, follower_id=event.follower_id,
                         followee_id=event.followee_id,
                         follows=isinstance(event, UserFollowed), seq=event.seq)
 

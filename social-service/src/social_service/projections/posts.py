@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from instasaga.messages import IndexPostHashtags, PostPublished
+from shared_lib.database import Queries, Statement
 from shared_lib.errors import BadRequest
 from social_service.domain.hashtags import normalise, rejection_reason
 from social_service.models import Hashtag, PostHashtag, PostProjection
@@ -124,24 +125,21 @@ async def unindex_pending(session: AsyncSession, post_id: int) -> None:
     )
 
 
-#: built once: every like and comment event runs one of them
-_SET_LIKE_COUNT = (update(PostProjection)
-                   .where(PostProjection.id == bindparam("post_id"),
-                          PostProjection.likes_version < bindparam("seq"))
-                   .values(like_count=bindparam("count"), likes_version=bindparam("seq")))
-_SET_COMMENT_COUNT = (update(PostProjection)
-                      .where(PostProjection.id == bindparam("post_id"),
-                             PostProjection.comments_version < bindparam("seq"))
-                      .values(comment_count=bindparam("count"),
-                              comments_version=bindparam("seq")))
+#: every like and comment event runs one of them ($1 post, $2 seq, $3 count)
+_SET_LIKE_COUNT = Statement("posts.set_like_count", """
+    UPDATE posts SET like_count = $3, likes_version = $2
+    WHERE id = $1 AND likes_version < $2""")
+_SET_COMMENT_COUNT = Statement("posts.set_comment_count", """
+    UPDATE posts SET comment_count = $3, comments_version = $2
+    WHERE id = $1 AND comments_version < $2""")
 
 
-async def set_like_count(session: AsyncSession, post_id: int, seq: int, count: int) -> None:
-    await session.execute(_SET_LIKE_COUNT, {"post_id": post_id, "seq": seq, "count": count})
+async def set_like_count(q: Queries, post_id: int, seq: int, count: int) -> None:
+    await q.execute(_SET_LIKE_COUNT, post_id, seq, count)
 
 
-async def set_comment_count(session: AsyncSession, post_id: int, seq: int, count: int) -> None:
-    await session.execute(_SET_COMMENT_COUNT, {"post_id": post_id, "seq": seq, "count": count})
+async def set_comment_count(q: Queries, post_id: int, seq: int, count: int) -> None:
+    await q.execute(_SET_COMMENT_COUNT, post_id, seq, count)
 
 
 async def publish(session: AsyncSession, post: PostPublished) -> None:

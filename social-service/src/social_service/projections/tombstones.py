@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared_lib.database import Queries, Statement, Transaction
 from social_service.models import PostProjection, UserProjection
 
 #: built once: every event about users or posts asks it
@@ -32,10 +33,16 @@ _DELETED = (select(UserProjection.deleted)
             .order_by(UserProjection.id).with_for_update(read=True))
 
 
-async def any_user_deleted(session: AsyncSession, user_ids: Iterable[int]) -> bool:
+_DELETED_DIRECT = Statement("users.deleted", """
+    SELECT deleted FROM users WHERE id = ANY($1::bigint[]) ORDER BY id FOR SHARE""")
+
+
+async def any_user_deleted(tx: Transaction, user_ids: Iterable[int]) -> bool:
     """Whether one of these users is deleted; their rows are read FOR SHARE, in id order."""
-    deleted = (await session.execute(_DELETED, {"ids": sorted(set(user_ids))})).scalars()
-    return any(deleted)
+    ids = sorted(set(user_ids))
+    if isinstance(tx, Queries):
+        return any(r["deleted"] for r in await tx.fetch(_DELETED_DIRECT, ids))
+    return any((await tx.execute(_DELETED, {"ids": ids})).scalars())
 
 
 async def mark_user_deleted(session: AsyncSession, user_id: int, seq: int) -> None:
@@ -60,9 +67,22 @@ _POST_STATE = (select(PostProjection.published, PostProjection.version, PostProj
                .where(PostProjection.id == bindparam("post_id")).with_for_update(read=True))
 
 
-async def post_state(session: AsyncSession, post_id: int) -> PostState:
+_POST_STATE_DIRECT = Statement("posts.state", """
+    SELECT published, version, deleted FROM posts WHERE id = $1 FOR SHARE""")
+
+
+async def post_state(tx: Transaction, post_id: int) -> PostState:
     """The post's state; its row is read FOR SHARE (a purge running now finishes first)."""
-    row = (await session.execute(_POST_STATE, {"post_id": post_id})).first()
-    if row is None or row.published or row.version == 0:
+    if isinstance(tx, Queries):
+        row = await tx.fetchrow(_POST_STATE_DIRECT, post_id)
+        if row is None:
+            return PostState.visible
+        published, version, deleted = row["published"], row["version"], row["deleted"]
+    else:
+        found = (await tx.execute(_POST_STATE, {"post_id": post_id})).first()
+        if found is None:
+            return PostState.visible
+        published, version, deleted = found.published, found.version, found.deleted
+    if published or version == 0:
         return PostState.visible
-    return PostState.deleted if row.deleted else PostState.withdrawn
+    return PostState.deleted if deleted else PostState.withdrawn

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from instasaga.messages import PostPublished
+from shared_lib.database import Queries, Statement, Transaction
 from shared_lib.errors import NotFound
 from social_service.domain.mentions import extract_mentions
 from social_service.models import (
@@ -53,18 +54,46 @@ _INVOLVED = (select(UserProjection.id, UserProjection.username, UserProjection.d
              .order_by(UserProjection.id).with_for_update(read=True))
 
 
-async def notify(session: AsyncSession, *, user_id: int, actor_id: int, type_: NotificationType,
+_NOTIFY_DIRECT = Statement("notifications.notify", """
+    INSERT INTO notifications (dedupe_key, user_id, actor_id, type, reference_id, message,
+                               seq, hidden, withdrawn)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (dedupe_key) DO UPDATE
+    SET hidden = excluded.hidden, withdrawn = excluded.withdrawn, seq = excluded.seq,
+        message = excluded.message
+    WHERE notifications.seq < excluded.seq""")
+#: ``_INVOLVED`` ($1 ids), and with the users a text mentions ($2 lower-case names)
+_INVOLVED_DIRECT = Statement("notifications.involved", """
+    SELECT id, username, deleted FROM users WHERE id = ANY($1::bigint[])
+    ORDER BY id FOR SHARE""")
+_INVOLVED_OR_NAMED = Statement("notifications.involved_or_named", """
+    SELECT id, username, deleted FROM users
+    WHERE id = ANY($1::bigint[]) OR lower(username) = ANY($2::text[])
+    ORDER BY id FOR SHARE""")
+#: which of the users ($1) are in a block with the actor ($2)
+_CUT_OFF_DIRECT = Statement("notifications.cut_off", """
+    SELECT u FROM unnest($1::bigint[]) AS u
+    WHERE EXISTS (SELECT 1 FROM blocks b WHERE b.active
+                  AND ((b.blocker_id = u AND b.blocked_id = $2)
+                       OR (b.blocker_id = $2 AND b.blocked_id = u)))""")
+
+
+async def notify(tx: Transaction, *, user_id: int, actor_id: int, type_: NotificationType,
                  reference_id: int | None, message: str, dedupe_key: str, seq: int = 0,
                  hidden: bool = False, withdrawn: bool = False) -> None:
     """Create (or, for a newer ``seq``, update) the notification of one fact;
     a ``withdrawn`` one stays hidden until its post is restored."""
-    await session.execute(_NOTIFY, {
+    if isinstance(tx, Queries):
+        await tx.execute(_NOTIFY_DIRECT, dedupe_key, user_id, actor_id, type_.value,
+                         reference_id, message, seq, hidden or withdrawn, withdrawn)
+        return
+    await tx.execute(_NOTIFY, {
         "dedupe_key": dedupe_key, "user_id": user_id, "actor_id": actor_id,
         "type": type_.value, "reference_id": reference_id, "message": message, "seq": seq,
         "hidden": hidden or withdrawn, "withdrawn": withdrawn})
 
 
-async def involved(session: AsyncSession, user_ids: Iterable[int],
+async def involved(tx: Transaction, user_ids: Iterable[int],
                    text: str | None = None, actor_id: int | None = None) -> list[int] | None:
     """Read the users an event involves, and those its ``text`` mentions, FOR
     SHARE in id order (a purge_user running now finishes first). None when one
@@ -73,41 +102,51 @@ async def involved(session: AsyncSession, user_ids: Iterable[int],
     still notified: the deletion may yet be compensated) and, when ``actor_id``
     wrote the text, not in a block with them."""
     ids, names = set(user_ids), extract_mentions(text)
-    if names:
+    rows: list[Any]
+    if isinstance(tx, Queries):
+        found = (await tx.fetch(_INVOLVED_OR_NAMED, sorted(ids), sorted(names)) if names
+                 else await tx.fetch(_INVOLVED_DIRECT, sorted(ids)))
+        rows = [(r["id"], r["username"], r["deleted"]) for r in found]
+    elif names:
         matches = or_(UserProjection.id.in_(sorted(ids)),
                       func.lower(UserProjection.username).in_(names))
-        rows = (await session.execute(
+        rows = list((await tx.execute(
             select(UserProjection.id, UserProjection.username, UserProjection.deleted)
-            .where(matches).order_by(UserProjection.id).with_for_update(read=True))).all()
+            .where(matches).order_by(UserProjection.id).with_for_update(read=True))).all())
     else:
-        rows = (await session.execute(_INVOLVED, {"ids": sorted(ids)})).all()
-    if any(r.deleted for r in rows if r.id in ids):
+        rows = list((await tx.execute(_INVOLVED, {"ids": sorted(ids)})).all())
+    if any(deleted for user_id, _, deleted in rows if user_id in ids):
         return None
-    mentioned = [r.id for r in rows if not r.deleted and r.username.lower() in names]
+    mentioned = [user_id for user_id, username, deleted in rows
+                 if not deleted and username.lower() in names]
     if mentioned and actor_id is not None:  # nobody in a block with the text's author
         actor = actor_id
-        cut_off = set((await session.execute(
-            select(UserProjection.id).where(UserProjection.id.in_(mentioned),
-                                            blocks.either_blocked(UserProjection.id, actor))
-        )).scalars())
+        if isinstance(tx, Queries):
+            cut_off = {r["u"] for r in await tx.fetch(_CUT_OFF_DIRECT, mentioned, actor)}
+        else:
+            cut_off = set((await tx.execute(
+                select(UserProjection.id).where(
+                    UserProjection.id.in_(mentioned),
+                    blocks.either_blocked(UserProjection.id, actor))
+            )).scalars())
         mentioned = [m for m in mentioned if m not in cut_off]
     return mentioned
 
 
-async def live_post(session: AsyncSession, post_id: int) -> PostState | None:
+async def live_post(tx: Transaction, post_id: int) -> PostState | None:
     """The post's state (its row read FOR SHARE, after the users'); None when it
     is deleted and the event must notify nobody."""
-    state = await post_state(session, post_id)
+    state = await post_state(tx, post_id)
     return None if state == PostState.deleted else state
 
 
-async def notify_mentions(session: AsyncSession, mentioned: Sequence[int], *, actor_id: int,
+async def notify_mentions(tx: Transaction, mentioned: Sequence[int], *, actor_id: int,
                           actor_username: str, post_id: int, where: str, key: str,
                           state: PostState) -> None:
     for user_id in mentioned:
         if user_id == actor_id:
             continue
-        await notify(session, user_id=user_id, actor_id=actor_id,
+        await notify(tx, user_id=user_id, actor_id=actor_id,
                      type_=NotificationType.mention, reference_id=post_id,
                      message=f"{actor_username} mentioned you in {where}",
                      dedupe_key=f"mention:{key}:{user_id}",
