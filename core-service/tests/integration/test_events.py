@@ -110,10 +110,11 @@ async def test_deleting_an_account_announces_each_removed_follow(
     async with database.transaction() as q:
         for follower, followee in ((a, b), (b, a), (c, a), (b, c)):
             await follows.follow(q, tokens[follower.id], followee.id)
-    async with sessions() as s, s.begin():  # the saga's first step, then its last one
-        await s.execute(update(User).where(User.id == a.id).values(is_active=False))
+    async with database.transaction() as q:  # the saga's first step, then its last one
+        await q.execute(Statement("deactivate", "UPDATE users SET is_active = false "
+                                                "WHERE id = $1"), a.id)
         await delete_user_data(SagaContext(
-            session=s, saga_id=uuid.uuid4(), saga_type=DELETE_ACCOUNT,
+            tx=q, saga_id=uuid.uuid4(), saga_type=DELETE_ACCOUNT,
             data=DeleteAccountData(user_id=a.id, username="alice"), service=CORE))
 
     events = await _events(sessions)

@@ -20,9 +20,10 @@ Every statement and every round trip is counted (``sql_statements_total`` with
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -49,10 +50,24 @@ class Statement:
 Transaction: TypeAlias = "AsyncSession | Queries"
 
 
+def savepoint(tx: Transaction) -> AbstractAsyncContextManager[Any]:
+    """A SAVEPOINT in either kind of transaction."""
+    if isinstance(tx, Queries):
+        return tx.savepoint()
+    return tx.begin_nested()
+
+
 def asyncpg_dsn(url: str) -> str:
     """A SQLAlchemy URL (``postgresql+asyncpg://``) as libpq/asyncpg takes it."""
     scheme, sep, rest = url.partition("://")
     return f"{scheme.split('+', 1)[0]}{sep}{rest}"
+
+
+async def _json_codecs(conn: asyncpg.Connection) -> None:
+    """``json`` and ``jsonb`` values as Python objects both ways (as the ORM has them)."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads,
+                                  schema="pg_catalog")
 
 
 class Queries:
@@ -69,6 +84,22 @@ class Queries:
         """Call ``callback`` once this transaction has committed (each callable once)."""
         if callback not in self._after_commit:
             self._after_commit.append(callback)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A SAVEPOINT: what the block wrote is undone when it raises (and the
+        transaction goes on)."""
+        nested = self._conn.transaction()
+        await nested.start()
+        self._db.counted(0, 1)
+        try:
+            yield
+        except BaseException:
+            self._db.counted(0, 1)
+            await nested.rollback()
+            raise
+        self._db.counted(0, 1)
+        await nested.commit()
 
     def wrote_outbox(self) -> None:
         """This transaction added outbox rows: wake the relay once it commits."""
@@ -122,7 +153,7 @@ class Database:
             self._dsn, min_size=1, max_size=self._size,
             statement_cache_size=self._statement_cache_size,
             # a connection idle this long is closed (the pool opens one again on demand)
-            max_inactive_connection_lifetime=300)
+            max_inactive_connection_lifetime=300, init=_json_codecs)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -41,7 +41,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared_lib.database import Database, Queries, Statement
+from shared_lib.database import Database, Queries, Statement, Transaction
 from shared_lib.errors import USE_CASE_ERRORS
 from shared_lib.tables import idempotency_keys
 
@@ -155,18 +155,33 @@ async def lookup(session: AsyncSession, key: ScopedKey) -> Prior | None:
                  location=row.location)
 
 
-async def claim_for_saga(session: AsyncSession, key: ScopedKey, saga_id: uuid.UUID
-                         ) -> bool:
+_CLAIM_SAGA_DIRECT = Statement("idempotency.claim_saga", """
+    INSERT INTO idempotency_keys (scope, key, fingerprint, saga_id)
+    SELECT $1, $2, $3, $4
+    WHERE NOT EXISTS (SELECT 1 FROM sagas WHERE id = $4)
+    ON CONFLICT DO NOTHING
+    RETURNING 1""")
+
+
+async def claim_for_saga(tx: Transaction, key: ScopedKey, saga_id: uuid.UUID) -> bool:
     """In the saga start's transaction: True when this request starts the saga; False
     when a request with the key (or the saga itself) came first, which the caller
     replays. A concurrent first request is waited for (the unique index), so the
     answer is its committed outcome; 422 when the key named another request."""
-    claimed = (await session.execute(_CLAIM_SAGA, {
+    if isinstance(tx, Queries):
+        if await tx.fetchval(_CLAIM_SAGA_DIRECT, key.scope, key.key, key.fingerprint,
+                             saga_id) is not None:
+            return True
+        row = await tx.fetchrow(_LOOKUP_DIRECT, key.scope, key.key)
+        if row is not None and row["fingerprint"] != key.fingerprint:
+            raise KEY_REUSED
+        return False
+    claimed = (await tx.execute(_CLAIM_SAGA, {
         "scope": key.scope, "key": key.key, "fingerprint": key.fingerprint,
         "saga_id": saga_id})).first()
     if claimed is not None:
         return True
-    await lookup(session, key)  # 422 on another request; else the saga is replayed
+    await lookup(tx, key)  # 422 on another request; else the saga is replayed
     return False
 
 

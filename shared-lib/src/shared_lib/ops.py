@@ -197,8 +197,8 @@ def build_ops_router(settings: ServiceSettings) -> APIRouter:
     async def retry_saga(request: Request, saga_id: uuid.UUID) -> SagaOut:
         runtime = _runtime(request)
         try:
-            async with runtime.sessions() as session, session.begin():
-                await runtime.orchestrator.retry(SqlSagaStore(session), saga_id)
+            async with runtime.consumer_db.transaction() as q:
+                await runtime.orchestrator.retry(SqlSagaStore(q), saga_id)
         except UnknownSaga:
             raise HTTPException(404, "Saga not found") from None
         except ValueError as exc:

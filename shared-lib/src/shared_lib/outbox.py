@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, event, insert, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from shared_lib.contracts import Envelope, Payload, envelope_for
 from shared_lib.contracts.routing import default_exchange
-from shared_lib.database import Queries, Statement
+from shared_lib.database import Database, Queries, Statement, Transaction
 from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
 from shared_lib.logs import current_correlation_id
@@ -64,10 +63,13 @@ _ADD = insert(outbox).values(
 
 
 async def add_to_outbox(
-    session: AsyncSession, envelope: Envelope, exchange: str, routing_key: str | None = None
+    tx: Transaction, envelope: Envelope, exchange: str, routing_key: str | None = None
 ) -> None:
     """Queue a message in the caller's transaction; it is sent after commit."""
-    await session.execute(_ADD, {
+    if isinstance(tx, Queries):
+        await write_envelopes(tx, [(envelope, exchange, routing_key or envelope.type)])
+        return
+    await tx.execute(_ADD, {
         "message_id": envelope.message_id,
         "exchange": exchange,
         "routing_key": routing_key or envelope.type,
@@ -75,28 +77,32 @@ async def add_to_outbox(
         "body": envelope.model_dump_json(),
         "correlation_id": str(envelope.correlation_id) if envelope.correlation_id else None,
     })
-    session.info["outbox_pending"] = True
+    tx.info["outbox_pending"] = True
 
 
 async def publish_event(
-    session: AsyncSession, payload: Payload, *, source: str,
+    tx: Transaction, payload: Payload, *, source: str,
     correlation_id: uuid.UUID | None = None, causation_id: uuid.UUID | None = None,
 ) -> Envelope:
     """Write an event to the outbox in the caller's transaction."""
     env = envelope_for(payload, source=source,
                        correlation_id=correlation_id or current_correlation_id(),
                        causation_id=causation_id)
-    await add_to_outbox(session, env, default_exchange(payload))
+    await add_to_outbox(tx, env, default_exchange(payload))
     return env
 
 
 async def publish_events(
-    session: AsyncSession, payloads: Sequence[Payload], *, source: str,
+    tx: Transaction, payloads: Sequence[Payload], *, source: str,
     correlation_id: uuid.UUID | None = None, causation_id: uuid.UUID | None = None,
 ) -> None:
     """Write many events to the outbox in one round trip (an account deletion can
     announce thousands of changes)."""
     if not payloads:
+        return
+    if isinstance(tx, Queries):
+        await write_events(tx, payloads, source=source, correlation_id=correlation_id,
+                           causation_id=causation_id)
         return
     correlation_id = correlation_id or current_correlation_id()
     rows = []
@@ -107,8 +113,16 @@ async def publish_events(
                      "routing_key": env.type, "message_type": env.type,
                      "body": env.model_dump_json(),
                      "correlation_id": str(correlation_id) if correlation_id else None})
-    await session.execute(_ADD, rows)
-    session.info["outbox_pending"] = True
+    await tx.execute(_ADD, rows)
+    tx.info["outbox_pending"] = True
+
+
+async def publish_caused_by(tx: Transaction, payload: Payload, cause: Envelope,
+                            source: str) -> Envelope:
+    """Write an event caused by a message being handled (the consumers' publisher)."""
+    return await publish_event(tx, payload, source=source,
+                               correlation_id=cause.correlation_id,
+                               causation_id=cause.message_id)
 
 
 #: the direct data path's way in: any number of rows in one statement
@@ -147,46 +161,28 @@ async def write_envelopes(q: Queries, rows: Sequence[tuple[Envelope, str, str]])
     q.wrote_outbox()
 
 
-async def publish_caused_by(session: AsyncSession, payload: Payload, cause: Envelope,
-                            source: str) -> Envelope:
-    """Write an event caused by a message being handled (the consumers' publisher)."""
-    return await publish_event(session, payload, source=source,
-                               correlation_id=cause.correlation_id,
-                               causation_id=cause.message_id)
-
-
-async def write_caused_by(q: Queries, payload: Payload, cause: Envelope, source: str
-                          ) -> Envelope:
-    """:func:`publish_caused_by` for a direct handler's transaction."""
-    (env,) = await write_events(q, [payload], source=source,
-                                correlation_id=cause.correlation_id,
-                                causation_id=cause.message_id)
-    return env
-
-
 #: The inner SELECT locks its rows: its snapshot is taken when the statement
 #: starts, before the advisory lock is won, so a row another relay marked sent
 #: meanwhile would still look unsent; FOR UPDATE re-reads each row's latest
-#: version (and skips it once sent).
-_BATCH_SQL = text("""
-    WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(:key) AS got)
+#: version (and skips it once sent). ($1 the lock's key, $2 the batch size)
+_BATCH = Statement("outbox.batch", """
+    WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($1) AS got)
     SELECT lock.got, o.id, o.message_id, o.exchange, o.routing_key, o.message_type, o.body,
            o.correlation_id
     FROM lock LEFT JOIN LATERAL (
         SELECT * FROM outbox
         WHERE sent_at IS NULL AND parked_at IS NULL
           AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-        ORDER BY id LIMIT :limit
+        ORDER BY id LIMIT $2
         FOR UPDATE
     ) o ON lock.got
-    ORDER BY o.id
-""")
+    ORDER BY o.id""")
 
 
 class OutboxRelay:
     def __init__(
         self,
-        engine: AsyncEngine,
+        db: Database,
         broker: Broker,
         *,
         batch_size: int = 200,
@@ -195,7 +191,7 @@ class OutboxRelay:
         metrics: Metrics | None = None,
         max_attempts: int = 30,
     ) -> None:
-        self._engine = engine
+        self._db = db
         self._broker = broker
         self._batch_size = batch_size
         self._poll = poll_seconds
@@ -252,14 +248,14 @@ class OutboxRelay:
         sent. Rows whose publish failed for another reason (channel or
         connection lost) are not charged: they stay due and the relay backs off.
         """
-        async with self._engine.begin() as conn:
+        async with self._db.transaction() as q:
             # the lock and the batch in one round trip: always one row at least, whose
             # "got" says whether this relay holds the lock
-            result = (await conn.execute(_BATCH_SQL, {"key": self._lock_key,
-                                                       "limit": self._batch_size})).all()
-            if not result[0].got:
+            result = await q.fetch(_BATCH, self._lock_key, self._batch_size)
+            if not result[0]["got"]:
                 return None
-            rows = [r for r in result if r.id is not None]
+            rows = [_Row(**{k: r[k] for k in _Row.__dataclass_fields__})
+                    for r in result if r["id"] is not None]
             if not rows:
                 return 0
             missing = {ex for ex in {r.exchange for r in rows}
@@ -286,10 +282,10 @@ class OutboxRelay:
                       for res in results
                       if isinstance(res, BaseException) and not isinstance(res, Unroutable)]
             if sent:
-                await conn.execute(_MARK_SENT, {"ids": sent})
+                await q.execute(_MARK_SENT, sent)
             for r, exc in failed:
-                parked = await conn.scalar(_MARK_FAILED, {
-                    "id": r.id, "error": repr(exc)[:2000], "max_attempts": self._max_attempts})
+                parked = await q.fetchval(_MARK_FAILED, r.id, repr(exc)[:2000],
+                                          self._max_attempts)
                 if parked:
                     log.error("outbox message %s (%s to %s) parked after %d attempts: %r; "
                               "republish it with POST /ops/outbox/%d/republish",
@@ -306,22 +302,35 @@ class OutboxRelay:
         return len(rows)
 
 
-def _outgoing(row: Any) -> OutgoingMessage:
+@dataclass(frozen=True)
+class _Row:
+    """An outbox row the relay publishes."""
+
+    id: int
+    message_id: uuid.UUID
+    exchange: str
+    routing_key: str
+    message_type: str
+    body: str
+    correlation_id: str | None
+
+
+def _outgoing(row: _Row) -> OutgoingMessage:
     return OutgoingMessage(exchange=row.exchange, routing_key=row.routing_key,
                            body=row.body.encode(), message_id=str(row.message_id),
                            message_type=row.message_type, correlation_id=row.correlation_id)
 
 
-_MARK_SENT = text("UPDATE outbox SET sent_at = now() WHERE id = ANY(:ids)")
+_MARK_SENT = Statement("outbox.mark_sent",
+                       "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])")
 #: a row that could not be delivered waits one second more per attempt (30 s at most);
-#: at ``max_attempts`` it is parked (returns whether it was)
-_MARK_FAILED = text("""
-    UPDATE outbox SET attempts = attempts + 1, last_error = :error,
+#: at ``max_attempts`` it is parked (returns whether it was) ($1 id, $2 error, $3 max)
+_MARK_FAILED = Statement("outbox.mark_failed", """
+    UPDATE outbox SET attempts = attempts + 1, last_error = $2,
            next_attempt_at = now() + least(attempts + 1, 30) * interval '1 second',
-           parked_at = CASE WHEN attempts + 1 >= :max_attempts THEN now() END
-    WHERE id = :id
-    RETURNING parked_at IS NOT NULL
-""")
+           parked_at = CASE WHEN attempts + 1 >= $3 THEN now() END
+    WHERE id = $1
+    RETURNING parked_at IS NOT NULL""")
 
 _PARKED = text("""
     SELECT id, message_id, message_type, exchange, routing_key, attempts, last_error,

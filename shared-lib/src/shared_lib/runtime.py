@@ -21,7 +21,7 @@ from shared_lib.contracts.routing import unrouted_exchange
 from shared_lib.database import Database
 from shared_lib.db import count_statements, make_engine, wait_for_database
 from shared_lib.messaging.broker import Broker
-from shared_lib.messaging.consumer import MessageConsumer, MessageContext, PoisonMessage
+from shared_lib.messaging.consumer import MessageConsumer, MessageContext, PoisonMessage, direct
 from shared_lib.messaging.subscriptions import Subscriptions
 from shared_lib.messaging.topology import Topology, replies_queue
 from shared_lib.metrics import Metrics
@@ -31,7 +31,6 @@ from shared_lib.outbox import (
     add_to_outbox,
     outbox_backlog,
     publish_caused_by,
-    write_caused_by,
 )
 from shared_lib.retention import RetentionPolicy, run_retention
 from shared_lib.saga import SagaDefinition, SagaOrchestrator, SagaWaiter, SqlSagaStore
@@ -75,6 +74,9 @@ class ServiceRuntime:
         self.db: Database | None = None
         #: the consumers' direct handlers' pool, apart from the HTTP paths'
         self.consumer_db: Database | None = None
+        #: the outbox relay's and the deadline scanner's (two connections: never
+        #: waiting behind a backlog of messages or requests)
+        self.background_db: Database | None = None
         self.sessions: async_sessionmaker[AsyncSession] | None = None
         self.broker: Broker | None = None
         self.relay: OutboxRelay | None = None
@@ -111,12 +113,16 @@ class ServiceRuntime:
                                     statements=self.metrics.sql_statements,
                                     round_trips=self.metrics.db_round_trips)
         await self.consumer_db.open()
+        self.background_db = Database(s.database_url, size=2,
+                                      statements=self.metrics.sql_statements,
+                                      round_trips=self.metrics.db_round_trips)
+        await self.background_db.open()
         self.broker = Broker(s.amqp_url, self.service, self.topology, s.message_delivery_limit,
                              heartbeat_seconds=s.amqp_heartbeat_seconds)
         await self.broker.connect(s.startup_retry_seconds, keep_connected=False)
         tasks = self.supervisor
         tasks.start("broker-connection", self.broker.keep_connected)
-        self.relay = OutboxRelay(self.engine, self.broker, batch_size=s.outbox_batch_size,
+        self.relay = OutboxRelay(self.background_db, self.broker, batch_size=s.outbox_batch_size,
                                  poll_seconds=s.outbox_poll_seconds, metrics=self.metrics,
                                  max_attempts=s.outbox_max_attempts)
         self.db.outbox_notifier = self.consumer_db.outbox_notifier = self.relay.wake
@@ -126,7 +132,7 @@ class ServiceRuntime:
         )
         tasks.start("saga-waiter", self.waiter.run)
         tasks.start("outbox-relay", self.relay.run)
-        deadlines = self.deadlines = DeadlineScanner(self.sessions, self.orchestrator)
+        deadlines = self.deadlines = DeadlineScanner(self.background_db, self.orchestrator)
         tasks.start("saga-deadlines", lambda: deadlines.run(s.saga_scan_interval_seconds))
         policy = RetentionPolicy(
             outbox_window=timedelta(seconds=s.retention_outbox_seconds),
@@ -144,8 +150,7 @@ class ServiceRuntime:
             consumer = MessageConsumer(queue=queue, service=self.service, handlers=handlers,
                                        session_factory=self.sessions, metrics=self.metrics,
                                        publisher=publish_caused_by, settings=s,
-                                       set_aside=self._set_aside, database=self.consumer_db,
-                                       direct_publisher=write_caused_by)
+                                       set_aside=self._set_aside, database=self.consumer_db)
             self.consumers[queue] = consumer
             await self.broker.consume(queue, consumer.on_message, s.consumer_prefetch)
         log.info("%s runtime started: consuming %s", self.service, ", ".join(queues))
@@ -163,14 +168,15 @@ class ServiceRuntime:
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await self.broker.close()
-        for db in (self.db, self.consumer_db):
+        for db in (self.db, self.consumer_db, self.background_db):
             if db is not None:
                 await db.close()
         if self.engine is not None:
             await self.engine.dispose()
 
+    @direct
     async def _on_reply(self, ctx: MessageContext, reply: SagaReply) -> None:
-        await self.orchestrator.handle_reply(SqlSagaStore(ctx.session), ctx.envelope, reply)
+        await self.orchestrator.handle_reply(SqlSagaStore(ctx.q), ctx.envelope, reply)
 
     async def _set_aside(self, session: AsyncSession, envelope: Envelope, routing_key: str
                          ) -> None:

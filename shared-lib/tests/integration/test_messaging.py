@@ -18,6 +18,7 @@ from instasaga.messages import PurgePost, UserDeleted
 from instasaga.queues import CORE_EVENTS, CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_PROJECTIONS, dlq_of
 from instasaga.topology import system_topology
 from shared_lib.contracts import Envelope, SagaReply, envelope_for
+from shared_lib.database import Database
 from shared_lib.db import make_engine
 from shared_lib.messaging import Broker
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext
@@ -38,18 +39,24 @@ class Env:
     sessions: async_sessionmaker[AsyncSession]
     broker: Broker
     amqp_url: str
+    db: Database
 
 
 @pytest.fixture
 async def env(new_database, new_vhost) -> AsyncIterator[Env]:  # type: ignore[no-untyped-def]
-    engine = make_engine(new_database(), pool_size=10)
+    url = new_database()
+    engine = make_engine(url, pool_size=10)
     async with engine.begin() as conn:
         await conn.run_sync(messaging_metadata.create_all)
         await conn.run_sync(test_metadata.create_all)
     amqp_url = new_vhost()
     broker = Broker(amqp_url, "social", system_topology(), delivery_limit=3)
     await broker.connect(10)
-    yield Env(engine, async_sessionmaker(engine, expire_on_commit=False), broker, amqp_url)
+    db = Database(url, size=4)
+    await db.open()
+    yield Env(engine, async_sessionmaker(engine, expire_on_commit=False), broker, amqp_url,
+              db)
+    await db.close()
     await broker.close()
     await engine.dispose()
 
@@ -89,7 +96,7 @@ async def test_relay_publishes_committed_messages_in_order_and_nothing_rolled_ba
         await s.begin()
         await publish_event(s, UserDeleted(seq=1, user_id=99), source="core")
         await s.rollback()
-    relay = OutboxRelay(env.engine, env.broker)
+    relay = OutboxRelay(env.db, env.broker)
     assert await relay.publish_batch() == 3
     assert await relay.publish_batch() == 0
     got = await _drain(tap, 3)
@@ -106,7 +113,7 @@ async def test_undeliverable_message_stays_in_outbox_and_others_flow(env: Env) -
     async with env.sessions() as s, s.begin():
         await add_to_outbox(s, envelope_for(PurgePost(post_id=2), source="core"),
                             "no.such.exchange")
-    relay = OutboxRelay(env.engine, env.broker)
+    relay = OutboxRelay(env.db, env.broker)
     assert await relay.publish_batch() == 1
     async with env.sessions() as s, s.begin():
         ok = await publish_event(s, UserDeleted(seq=1, user_id=5), source="core")
@@ -132,7 +139,7 @@ async def test_relay_competes_safely_with_another_replica(env: Env) -> None:
     async with env.sessions() as s, s.begin():
         for uid in range(50):
             await publish_event(s, UserDeleted(seq=1, user_id=uid), source="core")
-    relays = [OutboxRelay(env.engine, env.broker, batch_size=7) for _ in range(2)]
+    relays = [OutboxRelay(env.db, env.broker, batch_size=7) for _ in range(2)]
 
     async def drain(relay: OutboxRelay) -> None:
         while True:
@@ -160,7 +167,7 @@ async def test_a_row_for_a_missing_exchange_is_charged_alone(env: Env) -> None:
                             "no.such.exchange")
         good += [await publish_event(s, UserDeleted(seq=1, user_id=uid), source="core")
                  for uid in range(20, 40)]
-    relay = OutboxRelay(env.engine, env.broker)
+    relay = OutboxRelay(env.db, env.broker)
     assert await relay.publish_batch() == 41
     assert [e.message_id for e in await _drain(tap, 40)] == [e.message_id for e in good]
     async with env.engine.connect() as conn:
@@ -183,7 +190,7 @@ async def test_a_row_that_keeps_failing_is_parked_and_can_be_republished(env: En
     async with env.sessions() as s, s.begin():
         await add_to_outbox(s, envelope_for(PurgePost(post_id=3), source="core"),
                             "exchange.made.later")
-    relay = OutboxRelay(env.engine, env.broker, max_attempts=2)
+    relay = OutboxRelay(env.db, env.broker, max_attempts=2)
     for _ in range(2):
         assert await relay.publish_batch() == 1
         async with env.engine.begin() as conn:  # its next attempt is due now
@@ -214,7 +221,7 @@ async def test_two_relays_never_publish_a_row_twice_while_rows_are_written(env: 
     """The batch query's snapshot predates the relay lock: rows the other relay
     marked sent in between must not be published again."""
     tap = await _tap(env, CORE_EVENTS)
-    relays = [OutboxRelay(env.engine, env.broker, batch_size=3) for _ in range(2)]
+    relays = [OutboxRelay(env.db, env.broker, batch_size=3) for _ in range(2)]
     written = 300
     done = asyncio.Event()
 

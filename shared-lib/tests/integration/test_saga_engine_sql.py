@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from instasaga.messages import PurgeUser
 from instasaga.queues import CORE_REPLIES, SOCIAL_COMMANDS
 from shared_lib.contracts import Envelope, SagaReply
+from shared_lib.database import Database, Statement
 from shared_lib.db import make_engine
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext, decode
 from shared_lib.messaging.subscriptions import Subscriptions
@@ -52,14 +53,18 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
+_NOTE = Statement("journal.note", "INSERT INTO journal (saga_id, what) VALUES ($1, $2)")
+
+
 async def _note(ctx: SagaContext, what: str) -> None:
-    await ctx.session.execute(journal.insert().values(saga_id=str(ctx.saga_id), what=what))
+    await ctx.tx.execute(_NOTE, str(ctx.saga_id), what)
 
 
 @dataclass
 class Env:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    db: Database
     clock: Clock
     orchestrator: SagaOrchestrator
     flaky: dict[str, int]
@@ -77,8 +82,8 @@ class Env:
         return row.status, row.reason
 
     async def start(self, saga_type: str) -> uuid.UUID:
-        async with self.sessions() as s, s.begin():
-            st = await self.orchestrator.start(SqlSagaStore(s), saga_type, UserSaga(user_id=7))
+        async with self.db.transaction() as q:
+            st = await self.orchestrator.start(SqlSagaStore(q), saga_type, UserSaga(user_id=7))
         return st.id
 
     async def sent(self, exchange: str) -> list[Envelope]:
@@ -90,6 +95,10 @@ class Env:
 
 class UserSaga(SagaData):
     user_id: int
+
+
+_DEADLOCK = Statement("deadlock", "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' "
+                                  "USING ERRCODE = '40P01'; END $$")
 
 
 def _definitions(flaky: dict[str, int]) -> list[SagaDefinition]:
@@ -109,9 +118,7 @@ def _definitions(flaky: dict[str, int]) -> list[SagaDefinition]:
     async def flaky_undo(ctx: SagaContext) -> None:
         if flaky["deadlocks"] > 0:
             flaky["deadlocks"] -= 1
-            await ctx.session.execute(text(
-                "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01';"
-                " END $$"))
+            await ctx.tx.execute(_DEADLOCK)
         await _note(ctx, "undo")
 
     purge = RemoteStep("purge_user", lambda d: PurgeUser(user_id=d.user_id, seq=1),
@@ -132,17 +139,21 @@ def _definitions(flaky: dict[str, int]) -> list[SagaDefinition]:
 
 @pytest.fixture
 async def env(new_database) -> AsyncIterator[Env]:  # type: ignore[no-untyped-def]
-    engine = make_engine(new_database(), pool_size=10)
+    url = new_database()
+    engine = make_engine(url, pool_size=10)
     async with engine.begin() as conn:
         await conn.run_sync(messaging_metadata.create_all)
         await conn.run_sync(test_metadata.create_all)
+    db = Database(url, size=4)
+    await db.open()
     clock = Clock()
     flaky = {"deadlocks": 0}
     orchestrator = SagaOrchestrator(service="core", definitions=_definitions(flaky),
                                     step_timeout=10, max_attempts=2,
                                     compensation_max_attempts=2, clock=clock)
-    yield Env(engine, async_sessionmaker(engine, expire_on_commit=False), clock, orchestrator,
-              flaky)
+    yield Env(engine, async_sessionmaker(engine, expire_on_commit=False), db, clock,
+              orchestrator, flaky)
+    await db.close()
     await engine.dispose()
 
 
@@ -167,9 +178,9 @@ async def _deliver_replies(env: Env, after: int = 0) -> int:
     """Hand every reply in the outbox (from index ``after``) to the orchestrator."""
     replies = await env.sent(CORE_REPLIES)
     for envelope in replies[after:]:
-        async with env.sessions() as s, s.begin():
+        async with env.db.transaction() as q:
             await env.orchestrator.handle_reply(
-                SqlSagaStore(s), envelope, SagaReply.model_validate(envelope.payload))
+                SqlSagaStore(q), envelope, SagaReply.model_validate(envelope.payload))
     return len(replies)
 
 
@@ -184,7 +195,7 @@ async def test_operator_retry_of_a_failed_pivot_asks_again_and_goes_forward(env:
     user deactivated while the purge waited in the participant's queue. The
     operator's retry must not reactivate the user blindly: it asks again, and
     since the purge ran meanwhile, the saga goes forward."""
-    scanner = DeadlineScanner(env.sessions, env.orchestrator, clock=env.clock)
+    scanner = DeadlineScanner(env.db, env.orchestrator, clock=env.clock)
     saga_id = await env.start("pivot")
     await _time_out(env, scanner, 4)  # re-send, cancel probe, its re-send, failed
     assert (await env.saga(saga_id))[0] == SagaStatus.failed
@@ -194,8 +205,8 @@ async def test_operator_retry_of_a_failed_pivot_asks_again_and_goes_forward(env:
 
     # the participant comes back and works through its queue: the purge first
     await _participant_handles(env, commands[0])
-    async with env.sessions() as s, s.begin():
-        await env.orchestrator.retry(SqlSagaStore(s), saga_id)
+    async with env.db.transaction() as q:
+        await env.orchestrator.retry(SqlSagaStore(q), saga_id)
     probes = (await env.sent(SOCIAL_COMMANDS))[4:]
     assert [p.type for p in probes] == ["saga.cancel"]
     assert probes[0].message_id != commands[2].message_id  # a new probe, not deduplicated
@@ -209,11 +220,11 @@ async def test_operator_retry_of_a_failed_pivot_asks_again_and_goes_forward(env:
 
 
 async def test_operator_retry_compensates_when_the_pivot_never_ran(env: Env) -> None:
-    scanner = DeadlineScanner(env.sessions, env.orchestrator, clock=env.clock)
+    scanner = DeadlineScanner(env.db, env.orchestrator, clock=env.clock)
     saga_id = await env.start("pivot")
     await _time_out(env, scanner, 4)
-    async with env.sessions() as s, s.begin():
-        await env.orchestrator.retry(SqlSagaStore(s), saga_id)
+    async with env.db.transaction() as q:
+        await env.orchestrator.retry(SqlSagaStore(q), saga_id)
     probe = (await env.sent(SOCIAL_COMMANDS))[-1]
     await _participant_handles(env, probe)  # the probe overtakes the purge
     await _participant_handles(env, (await env.sent(SOCIAL_COMMANDS))[0])
@@ -223,7 +234,7 @@ async def test_operator_retry_compensates_when_the_pivot_never_ran(env: Env) -> 
 
 
 async def test_scanner_parks_a_saga_it_cannot_handle_and_goes_on(env: Env) -> None:
-    scanner = DeadlineScanner(env.sessions, env.orchestrator, clock=env.clock)
+    scanner = DeadlineScanner(env.db, env.orchestrator, clock=env.clock)
     good = await env.start("pivot")
     retired = uuid.uuid4()
     async with env.engine.begin() as conn:
@@ -245,7 +256,7 @@ async def test_scanner_parks_a_saga_it_cannot_handle_and_goes_on(env: Env) -> No
 
 
 async def test_a_transient_error_in_a_deadline_never_fails_the_saga(env: Env) -> None:
-    scanner = DeadlineScanner(env.sessions, env.orchestrator, clock=env.clock)
+    scanner = DeadlineScanner(env.db, env.orchestrator, clock=env.clock)
     saga_id = await env.start("flaky")
     env.flaky["deadlocks"] = 1
     env.clock.advance(10_000)
@@ -272,11 +283,14 @@ async def test_claim_due_skips_finished_and_locked_sagas(env: Env) -> None:
     async with env.engine.begin() as conn:
         await conn.execute(sagas.update().where(sagas.c.id == first).values(status="completed"))
     later = env.clock.now + timedelta(hours=1)
-    async with env.sessions() as a, a.begin():
+    async with env.db.transaction() as a:
         claimed = await SqlSagaStore(a).claim_due(later, 10)
         assert [st.id for st in claimed] == [second]
-        async with env.sessions() as b, b.begin():
+        async with env.db.transaction() as b:
             assert await SqlSagaStore(b).claim_due(later, 10) == []  # locked by a
+
+
+_BACKEND_PID = Statement("pid", "SELECT pg_backend_pid()")
 
 
 async def test_two_copies_of_one_reply_advance_the_saga_once(env: Env) -> None:
@@ -284,14 +298,13 @@ async def test_two_copies_of_one_reply_advance_the_saga_once(env: Env) -> None:
     await _participant_handles(env, (await env.sent(SOCIAL_COMMANDS))[0])
     reply = (await env.sent(CORE_REPLIES))[0]
     payload = SagaReply.model_validate(reply.payload)
-    async with env.sessions() as first:
-        await first.begin()
+    async with env.db.transaction() as first:
         await env.orchestrator.handle_reply(SqlSagaStore(first), reply, payload)
-        holder = await first.scalar(text("SELECT pg_backend_pid()"))
+        holder = await first.fetchval(_BACKEND_PID)
 
         async def second_copy() -> None:
-            async with env.sessions() as s, s.begin():
-                await env.orchestrator.handle_reply(SqlSagaStore(s), reply, payload)
+            async with env.db.transaction() as q:
+                await env.orchestrator.handle_reply(SqlSagaStore(q), reply, payload)
 
         other = asyncio.create_task(second_copy())
         async with env.engine.connect() as conn:  # the copy waits for the saga's row lock
@@ -301,9 +314,9 @@ async def test_two_copies_of_one_reply_advance_the_saga_once(env: Env) -> None:
                     "SELECT count(*) FROM pg_stat_activity"
                     " WHERE :holder = ANY(pg_blocking_pids(pid))"), {"holder": holder})):
                 assert loop.time() < end and not other.done(), "the copy did not wait"
+                await conn.rollback()  # pg_stat_activity is read once per transaction
                 await asyncio.sleep(0.01)
         assert waiting == 1 and not other.done()
-        await first.commit()
     await other
     assert (await env.saga(saga_id))[0] == SagaStatus.completed
     assert await env.journal(saga_id) == ["deactivate", "finish"]

@@ -49,7 +49,7 @@ from shared_lib.database import Database
 from shared_lib.db import make_engine
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext, decode
 from shared_lib.metrics import Metrics
-from shared_lib.outbox import publish_caused_by, write_caused_by
+from shared_lib.outbox import publish_caused_by
 from shared_lib.saga.participant import saga_message_id
 from shared_lib.tables import outbox
 from social_service.handlers import SUBSCRIPTIONS, commands
@@ -86,7 +86,7 @@ class Social:
             queue: MessageConsumer(queue=queue, service=SOCIAL, handlers=handlers[queue],
                                    session_factory=self.sessions, metrics=self.metrics,
                                    publisher=publish_caused_by, settings=SocialSettings(),
-                                   database=database, direct_publisher=write_caused_by)
+                                   database=database)
             for queue in (PROJECTIONS, NOTIFICATIONS, COMMANDS)
         }
 

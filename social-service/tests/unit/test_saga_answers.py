@@ -16,9 +16,11 @@ from shared_lib.saga import SagaData, SagaStatus
 from shared_lib.saga.http import SagaOutcome
 from social_service.api.messages import SEND_MESSAGE_REJECTIONS, sent_message_response
 from social_service.api.stories import CREATE_STORY_REJECTIONS, created_story_response
-from social_service.models import Message, MessageStatus, Story, StoryStatus
+from social_service.models import MessageStatus, StoryStatus
 from social_service.sagas.create_story import CreateStoryRejection
 from social_service.sagas.send_message import SendMessageRejection
+from social_service.services.messages import MessageRecord
+from social_service.services.stories import StoryRecord
 
 TIMEOUT = "no reply from authorize_message after 3 attempts"
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -30,13 +32,13 @@ OUTCOMES = [
 ]
 
 
-def _message(status: MessageStatus, reason: str | None = None) -> Message:
-    return Message(id=7, sender_id=1, receiver_id=2, content="hi", is_read=False,
+def _message(status: MessageStatus, reason: str | None = None) -> MessageRecord:
+    return MessageRecord(id=7, sender_id=1, receiver_id=2, content="hi", is_read=False,
                    status=status.value, rejection_reason=reason, created_at=NOW)
 
 
-def _story(status: StoryStatus, reason: str | None = None) -> Story:
-    return Story(id=9, author_id=1, author_username="alice", image_url=None, content="hi",
+def _story(status: StoryStatus, reason: str | None = None) -> StoryRecord:
+    return StoryRecord(id=9, author_id=1, author_username="alice", image_url=None, content="hi",
                  status=status.value, rejection_reason=reason, created_at=NOW,
                  expires_at=NOW)
 
@@ -53,7 +55,7 @@ def _answer(call: Callable[[], Response]) -> tuple[int, object, str | None]:
 
 @pytest.mark.parametrize("outcome", OUTCOMES)
 def test_a_message_answers_from_its_own_status(outcome: SagaOutcome) -> None:
-    def answer(message: Message) -> tuple[int, object, str | None]:
+    def answer(message: MessageRecord) -> tuple[int, object, str | None]:
         return _answer(lambda: sent_message_response(outcome, message))
 
     status, body, location = answer(_message(MessageStatus.sent))
@@ -75,7 +77,7 @@ def test_a_message_answers_from_its_own_status(outcome: SagaOutcome) -> None:
 
 @pytest.mark.parametrize("outcome", OUTCOMES)
 def test_a_story_answers_from_its_own_status(outcome: SagaOutcome) -> None:
-    def answer(story: Story) -> tuple[int, object, str | None]:
+    def answer(story: StoryRecord) -> tuple[int, object, str | None]:
         return _answer(lambda: created_story_response(outcome, story))
 
     status, body, location = answer(_story(StoryStatus.active))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from core_service.models import Comment
 from core_service.schemas import CommentOut, PostOut, ProfileOut
 from core_service.services.comments import AuthoredComment
-from core_service.services.posts import AuthoredPost
+from core_service.services.posts import AuthoredPost, PostRecord
 from core_service.services.users import Profile
 
 
@@ -14,6 +14,15 @@ def post_out(authored: AuthoredPost) -> PostOut:
     return PostOut(
         id=post.id, author_id=post.author_id, author_username=authored.author_username,
         content=post.content, image_url=post.image_url, hashtags=list(post.hashtags or []),
+        like_count=post.like_count, comment_count=post.comment_count, status=post.status,
+        rejection_reason=post.rejection_reason, created_at=post.created_at,
+    )
+
+
+def post_record_out(post: PostRecord) -> PostOut:
+    return PostOut(
+        id=post.id, author_id=post.author_id, author_username=post.author_username,
+        content=post.content, image_url=post.image_url, hashtags=post.hashtags,
         like_count=post.like_count, comment_count=post.comment_count, status=post.status,
         rejection_reason=post.rejection_reason, created_at=post.created_at,
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from core_service.api.deps import CurrentUser, OptionalUser, TokenDep
-from core_service.api.mapping import authored_comment_out, post_out
+from core_service.api.mapping import authored_comment_out, post_out, post_record_out
 from core_service.domain.posts import PostStatus
 from core_service.sagas.create_post import CREATE_POST, CreatePostData, CreatePostRejection
 from core_service.sagas.delete_post import DELETE_POST, DeletePostData, DeletePostRejection
 from core_service.schemas import CommentIn, CommentOut, LikeOut, PostIn, PostOut
-from core_service.services import comments, likes, post_lifecycle, posts
+from core_service.services import comments, likes, post_lifecycle, posts, users
 from shared_lib.database import Queries
 from shared_lib.deps import DatabaseDep, RuntimeDep, SessionDep
 from shared_lib.idempotency import IdempotencyDep, owned_by, run_direct_write
@@ -22,6 +22,7 @@ from shared_lib.saga.http import (
     record_response,
     run_saga,
     saga_response,
+    start_saga,
 )
 from shared_lib.web import IdPath, Limit, Offset
 
@@ -43,19 +44,18 @@ DELETE_POST_REJECTIONS = Rejections(
              responses={**accepted(PostOut, "The post: poll it until it is published or "
                                             "rejected"),
                         **described({422: "Empty, too long, or its hashtags refused"})})
-async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime: RuntimeDep,
-                      session: SessionDep, key: IdempotencyDep) -> Response:
+async def create_post(body: PostIn, request: Request, token: TokenDep, runtime: RuntimeDep,
+                      db: DatabaseDep, key: IdempotencyDep) -> Response:
+    user = await users.token_user(db, token)
     if body.is_empty():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "A post needs content or an image")
     data = CreatePostData.new(user.id, user.username, body.content, body.image_url)
-    outcome = await run_saga(request, runtime, session, CREATE_POST, data,
-                             key=owned_by(key, user.id))
+    outcome = await start_saga(request, runtime, CREATE_POST, data, key=owned_by(key, user.id))
     post_id = outcome.data.post
 
     async def answer() -> Response:
-        created = await posts.visible_post(session, post_id, user.id)
-        post = created.post
+        post = await posts.own_post(db, post_id, user.id)
         if post.status == PostStatus.rejected:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 post.rejection_reason or "The post was rejected")
@@ -64,7 +64,7 @@ async def create_post(body: PostIn, request: Request, user: CurrentUser, runtime
         return record_response(outcome,
                                record_status=SagaStatus.completed if published else None,
                                rejections=CREATE_POST_REJECTIONS,
-                               body=post_out(created).model_dump(mode="json"),
+                               body=post_record_out(post).model_dump(mode="json"),
                                location=f"/api/posts/{post.id}")
 
     return await answer_started(outcome, f"/api/posts/{post_id}", answer, post_id)

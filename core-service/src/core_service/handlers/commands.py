@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core_service.services import audience, stories, users
+from core_service.services import audience, stories
 from instasaga.messages import (
     AuthorizeMessage,
     AuthorizeMessageRefusal,
@@ -20,26 +20,27 @@ from shared_lib.saga.participant import CommandRejected, handles_saga_command
 from .registry import SUBSCRIPTIONS
 
 
-@handles_saga_command(SUBSCRIPTIONS, AuthorizeMessage, rejects_before_writing=True)
+@handles_saga_command(SUBSCRIPTIONS, AuthorizeMessage, rejects_before_writing=True,
+                      direct=True)
 async def authorize_message(ctx: MessageContext, cmd: AuthorizeMessage) -> dict[str, Any]:
-    if not await users.is_active(ctx.session, cmd.sender_id):
+    standing = await audience.message_standing(ctx.q, cmd.sender_id, cmd.receiver_id)
+    if not standing.sender_active:
         raise CommandRejected(AuthorizeMessageRefusal.sender_deactivated)
-    if not await users.is_active(ctx.session, cmd.receiver_id):
+    if not standing.receiver_active:
         raise CommandRejected(AuthorizeMessageRefusal.receiver_not_found)
-    if await audience.blocked_between(ctx.session, cmd.sender_id, cmd.receiver_id):
+    if standing.blocked:
         raise CommandRejected(AuthorizeMessageRefusal.blocked)
     return {}
 
 
-@handles_saga_command(SUBSCRIPTIONS, RecordStory, rejects_before_writing=True)
+@handles_saga_command(SUBSCRIPTIONS, RecordStory, rejects_before_writing=True, direct=True)
 async def record_story(ctx: MessageContext, cmd: RecordStory) -> dict[str, Any]:
-    if not await users.is_active(ctx.session, cmd.author_id):
+    if not await stories.record_story(ctx.q, cmd.story_id, cmd.author_id, cmd.expires_at):
         raise CommandRejected(RecordStoryRefusal.author_deactivated)
-    await stories.record_story(ctx.session, cmd.story_id, cmd.author_id, cmd.expires_at)
     return {}
 
 
-@handles_saga_command(SUBSCRIPTIONS, UnrecordStory)
+@handles_saga_command(SUBSCRIPTIONS, UnrecordStory, direct=True)
 async def unrecord_story(ctx: MessageContext, cmd: UnrecordStory) -> dict[str, Any]:
-    await stories.forget_story(ctx.session, cmd.story_id)
+    await stories.forget_story(ctx.q, cmd.story_id)
     return {}

@@ -68,11 +68,11 @@ Context = SagaContext[CreatePostData]
 async def insert_post(ctx: Context) -> None:
     d = ctx.data
     d.post_id, d.created_at = await post_lifecycle.insert_pending(
-        ctx.session, d.author_id, d.content, d.image_url, d.hashtags)
+        ctx.q, d.author_id, d.content, d.image_url, d.hashtags)
 
 
 async def reject_post(ctx: Context) -> None:
-    await post_lifecycle.reject_pending(ctx.session, ctx.data.post, ctx.reason)
+    await post_lifecycle.reject_pending(ctx.q, ctx.data.post, ctx.reason)
 
 
 def index_command(d: CreatePostData) -> IndexPostHashtags:
@@ -89,12 +89,12 @@ def unindex_command(d: CreatePostData) -> UnindexPostHashtags:
 
 async def publish_post(ctx: Context) -> None:
     d = ctx.data
-    pending = await post_lifecycle.lock_pending(ctx.session, d.post)
+    pending = await post_lifecycle.lock_pending(ctx.q, d.post)
     if pending is None or pending.status != PostStatus.pending:
         raise StepRejected(CreatePostRejection.post_deleted)
     if not pending.author_active:
         raise StepRejected(CreatePostRejection.author_deactivated)
-    post = await post_lifecycle.publish_locked(ctx.session, d.post)
+    post = await post_lifecycle.publish_locked(ctx.q, d.post)
     await ctx.publish(PostPublished(
         seq=post.version, post_id=d.post, author_id=d.author_id,
         author_username=pending.author_username, content=d.content,

@@ -52,7 +52,7 @@ Context = SagaContext[DeleteAccountData]
 
 
 async def deactivate(ctx: Context) -> None:
-    user = await users.set_active(ctx.session, ctx.data.user_id, False)
+    user = await users.set_active(ctx.q, ctx.data.user_id, False)
     if user is None:
         raise StepRejected(DeleteAccountRejection.already_deleting)
     ctx.data.seq = user.version
@@ -60,7 +60,7 @@ async def deactivate(ctx: Context) -> None:
 
 
 async def reactivate(ctx: Context) -> None:
-    user = await users.set_active(ctx.session, ctx.data.user_id, True)
+    user = await users.set_active(ctx.q, ctx.data.user_id, True)
     if user is not None:
         await ctx.publish(users.user_updated_event(user))
 
@@ -70,19 +70,19 @@ def purge_command(d: DeleteAccountData) -> PurgeUser:
 
 
 async def delete_user_data(ctx: Context) -> None:
-    uid = ctx.data.user_id
-    seq = await users.lock_version(ctx.session, uid)
+    uid, q = ctx.data.user_id, ctx.q
+    seq = await users.lock_version(q, uid)
     if seq is None:
         return  # already deleted
     username = ctx.data.username
-    events: list[Event] = [*await likes.remove_likes_of(ctx.session, uid, username)]
-    events += await comments.remove_comments_of(ctx.session, uid)
-    events += await follows.remove_all_follows(ctx.session, uid, username)
+    events: list[Event] = [*await likes.remove_likes_of(q, uid, username)]
+    events += await comments.remove_comments_of(q, uid)
+    events += await follows.remove_all_follows(q, uid, username)
     events += [PostDeleted(seq=version + 1, post_id=post_id, author_id=uid)
-               for post_id, version in await post_lifecycle.delete_all_of(ctx.session, uid)]
-    await ctx.publish_all(events)
-    await users.delete_user(ctx.session, uid)
-    await ctx.publish(UserDeleted(seq=seq + 1, user_id=uid))
+               for post_id, version in await post_lifecycle.delete_all_of(q, uid)]
+    # every event in one outbox statement, ``user.deleted`` last
+    await ctx.publish_all([*events, UserDeleted(seq=seq + 1, user_id=uid)])
+    await users.delete_user(q, uid)
 
 
 def delete_account_saga() -> SagaDefinition:

@@ -44,21 +44,20 @@ Context = SagaContext[DeletePostData]
 
 
 async def mark_deleting(ctx: Context) -> None:
-    version = await post_lifecycle.mark_deleting(ctx.session, ctx.data.post_id)
+    version = await post_lifecycle.mark_deleting(ctx.q, ctx.data.post_id)
     if version is None:
         raise StepRejected(DeletePostRejection.not_published)
     ctx.data.seq = version
 
 
 async def restore(ctx: Context) -> None:
-    restored = await post_lifecycle.restore_deleting(ctx.session, ctx.data.post_id)
-    if restored is None:
+    post = await post_lifecycle.restore_deleting(ctx.q, ctx.data.post_id)
+    if post is None:
         return
-    post = restored.post
     await ctx.publish(PostPublished(
         seq=post.version, post_id=post.id, author_id=post.author_id,
-        author_username=restored.author_username, content=post.content,
-        image_url=post.image_url, hashtags=list(post.hashtags or []),
+        author_username=post.author_username, content=post.content,
+        image_url=post.image_url, hashtags=post.hashtags,
         like_count=post.like_count, comment_count=post.comment_count,
         created_at=post.created_at))
 
@@ -68,7 +67,7 @@ def purge_command(d: DeletePostData) -> PurgePost:
 
 
 async def delete_post(ctx: Context) -> None:
-    deleted = await post_lifecycle.delete_deleting(ctx.session, ctx.data.post_id)
+    deleted = await post_lifecycle.delete_deleting(ctx.q, ctx.data.post_id)
     if deleted is None:  # already gone: nothing more to do
         return
     await ctx.publish(PostDeleted(seq=deleted.version + 1, post_id=ctx.data.post_id,

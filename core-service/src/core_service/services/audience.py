@@ -4,9 +4,10 @@ checks the routes make with it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, literal, or_, select, text
+from sqlalchemy import bindparam, exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.domain.audience import Relation, Sight
@@ -126,8 +127,25 @@ async def require_post_access(session: AsyncSession, viewer_id: int | None, auth
         raise NotFound("Post not found")
 
 
-async def blocked_between(session: AsyncSession, a: int, b: int) -> bool:
-    """Whether either of the two blocked the other."""
-    return bool(await session.scalar(select(literal(True)).where(exists().where(or_(
-        and_(Block.blocker_id == a, Block.blocked_id == b),
-        and_(Block.blocker_id == b, Block.blocked_id == a))))))
+@dataclass(frozen=True)
+class MessageStanding:
+    """What a message between two users needs: both active, no block between them."""
+
+    sender_active: bool
+    receiver_active: bool
+    blocked: bool
+
+
+_MESSAGE_STANDING = Statement("audience.message_standing", """
+    SELECT coalesce((SELECT is_active FROM users WHERE id = $1), false) AS sender_active,
+           coalesce((SELECT is_active FROM users WHERE id = $2), false) AS receiver_active,
+           EXISTS (SELECT 1 FROM blocks
+                   WHERE (blocker_id = $1 AND blocked_id = $2)
+                      OR (blocker_id = $2 AND blocked_id = $1)) AS blocked""")
+
+
+async def message_standing(q: Queries, sender_id: int, receiver_id: int) -> MessageStanding:
+    """Whether a message may go from the sender to the receiver, in one statement."""
+    row = await q.fetchrow(_MESSAGE_STANDING, sender_id, receiver_id)
+    assert row is not None  # one row always
+    return MessageStanding(row["sender_active"], row["receiver_active"], row["blocked"])

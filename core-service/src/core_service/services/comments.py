@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.domain.posts import may_delete_comment
@@ -105,35 +105,33 @@ async def of_post(session: AsyncSession, viewer_id: int, post_id: int, limit: in
 
 
 #: one statement however many comments: delete a user's comments on the posts of
-#: others and take each post's count of them off its counter
-_REMOVE_COMMENTS_OF = text("""
-WITH gone AS (
-    DELETE FROM comments
-    WHERE author_id = :user_id
-      AND post_id NOT IN (SELECT id FROM posts WHERE author_id = :user_id)
-    RETURNING id, post_id
-), per_post AS (
-    SELECT post_id, count(*) AS n FROM gone GROUP BY post_id
-), locked AS (
-    SELECT p.id, per_post.n FROM posts p JOIN per_post ON per_post.post_id = p.id
-    ORDER BY p.id FOR UPDATE OF p
-), changed AS (
-    UPDATE posts SET comment_count = posts.comment_count - locked.n,
-                     version = posts.version + 1
-    FROM locked WHERE posts.id = locked.id
-    RETURNING posts.id, posts.author_id, posts.version, posts.comment_count
-)
-SELECT gone.id, gone.post_id, changed.author_id, changed.version, changed.comment_count
-FROM gone JOIN changed ON changed.id = gone.post_id
-ORDER BY gone.post_id, gone.id
-""")
+#: others and take each post's count of them off its counter ($1 user)
+_REMOVE_COMMENTS_OF = Statement("comments.remove_comments_of", """
+    WITH gone AS (
+        DELETE FROM comments
+        WHERE author_id = $1
+          AND post_id NOT IN (SELECT id FROM posts WHERE author_id = $1)
+        RETURNING id, post_id
+    ), per_post AS (
+        SELECT post_id, count(*) AS n FROM gone GROUP BY post_id
+    ), locked AS (
+        SELECT p.id, per_post.n FROM posts p JOIN per_post ON per_post.post_id = p.id
+        ORDER BY p.id FOR UPDATE OF p
+    ), changed AS (
+        UPDATE posts SET comment_count = posts.comment_count - locked.n,
+                         version = posts.version + 1
+        FROM locked WHERE posts.id = locked.id
+        RETURNING posts.id, posts.author_id, posts.version, posts.comment_count
+    )
+    SELECT gone.id, gone.post_id, changed.author_id, changed.version, changed.comment_count
+    FROM gone JOIN changed ON changed.id = gone.post_id
+    ORDER BY gone.post_id, gone.id""")
 
 
-async def remove_comments_of(session: AsyncSession, user_id: int) -> list[CommentDeleted]:
+async def remove_comments_of(q: Queries, user_id: int) -> list[CommentDeleted]:
     """Delete a user's comments on the posts of others, whose counters go down,
     with a ``comment.deleted`` event to publish for each comment."""
-    rows = (await session.execute(_REMOVE_COMMENTS_OF, {"user_id": user_id})).all()
-    return [CommentDeleted(seq=r.version, comment_id=r.id, post_id=r.post_id,
-                           post_author_id=r.author_id, author_id=user_id,
-                           comment_count=r.comment_count)
-            for r in rows]
+    return [CommentDeleted(seq=r["version"], comment_id=r["id"], post_id=r["post_id"],
+                           post_author_id=r["author_id"], author_id=user_id,
+                           comment_count=r["comment_count"])
+            for r in await q.fetch(_REMOVE_COMMENTS_OF, user_id)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -272,29 +272,55 @@ async def following(session: AsyncSession, user_id: int, limit: int, offset: int
     return await _people(session, user_id, False, limit, offset)
 
 
-async def remove_all_follows(session: AsyncSession, user_id: int, username: str
+#: a deleted account's follows both ways, removed in one statement: the edges deleted;
+#: each other user's counters corrected by one update of their row (one who both
+#: followed the account and was followed by it loses a follower and a following),
+#: the rows locked in the order of the former two updates (first the users the
+#: account followed, then the others who followed it, each set in id order); a
+#: ``seq`` drawn for each edge; and each edge's follower's username where the follower
+#: is not the account ($1 the account)
+_REMOVE_ALL_FOLLOWS = Statement("follows.remove_all", """
+    WITH gone AS (
+        DELETE FROM follows WHERE follower_id = $1 OR followee_id = $1
+        RETURNING follower_id, followee_id
+    ), others AS (
+        SELECT other, sum(followers)::int AS followers, sum(following)::int AS following
+        FROM (SELECT followee_id AS other, 1 AS followers, 0 AS following
+              FROM gone WHERE follower_id = $1
+              UNION ALL
+              SELECT follower_id, 0, 1 FROM gone WHERE followee_id = $1 AND follower_id <> $1
+             ) AS edge
+        GROUP BY other
+    ), locked AS (
+        SELECT u.id, others.followers, others.following
+        FROM users u JOIN others ON others.other = u.id
+        ORDER BY others.followers DESC, u.id FOR UPDATE OF u
+    ), changed AS (
+        UPDATE users SET follower_count = users.follower_count - locked.followers,
+                         following_count = users.following_count - locked.following
+        FROM locked WHERE users.id = locked.id
+        RETURNING users.id, users.username
+    )
+    SELECT gone.follower_id, gone.followee_id, changed.username AS follower_username,
+           nextval('follow_event_seq') AS seq
+    FROM gone LEFT JOIN changed ON changed.id = gone.follower_id""")
+
+
+async def remove_all_follows(q: Queries, user_id: int, username: str
                              ) -> list[UserUnfollowed]:
     """Remove the user's follows both ways and correct the other users' counters;
     a ``user.unfollowed`` to publish for each removed edge, its ``seq`` newer than
     the edge's follow, so social's follow graph converges by events even if a
-    follow event was still queued when social purged the user."""
-    followee_ids = (await session.execute(
-        delete(Follow).where(Follow.follower_id == user_id).returning(Follow.followee_id)
-    )).scalars().all()
-    follower_ids = (await session.execute(
-        delete(Follow).where(Follow.followee_id == user_id).returning(Follow.follower_id)
-    )).scalars().all()
-    if followee_ids:
-        await _add_followers(session, followee_ids, -1)
-    names = await _add_following(session, follower_ids, -1) if follower_ids else {}
-    edges = [(user_id, username, f) for f in sorted(followee_ids)]
-    edges += [(f, names[f], user_id) for f in sorted(follower_ids)]
-    if not edges:
+    follow event was still queued when social purged the user. One statement."""
+    rows = await q.fetch(_REMOVE_ALL_FOLLOWS, user_id)
+    if not rows:
         return []
-    seqs = (await session.execute(
-        select(follow_event_seq.next_value())
-        .select_from(func.generate_series(1, len(edges))))).scalars().all()
+    followee_ids = sorted(r["followee_id"] for r in rows if r["follower_id"] == user_id)
+    names = {r["follower_id"]: r["follower_username"] for r in rows
+             if r["follower_id"] != user_id}
+    edges = [(user_id, username, f) for f in followee_ids]
+    edges += [(f, names[f], user_id) for f in sorted(names)]
     return [UserUnfollowed(seq=seq, follower_id=follower_id,
                            follower_username=follower_username, followee_id=followee_id)
             for (follower_id, follower_username, followee_id), seq
-            in zip(edges, sorted(seqs), strict=True)]
+            in zip(edges, sorted(r["seq"] for r in rows), strict=True)]

@@ -3,9 +3,6 @@ of every like of an account being deleted."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from core_service.services import audience, post_counters
 from core_service.services.users import AccessToken
 from instasaga.messages import PostLiked, PostUnliked
@@ -49,27 +46,24 @@ async def toggle_like(q: Queries, token: AccessToken, post_id: int) -> tuple[boo
 
 
 #: one statement however many likes: delete them, and take one off each liked post of
-#: others (rows locked in id order, like every other multi-post change)
-_REMOVE_LIKES_OF = text("""
-WITH gone AS (
-    DELETE FROM likes WHERE user_id = :user_id RETURNING post_id
-), locked AS (
-    SELECT p.id FROM posts p JOIN gone ON gone.post_id = p.id
-    WHERE p.author_id <> :user_id ORDER BY p.id FOR UPDATE OF p
-)
-UPDATE posts SET like_count = posts.like_count - 1, version = posts.version + 1
-FROM locked WHERE posts.id = locked.id
-RETURNING posts.id, posts.author_id, posts.version, posts.like_count
-""")
+#: others (rows locked in id order, like every other multi-post change) ($1 user)
+_REMOVE_LIKES_OF = Statement("likes.remove_likes_of", """
+    WITH gone AS (
+        DELETE FROM likes WHERE user_id = $1 RETURNING post_id
+    ), locked AS (
+        SELECT p.id FROM posts p JOIN gone ON gone.post_id = p.id
+        WHERE p.author_id <> $1 ORDER BY p.id FOR UPDATE OF p
+    )
+    UPDATE posts SET like_count = posts.like_count - 1, version = posts.version + 1
+    FROM locked WHERE posts.id = locked.id
+    RETURNING posts.id, posts.author_id, posts.version, posts.like_count""")
 
-async def remove_likes_of(session: AsyncSession, user_id: int, username: str
-                          ) -> list[PostUnliked]:
+
+async def remove_likes_of(q: Queries, user_id: int, username: str) -> list[PostUnliked]:
     """Delete every like of a user; the counters of the posts of others go down,
     each with the ``post.unliked`` event to publish (their own posts are being
     deleted with them)."""
-    rows = (await session.execute(_REMOVE_LIKES_OF, {"user_id": user_id})).all()
-    return [PostUnliked(seq=r.version, post_id=r.id, post_author_id=r.author_id,
-                        user_id=user_id, username=username, like_count=r.like_count)
-            for r in sorted(rows, key=lambda r: r.id)]
-
-
+    rows = await q.fetch(_REMOVE_LIKES_OF, user_id)
+    return [PostUnliked(seq=r["version"], post_id=r["id"], post_author_id=r["author_id"],
+                        user_id=user_id, username=username, like_count=r["like_count"])
+            for r in sorted(rows, key=lambda r: r["id"])]

@@ -2,27 +2,31 @@
 guarded statement: created ``pending`` and then published or rejected (the
 create_post saga), hidden while ``deleting`` and then deleted or restored (the
 delete_post saga), a rejected post deleted at once, and every post of an account
-being deleted."""
+being deleted.
+
+The saga steps' transitions run on the direct data path (:mod:`shared_lib.database`):
+each a :class:`Statement` built once here from the transitions, one round trip."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, bindparam, delete, insert, select, text, update
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.domain.posts import (
     Deletion,
+    InvalidTransition,
     PostAction,
     PostStatus,
     deletion_of,
     single,
     transition,
 )
-from core_service.models import Post, User
-from core_service.services.posts import AuthoredPost, visible_post
-from core_service.services.users import change_post_count
+from core_service.models import Post
+from core_service.services.posts import visible_post
+from shared_lib.database import Queries, Statement
 from shared_lib.errors import Conflict, Forbidden
 
 CREATE, PUBLISH, REJECT = (single(a) for a in (PostAction.create, PostAction.publish,
@@ -53,41 +57,34 @@ async def delete_if_rejected(session: AsyncSession, user_id: int, post_id: int) 
 
 
 # ------------------------------------------------------------- create_post
-# These run for every post created: each statement is built once, here, and executed
-# with parameters (no statement building per post; the compiled form comes from
-# SQLAlchemy's cache). They use the tables, not the mapped classes (an ORM insert
-# executed with parameters would be a bulk insert).
-_posts, _users = Post.__table__, User.__table__
-_INSERT_PENDING = (
-    insert(_posts)
-    .values(author_id=bindparam("author_id"), content=bindparam("content"),
-            image_url=bindparam("image_url"), hashtags=bindparam("hashtags"),
-            status=CREATE.target)
-    .returning(_posts.c.id, _posts.c.created_at))
-_REJECT_PENDING = (
-    update(_posts)
-    .where(_posts.c.id == bindparam("post_id"), _posts.c.status == REJECT.source)
-    .values(status=REJECT.target, rejection_reason=bindparam("reason"),
-            version=_posts.c.version + 1))
-_LOCK_PENDING = (
-    select(_posts.c.status, _users.c.is_active.label("author_active"),
-           _users.c.username.label("author_username"))
-    .join(_users, _users.c.id == _posts.c.author_id)
-    .where(_posts.c.id == bindparam("post_id"))
-    .with_for_update(of=_posts))
-#: the post published and its author's post count, in one round trip
-_PUBLISH = text(f"""
+# These run for every post created: each statement is built once, here, from the
+# transitions, and executed with parameters.
+_INSERT_PENDING = Statement("posts.insert_pending", f"""
+    INSERT INTO posts (author_id, content, image_url, hashtags, status)
+    VALUES ($1, $2, $3, $4, '{CREATE.target}')
+    RETURNING id, created_at""")
+#: ($1 post, $2 reason)
+_REJECT_PENDING = Statement("posts.reject_pending", f"""
+    UPDATE posts SET status = '{REJECT.target}', rejection_reason = $2,
+                     version = version + 1
+    WHERE id = $1 AND status = '{REJECT.source}'""")
+_LOCK_PENDING = Statement("posts.lock_pending", """
+    SELECT p.status, u.is_active AS author_active, u.username AS author_username
+    FROM posts p JOIN users u ON u.id = p.author_id
+    WHERE p.id = $1
+    FOR UPDATE OF p""")
+#: the post published and its author's post count, in one round trip (the post's row
+#: first, then the author's: the author's UPDATE reads the post's)
+_PUBLISH = Statement("posts.publish", f"""
     WITH post AS (
         UPDATE posts SET status = '{PUBLISH.target}', published_at = created_at,
                          version = version + 1
-        WHERE id = :post_id AND status = '{PUBLISH.source}'
+        WHERE id = $1 AND status = '{PUBLISH.source}'
         RETURNING author_id, version, created_at, like_count, comment_count
     ), author AS (
         UPDATE users SET post_count = post_count + 1 WHERE id = (SELECT author_id FROM post)
     )
-    SELECT version, created_at, like_count, comment_count FROM post
-""").columns(version=Integer, created_at=DateTime(timezone=True), like_count=Integer,
-             comment_count=Integer)
+    SELECT version, created_at, like_count, comment_count FROM post""")
 
 
 @dataclass(frozen=True)
@@ -105,57 +102,99 @@ class PublishedPost:
     comment_count: int
 
 
-async def insert_pending(session: AsyncSession, author_id: int, content: str | None,
+async def insert_pending(q: Queries, author_id: int, content: str | None,
                          image_url: str | None, hashtags: list[str]) -> tuple[int, datetime]:
     """Store a post ``pending`` (a create_post saga runs); its id and creation time."""
-    row = (await session.execute(_INSERT_PENDING, {
-        "author_id": author_id, "content": content, "image_url": image_url,
-        "hashtags": hashtags})).one()
-    return row.id, row.created_at
+    row = await q.fetchrow(_INSERT_PENDING, author_id, content, image_url, hashtags)
+    assert row is not None  # an INSERT ... RETURNING of one row
+    return row["id"], row["created_at"]
 
 
-async def reject_pending(session: AsyncSession, post_id: int, reason: str | None) -> None:
+async def reject_pending(q: Queries, post_id: int, reason: str | None) -> None:
     """A pending post is refused: ``rejected``, with the reason its author will see."""
-    await session.execute(_REJECT_PENDING, {"post_id": post_id, "reason": reason})
+    await q.execute(_REJECT_PENDING, post_id, reason)
 
 
-async def lock_pending(session: AsyncSession, post_id: int) -> PendingPost | None:
+async def lock_pending(q: Queries, post_id: int) -> PendingPost | None:
     """Lock a post (gone: None) and say whether it and its author may still publish."""
-    row = (await session.execute(_LOCK_PENDING, {"post_id": post_id})).first()
+    row = await q.fetchrow(_LOCK_PENDING, post_id)
     if row is None:
         return None
-    return PendingPost(PostStatus(row.status), row.author_active, row.author_username)
+    return PendingPost(PostStatus(row["status"]), row["author_active"],
+                       row["author_username"])
 
 
-async def publish_locked(session: AsyncSession, post_id: int) -> PublishedPost:
-    """Publish a post locked by :func:`lock_pending`; its author's post count + 1."""
-    row = (await session.execute(_PUBLISH, {"post_id": post_id})).one()
-    return PublishedPost(row.version, row.created_at, row.like_count, row.comment_count)
+async def publish_locked(q: Queries, post_id: int) -> PublishedPost:
+    """Publish a post locked by :func:`lock_pending`; its author's post count + 1.
+    A post that is not pending (anymore) changes nothing: InvalidTransition."""
+    row = await q.fetchrow(_PUBLISH, post_id)
+    if row is None:
+        raise InvalidTransition(f"post {post_id} is not {PUBLISH.source}: "
+                                f"it cannot {PUBLISH.action}")
+    return PublishedPost(row["version"], row["created_at"], row["like_count"],
+                         row["comment_count"])
 
 
 # ------------------------------------------------------------- delete_post
-async def mark_deleting(session: AsyncSession, post_id: int) -> int | None:
+_MARK_DELETING = Statement("posts.mark_deleting", f"""
+    UPDATE posts SET status = '{MARK_DELETING.target}', version = version + 1
+    WHERE id = $1 AND status = '{MARK_DELETING.source}'
+    RETURNING version""")
+#: the post published again, with its author's username (the author's row is not
+#: locked: a username never changes)
+_RESTORE = Statement("posts.restore", f"""
+    UPDATE posts SET status = '{RESTORE.target}', version = version + 1
+    WHERE id = $1 AND status = '{RESTORE.source}'
+    RETURNING id, author_id, content, image_url, hashtags, like_count, comment_count,
+              created_at, version,
+              COALESCE((SELECT username FROM users WHERE users.id = posts.author_id), '')
+                  AS author_username""")
+#: the post deleted (its comments and likes go with it by their foreign keys) and its
+#: author's post count lowered, in one round trip (the post's row first, then the
+#: author's: the author's UPDATE reads the post's)
+_DELETE_DELETING = Statement("posts.delete_deleting", f"""
+    WITH post AS (
+        DELETE FROM posts WHERE id = $1 AND status = '{DELETE_DELETING.source}'
+        RETURNING author_id, version
+    ), author AS (
+        UPDATE users SET post_count = post_count - 1 WHERE id = (SELECT author_id FROM post)
+    )
+    SELECT author_id, version FROM post""")
+
+
+async def mark_deleting(q: Queries, post_id: int) -> int | None:
     """Hide a published post while a delete_post saga runs: its new version, or
     None when the post is not published (gone, pending, or being deleted)."""
-    return await session.scalar(
-        update(Post)
-        .where(Post.id == post_id, Post.status == MARK_DELETING.source)
-        .values(status=MARK_DELETING.target, version=Post.version + 1)
-        .returning(Post.version))
+    return await q.fetchval(_MARK_DELETING, post_id)
 
 
-async def restore_deleting(session: AsyncSession, post_id: int) -> AuthoredPost | None:
+@dataclass(frozen=True)
+class RestoredPost:
+    """A post published again, with what its ``post.published`` carries."""
+
+    id: int
+    author_id: int
+    author_username: str
+    content: str | None
+    image_url: str | None
+    hashtags: list[str]
+    like_count: int
+    comment_count: int
+    created_at: datetime
+    version: int
+
+
+async def restore_deleting(q: Queries, post_id: int) -> RestoredPost | None:
     """Publish again a post whose deletion was given up (None: it is not being deleted)."""
-    post = (await session.execute(
-        update(Post)
-        .where(Post.id == post_id, Post.status == RESTORE.source)
-        .values(status=RESTORE.target, version=Post.version + 1)
-        .returning(Post)
-    )).scalar_one_or_none()
-    if post is None:
+    row = await q.fetchrow(_RESTORE, post_id)
+    if row is None:
         return None
-    username = await session.scalar(select(User.username).where(User.id == post.author_id))
-    return AuthoredPost(post, username or "")
+    return RestoredPost(
+        id=row["id"], author_id=row["author_id"], author_username=row["author_username"],
+        content=row["content"], image_url=row["image_url"],
+        hashtags=list(row["hashtags"] or []), like_count=row["like_count"],
+        comment_count=row["comment_count"], created_at=row["created_at"],
+        version=row["version"])
 
 
 @dataclass(frozen=True)
@@ -164,24 +203,20 @@ class DeletedPost:
     version: int
 
 
-async def delete_deleting(session: AsyncSession, post_id: int) -> DeletedPost | None:
+async def delete_deleting(q: Queries, post_id: int) -> DeletedPost | None:
     """Delete a post being deleted (its comments and likes go with it) and lower its
     author's post count; None when it is already gone."""
-    row = (await session.execute(
-        delete(Post).where(Post.id == post_id, Post.status == DELETE_DELETING.source)
-        .returning(Post.author_id, Post.version)
-    )).first()
+    row = await q.fetchrow(_DELETE_DELETING, post_id)
     if row is None:
         return None
-    await change_post_count(session, row.author_id, -1)
-    return DeletedPost(row.author_id, row.version)
+    return DeletedPost(row["author_id"], row["version"])
 
 
-async def delete_all_of(session: AsyncSession, author_id: int) -> list[tuple[int, int]]:
+# ---------------------------------------------------------- delete_account
+_DELETE_ALL_OF = Statement("posts.delete_all_of", """
+    DELETE FROM posts WHERE author_id = $1 RETURNING id, version""")
+
+
+async def delete_all_of(q: Queries, author_id: int) -> list[tuple[int, int]]:
     """Delete every post of a user being deleted: ``(id, version)`` of each."""
-    rows = (await session.execute(
-        delete(Post).where(Post.author_id == author_id).returning(Post.id, Post.version)
-    )).all()
-    return [(r.id, r.version) for r in rows]
-
-
+    return [(r["id"], r["version"]) for r in await q.fetch(_DELETE_ALL_OF, author_id)]

@@ -9,6 +9,7 @@ feed in :mod:`.feed`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +18,42 @@ from core_service.domain.posts import PostStatus, is_visible
 from core_service.models import Post, User
 from core_service.services import audience
 from core_service.services.users import require_active
+from shared_lib.database import Database, Statement
 from shared_lib.errors import NotFound
+
+
+@dataclass(frozen=True)
+class PostRecord:
+    """A post with its author's name, as the direct data path reads it."""
+
+    id: int
+    author_id: int
+    author_username: str
+    content: str | None
+    image_url: str | None
+    hashtags: list[str]
+    like_count: int
+    comment_count: int
+    status: str
+    rejection_reason: str | None
+    created_at: datetime
+
+
+_OWN_POST = Statement("posts.own", """
+    SELECT p.id, p.author_id, u.username AS author_username, p.content, p.image_url,
+           p.hashtags, p.like_count, p.comment_count, p.status, p.rejection_reason,
+           p.created_at
+    FROM posts p JOIN users u ON u.id = p.author_id
+    WHERE p.id = $1 AND p.author_id = $2""")
+
+
+async def own_post(db: Database, post_id: int, author_id: int) -> PostRecord:
+    """One of the author's own posts, whatever its status, in one autocommit statement
+    (NotFound when it is gone)."""
+    row = await db.fetchrow(_OWN_POST, post_id, author_id)
+    if row is None:
+        raise NotFound("Post not found")
+    return PostRecord(**{**dict(row), "hashtags": list(row["hashtags"] or [])})
 
 
 @dataclass(frozen=True)

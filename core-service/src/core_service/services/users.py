@@ -7,18 +7,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.models import AuthSession, StoryRecord, User
 from instasaga.messages import UserUpdated
 from instasaga.services import CORE
-from shared_lib.errors import NotFound
+from shared_lib.database import Database, Queries, Statement
+from shared_lib.errors import NotFound, Unauthorized
 from shared_lib.outbox import publish_event
 
 
 class UserFields(Protocol):
-    """What the user events carry: a ``User`` or a row returned by an UPDATE."""
+    """What the user events carry: a ``User`` or a :class:`UserRow`."""
 
     id: int
     username: str
@@ -68,6 +69,27 @@ TOKEN_HOLDER_CTE = """
         WHERE u.id = $1 AND u.is_active AND u.token_version = $2
           AND EXISTS (SELECT 1 FROM auth_sessions s
                       WHERE s.id = $3 AND s.user_id = u.id AND s.revoked_at IS NULL))"""
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """The user of a good access token."""
+
+    id: int
+    username: str
+
+
+_TOKEN_USER = Statement("users.token_user",
+                        f"WITH {TOKEN_HOLDER_CTE} SELECT id, username FROM holder")
+
+
+async def token_user(db: Database, token: AccessToken) -> TokenUser:
+    """The user of a good access token, in one autocommit statement; Unauthorized when
+    it is no longer good."""
+    row = await db.fetchrow(_TOKEN_USER, token.user_id, token.token_version, token.session_id)
+    if row is None:
+        raise Unauthorized
+    return TokenUser(row["id"], row["username"])
 
 
 async def token_holder(session: AsyncSession, user_id: int, token_version: int,
@@ -122,35 +144,52 @@ async def update_profile(session: AsyncSession, user: User, changes: dict[str, A
     return updated
 
 
-_users = User.__table__
-#: built once: every post created or deleted changes a count
-_CHANGE_POST_COUNT = (update(_users).where(_users.c.id == bindparam("user_id"))
-                      .values(post_count=_users.c.post_count + bindparam("delta")))
-
-
-async def change_post_count(session: AsyncSession, user_id: int, delta: int) -> None:
-    await session.execute(_CHANGE_POST_COUNT, {"user_id": user_id, "delta": delta})
-
-
 # ---------------------------------------------------------- delete_account
-async def set_active(session: AsyncSession, user_id: int, active: bool) -> UserFields | None:
+# The delete_account saga's steps, on the direct data path (shared_lib.database)
+@dataclass(frozen=True)
+class UserRow:
+    """A user's :class:`UserFields` as a statement returned them."""
+
+    id: int
+    username: str
+    full_name: str | None
+    bio: str | None
+    profile_image_url: str | None
+    is_active: bool
+    is_private: bool
+    version: int
+    token_version: int
+
+
+#: ($1 user, $2 the state wanted); no row when the user is in that state already
+_SET_ACTIVE = Statement("users.set_active", """
+    UPDATE users SET is_active = $2, version = version + 1
+    WHERE id = $1 AND is_active = NOT $2
+    RETURNING id, username, full_name, bio, profile_image_url, is_active, is_private,
+              version, token_version""")
+_LOCK_VERSION = Statement("users.lock_version", """
+    SELECT version FROM users WHERE id = $1 FOR UPDATE""")
+#: the user's story records, then the user (and by their foreign keys whatever else is
+#: theirs): the user's DELETE reads the stories' so that they go first
+_DELETE_USER = Statement("users.delete", """
+    WITH stories AS (
+        DELETE FROM story_records WHERE author_id = $1 RETURNING 1
+    )
+    DELETE FROM users WHERE id = $1 AND (SELECT count(*) FROM stories) >= 0""")
+
+
+async def set_active(q: Queries, user_id: int, active: bool) -> UserRow | None:
     """(De)activate a user; the user's fields after it, or None when the user is
     already in that state (or gone)."""
-    return (await session.execute(
-        update(User).where(User.id == user_id, User.is_active.is_(not active))
-        .values(is_active=active, version=User.version + 1)
-        .returning(User.id, User.username, User.full_name, User.bio, User.profile_image_url,
-                   User.is_active, User.is_private, User.version,
-                   User.token_version))).first()
+    row = await q.fetchrow(_SET_ACTIVE, user_id, active)
+    return UserRow(**dict(row.items())) if row is not None else None
 
 
-async def lock_version(session: AsyncSession, user_id: int) -> int | None:
+async def lock_version(q: Queries, user_id: int) -> int | None:
     """Lock the user's row; their version, or None when the user is gone."""
-    return await session.scalar(select(User.version).where(User.id == user_id)
-                                .with_for_update())
+    return await q.fetchval(_LOCK_VERSION, user_id)
 
 
-async def delete_user(session: AsyncSession, user_id: int) -> None:
+async def delete_user(q: Queries, user_id: int) -> None:
     """Delete the user and their story records (the last of their data here)."""
-    await session.execute(delete(StoryRecord).where(StoryRecord.author_id == user_id))
-    await session.execute(delete(User).where(User.id == user_id))
+    await q.execute(_DELETE_USER, user_id)

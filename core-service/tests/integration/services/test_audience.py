@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core_service.domain.audience import Relation
 from core_service.models import Block, Follow
 from core_service.services import audience
+from shared_lib.database import Database
 from shared_lib.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
@@ -84,12 +85,12 @@ async def test_require_post_access_refuses_contact_between_blocked_users(
         await audience.require_post_access(s, None, alice.id)
 
 
-async def test_blocked_between_holds_whichever_of_the_two_blocked(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+async def test_message_standing_holds_whichever_of_the_two_blocked(
+        database: Database, seed: Seed) -> None:
     alice, bob, carol = await seed.user("alice"), await seed.user("bob"), await seed.user("carol")
     await seed.rows(Block, {"blocker_id": alice.id, "blocked_id": bob.id})
-    async with sessions() as s:
-        assert await audience.blocked_between(s, alice.id, bob.id)
-        assert await audience.blocked_between(s, bob.id, alice.id)
-        assert not await audience.blocked_between(s, alice.id, carol.id)
-        assert not await audience.blocked_between(s, carol.id, bob.id)
+    async with database.transaction() as q:
+        assert (await audience.message_standing(q, alice.id, bob.id)).blocked
+        assert (await audience.message_standing(q, bob.id, alice.id)).blocked
+        assert not (await audience.message_standing(q, alice.id, carol.id)).blocked
+        assert not (await audience.message_standing(q, carol.id, bob.id)).blocked

@@ -128,15 +128,15 @@ async def test_of_post_lists_the_comments_oldest_first_with_their_authors(
 
 
 async def test_remove_comments_of_deletes_them_from_the_posts_of_others_only(
-        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
+        database: Database, seed: Seed) -> None:
     alice, bob, carol = await seed.user("alice"), await seed.user("bob"), await seed.user("carol")
     bobs, carols, own = await seed.post(bob), await seed.post(carol), await seed.post(alice)
     on_bobs = [await _comment(database, seed, alice, bobs, f"a{i}") for i in range(2)]
     on_carols = await _comment(database, seed, alice, carols, "a")
     kept = [await _comment(database, seed, alice, own, "mine"),
             await _comment(database, seed, bob, bobs, "bob's own")]
-    async with sessions() as s, s.begin():
-        removed = await comments.remove_comments_of(s, alice.id)
+    async with database.transaction() as q:
+        removed = await comments.remove_comments_of(q, alice.id)
     assert [(e.comment_id, e.post_id, e.post_author_id, e.author_id, e.comment_count, e.seq)
             for e in removed] == [
         (on_bobs[0], bobs, bob.id, alice.id, 1, 5), (on_bobs[1], bobs, bob.id, alice.id, 1, 5),

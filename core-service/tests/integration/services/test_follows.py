@@ -172,3 +172,33 @@ async def test_followers_and_following_list_active_users_latest_first(
         for people in (follows.followers, follows.following):
             with pytest.raises(NotFound):
                 await people(s, gone.id, 10, 0)
+
+
+async def test_remove_all_follows_removes_both_ways_with_exact_counters_and_seqs(
+        database: Database, seed: Seed) -> None:
+    alice, bob = await seed.user("alice"), await seed.user("bob")
+    carol, dave = await seed.user("carol"), await seed.user("dave")
+    for follower, followee in ((alice, bob), (bob, alice), (alice, carol), (dave, alice),
+                               (bob, carol)):
+        async with database.transaction() as q:
+            await follows.follow(q, await seed.token(follower), followee.id)
+    followed = {(e.payload["follower_id"], e.payload["followee_id"]): e.payload["seq"]
+                for e in await seed.events()}
+    async with database.transaction() as q:
+        unfollowed = await follows.remove_all_follows(q, alice.id, "alice")
+    # the edges alice made (by followee), then those made to her (by follower), each
+    # newer than its follow, in that order
+    assert [(e.follower_id, e.follower_username, e.followee_id) for e in unfollowed] == [
+        (alice.id, "alice", bob.id), (alice.id, "alice", carol.id),
+        (bob.id, "bob", alice.id), (dave.id, "dave", alice.id)]
+    seqs = [e.seq for e in unfollowed]
+    assert seqs == sorted(set(seqs)) and seqs[0] > max(followed.values())
+    assert await seed.all(select(Follow.follower_id, Follow.followee_id)) == [
+        (bob.id, carol.id)]
+    # bob both followed and was followed: one less of each; alice's own are left alone
+    assert await _counts(seed, alice, bob, carol, dave) == [(2, 2), (0, 1), (1, 0), (0, 0)]
+    # returned for the saga step to publish, not written here
+    assert (await seed.event_types()).count("user.unfollowed") == 0
+
+    async with database.transaction() as q:  # nothing left to remove
+        assert await follows.remove_all_follows(q, alice.id, "alice") == []

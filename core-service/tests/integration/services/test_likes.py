@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core_service.domain.posts import PostStatus
 from core_service.models import Block, Like, Post
@@ -71,15 +70,15 @@ async def test_toggle_like_is_refused_between_blocked_users_and_to_strangers_of_
 
 
 async def test_remove_likes_of_corrects_the_counts_of_the_posts_of_others(
-        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
+        database: Database, seed: Seed) -> None:
     alice, bob, carol = await seed.user("alice"), await seed.user("bob"), await seed.user("carol")
     bobs, carols, own = await seed.post(bob), await seed.post(carol), await seed.post(alice)
     for user, post_id in ((alice, carols), (alice, bobs), (alice, own), (bob, carols)):
         token = await seed.token(user)
         async with database.transaction() as q:
             await likes.toggle_like(q, token, post_id)
-    async with sessions() as s, s.begin():
-        unliked = await likes.remove_likes_of(s, alice.id, "alice")
+    async with database.transaction() as q:
+        unliked = await likes.remove_likes_of(q, alice.id, "alice")
     assert [(e.post_id, e.post_author_id, e.user_id, e.username, e.like_count, e.seq)
             for e in unliked] == [
         (bobs, bob.id, alice.id, "alice", 0, 3), (carols, carol.id, alice.id, "alice", 1, 4)]

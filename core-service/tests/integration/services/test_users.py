@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core_service.models import AuthSession, Post, StoryRecord, User
 from core_service.services import users
+from shared_lib.database import Database
 from shared_lib.errors import NotFound
 
 if TYPE_CHECKING:
@@ -96,43 +97,44 @@ async def test_update_profile_writes_the_changes_one_version_newer(
 
 
 async def test_set_active_changes_the_state_once_one_version_newer(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
-    alice = await seed.user("alice")
-    async with sessions() as s, s.begin():
-        off = await users.set_active(s, alice.id, False)
+        database: Database, seed: Seed) -> None:
+    alice = await seed.user("alice", full_name="Alice A", bio="hello", token_version=3)
+    async with database.transaction() as q:
+        off = await users.set_active(q, alice.id, False)
         assert off is not None and (off.id, off.is_active, off.version) == (alice.id, False, 2)
-        assert await users.set_active(s, alice.id, False) is None  # inactive already
-        on = await users.set_active(s, alice.id, True)
+        assert await users.set_active(q, alice.id, False) is None  # inactive already
+        on = await users.set_active(q, alice.id, True)
         assert on is not None and (on.is_active, on.version) == (True, 3)
-        assert await users.set_active(s, alice.id + 1000, True) is None
+        assert await users.set_active(q, alice.id + 1000, True) is None
     stored = await seed.get(User, alice.id)
     assert (stored.is_active, stored.version) == (True, 3)
     assert await seed.events() == []  # the saga step publishes its event itself
+    # what the step publishes: the user's fields after the change
+    event = users.user_updated_event(on)
+    assert (event.seq, event.user_id, event.username, event.full_name, event.bio,
+            event.is_active, event.is_private, event.token_version) == (
+        3, alice.id, "alice", "Alice A", "hello", True, False, 3)
 
 
 async def test_post_count_lock_version_and_delete_user(
-        sessions: async_sessionmaker[AsyncSession], seed: Seed) -> None:
+        sessions: async_sessionmaker[AsyncSession], database: Database, seed: Seed) -> None:
     alice, bob = await seed.user("alice", version=4), await seed.user("bob")
+    carol = await seed.user("carol")  # no story records
     await seed.post(alice)
     await seed.rows(StoryRecord, {"story_id": 7, "author_id": alice.id,
                                   "expires_at": datetime.now(UTC) + timedelta(hours=1)},
                     {"story_id": 8, "author_id": bob.id,
                      "expires_at": datetime.now(UTC) + timedelta(hours=1)})
     await seed.auth_session(alice)
-    async with sessions() as s, s.begin():
-        for delta in (1, 1, -1):
-            await users.change_post_count(s, alice.id, delta)
-    assert (await seed.get(User, alice.id)).post_count == 1
-
-    async with sessions() as s:
-        assert await users.lock_version(s, alice.id) == 4
+    async with database.transaction() as q:
+        assert await users.lock_version(q, alice.id) == 4
         async with sessions() as other:  # the row is locked until the transaction ends
             with pytest.raises(DBAPIError, match="could not obtain lock"):
                 await other.execute(text("SELECT id FROM users WHERE id = :id FOR UPDATE NOWAIT"),
                                     {"id": alice.id})
-        await users.delete_user(s, alice.id)
-        assert await users.lock_version(s, alice.id) is None
-        await s.commit()
+        await users.delete_user(q, alice.id)
+        assert await users.lock_version(q, alice.id) is None
+        await users.delete_user(q, carol.id)
     assert await seed.all(select(User.id)) == [(bob.id,)]
     assert await seed.all(select(StoryRecord.story_id)) == [(8,)]
     assert await seed.all(select(Post)) == [] and await seed.all(select(AuthSession)) == []

@@ -53,7 +53,7 @@ from tenacity import (
 )
 
 from shared_lib.contracts import Envelope, Payload, SagaReply, registry
-from shared_lib.database import Database, Queries
+from shared_lib.database import Database, Queries, Transaction
 from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
 from shared_lib.logs import bound
@@ -83,9 +83,7 @@ SetAside = Callable[[AsyncSession, Envelope, str], Awaitable[None]]
 
 
 #: writes an event to the outbox in the handler's transaction, caused by ``cause``
-EventPublisher = Callable[[AsyncSession, Payload, Envelope, str], Awaitable[Envelope]]
-#: the same for a direct handler's transaction
-DirectEventPublisher = Callable[[Queries, Payload, Envelope, str], Awaitable[Envelope]]
+EventPublisher = Callable[[Transaction, Payload, Envelope, str], Awaitable[Envelope]]
 
 
 @dataclass
@@ -102,8 +100,7 @@ class MessageContext:
     extra: dict[str, Any] = field(default_factory=dict)
     #: the handler's transaction: an ORM session, or (a :func:`direct` handler's) the
     #: direct data path's statements
-    transaction: AsyncSession | Queries | None = None
-    direct_publisher: DirectEventPublisher | None = None
+    transaction: Transaction | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -119,14 +116,9 @@ class MessageContext:
 
     async def publish(self, payload: Payload) -> Envelope:
         """Write an event to the outbox, caused by the message being handled."""
-        if isinstance(self.transaction, Queries):
-            if self.direct_publisher is None:
-                raise RuntimeError(f"no event publisher on the consumer of {self.queue}")
-            return await self.direct_publisher(self.transaction, payload, self.envelope,
-                                               self.service)
-        if self.publisher is None:
+        if self.publisher is None or self.transaction is None:
             raise RuntimeError(f"no event publisher on the consumer of {self.queue}")
-        return await self.publisher(self.session, payload, self.envelope, self.service)
+        return await self.publisher(self.transaction, payload, self.envelope, self.service)
 
 
 class Handler(Protocol):
@@ -190,7 +182,6 @@ class MessageConsumer:
         settings: Any = None,
         set_aside: SetAside | None = None,
         database: Database | None = None,
-        direct_publisher: DirectEventPublisher | None = None,
     ) -> None:
         self.queue = queue
         self.service = service
@@ -202,7 +193,6 @@ class MessageConsumer:
         self._set_aside = set_aside
         self._settings = settings
         self._db = database
-        self._direct_publisher = direct_publisher
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         m = self._metrics
@@ -312,7 +302,7 @@ class MessageConsumer:
             await self._call(handler, env, payload, record, session)
 
     async def _call(self, handler: Handler, env: Envelope, payload: Payload,
-                    record: inbox.InboxRecord, transaction: AsyncSession | Queries) -> None:
+                    record: inbox.InboxRecord, transaction: Transaction) -> None:
         if not record.new:
             if self._metrics is not None:
                 self._metrics.duplicates.labels(self.queue).inc()
@@ -321,6 +311,5 @@ class MessageConsumer:
         ctx = MessageContext(envelope=env, service=self.service, queue=self.queue,
                              duplicate=not record.new, stored_reply=record.reply,
                              publisher=self._publisher, settings=self._settings,
-                             transaction=transaction,
-                             direct_publisher=self._direct_publisher)
+                             transaction=transaction)
         await handler(ctx, payload)

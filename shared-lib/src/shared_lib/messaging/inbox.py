@@ -8,7 +8,6 @@ gets the same reply again.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared_lib.database import Queries, Statement
+from shared_lib.database import Queries, Statement, Transaction
 from shared_lib.tables import inbox
 
 # Every statement runs once or twice per message: each is built once, here, and
@@ -61,20 +60,25 @@ async def record_message(
     return InboxRecord(new=False, reply=await stored_reply(session, consumer, message_id))
 
 
-async def stored_reply(session: AsyncSession, consumer: str, message_id: uuid.UUID
+async def stored_reply(tx: Transaction, consumer: str, message_id: uuid.UUID
                        ) -> dict[str, Any] | None:
-    return await session.scalar(_REPLY, {"key_consumer": consumer, "key_message_id": message_id})
+    if isinstance(tx, Queries):
+        return await tx.fetchval(_REPLY_DIRECT, consumer, message_id)  # type: ignore[no-any-return]
+    return await tx.scalar(_REPLY, {"key_consumer": consumer, "key_message_id": message_id})
 
 
 async def store_reply(
-    session: AsyncSession, consumer: str, message_id: uuid.UUID, reply: dict[str, Any]
+    tx: Transaction, consumer: str, message_id: uuid.UUID, reply: dict[str, Any]
 ) -> None:
-    await session.execute(_STORE_REPLY, {"key_consumer": consumer,
-                                         "key_message_id": message_id, "new_reply": reply})
+    if isinstance(tx, Queries):
+        await tx.execute(_STORE_REPLY_DIRECT, consumer, message_id, reply)
+        return
+    await tx.execute(_STORE_REPLY, {"key_consumer": consumer,
+                                    "key_message_id": message_id, "new_reply": reply})
 
 
 async def preempt(
-    session: AsyncSession, consumer: str, message_id: uuid.UUID, message_type: str,
+    tx: Transaction, consumer: str, message_id: uuid.UUID, message_type: str,
     reply: dict[str, Any],
 ) -> bool:
     """Mark a message as handled before it arrives, with the reply it will get.
@@ -82,8 +86,11 @@ async def preempt(
     Used when a compensation overtakes its command: the late command then
     changes nothing. Returns False when the command was handled already.
     """
-    inserted = await session.scalar(_PREEMPT, {"consumer": consumer, "message_id": message_id,
-                                               "message_type": message_type, "reply": reply})
+    if isinstance(tx, Queries):
+        return await tx.fetchval(_PREEMPT_DIRECT, consumer, message_id, message_type,
+                                 reply) is not None
+    inserted = await tx.scalar(_PREEMPT, {"consumer": consumer, "message_id": message_id,
+                                          "message_type": message_type, "reply": reply})
     return inserted is not None
 
 
@@ -94,6 +101,11 @@ _CLAIM_DIRECT = Statement("inbox.claim", """
     ON CONFLICT DO NOTHING RETURNING 1""")
 _REPLY_DIRECT = Statement("inbox.reply", """
     SELECT reply FROM inbox WHERE consumer = $1 AND message_id = $2""")
+_STORE_REPLY_DIRECT = Statement("inbox.store_reply", """
+    UPDATE inbox SET reply = $3 WHERE consumer = $1 AND message_id = $2""")
+_PREEMPT_DIRECT = Statement("inbox.preempt", """
+    INSERT INTO inbox (consumer, message_id, message_type, reply) VALUES ($1, $2, $3, $4)
+    ON CONFLICT DO NOTHING RETURNING 1""")
 
 
 async def claim(q: Queries, consumer: str, message_id: uuid.UUID, message_type: str
@@ -101,5 +113,4 @@ async def claim(q: Queries, consumer: str, message_id: uuid.UUID, message_type: 
     """:func:`record_message` in the caller's direct transaction."""
     if await q.fetchval(_CLAIM_DIRECT, consumer, message_id, message_type) is not None:
         return InboxRecord(new=True)
-    reply = await q.fetchval(_REPLY_DIRECT, consumer, message_id)
-    return InboxRecord(new=False, reply=json.loads(reply) if reply is not None else None)
+    return InboxRecord(new=False, reply=await q.fetchval(_REPLY_DIRECT, consumer, message_id))

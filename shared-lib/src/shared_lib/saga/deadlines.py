@@ -21,8 +21,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
+from shared_lib.database import Database, savepoint
 from shared_lib.db import is_transient_db_error
 from shared_lib.supervisor import cancelled_by_us
 
@@ -37,10 +36,9 @@ def _utcnow() -> datetime:
 
 
 class DeadlineScanner:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession],
-                 orchestrator: SagaOrchestrator,
+    def __init__(self, db: Database, orchestrator: SagaOrchestrator,
                  clock: Callable[[], datetime] = _utcnow) -> None:
-        self._sessions = sessions
+        self._db = db
         self._orchestrator = orchestrator
         self._clock = clock
 
@@ -65,8 +63,8 @@ class DeadlineScanner:
         while handled < limit:
             saga_id: uuid.UUID | None = None
             try:
-                async with self._sessions() as session, session.begin():
-                    store = SqlSagaStore(session)
+                async with self._db.transaction() as q:
+                    store = SqlSagaStore(q)
                     due = await store.claim_due(self._clock(), 1)
                     if not due:
                         break
@@ -81,10 +79,10 @@ class DeadlineScanner:
         return handled
 
     async def _park(self, saga_id: uuid.UUID, reason: str) -> None:
-        async with self._sessions() as session, session.begin():
-            store = SqlSagaStore(session)
+        async with self._db.transaction() as q:
+            store = SqlSagaStore(q)
             try:
-                async with session.begin_nested():
+                async with savepoint(q):
                     await self._orchestrator.fail(store, saga_id, reason)
                 return
             except Exception as exc:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared_lib.contracts import Command, Envelope, Payload, SagaReply
+from shared_lib.database import Queries, Transaction
 from shared_lib.outbox import publish_event, publish_events
 
 
@@ -84,7 +85,8 @@ def made_by(value: T | None, step: str) -> T:
 
 @dataclass
 class SagaContext(Generic[D]):
-    session: AsyncSession
+    #: the transaction the step runs in: the saga's own
+    tx: Transaction
     saga_id: uuid.UUID
     saga_type: str
     data: D
@@ -93,15 +95,29 @@ class SagaContext(Generic[D]):
     reason: str | None = None
     causation_id: uuid.UUID | None = None
 
+    @property
+    def q(self) -> Queries:
+        """The step's transaction on the direct data path (every saga here runs on it)."""
+        if not isinstance(self.tx, Queries):
+            raise RuntimeError("this saga step has no direct transaction")
+        return self.tx
+
+    @property
+    def session(self) -> AsyncSession:
+        """The step's transaction as an ORM session (a saga run on the session path)."""
+        if not isinstance(self.tx, AsyncSession):
+            raise RuntimeError("this saga runs on the direct data path: use ctx.tx")
+        return self.tx
+
     async def publish(self, payload: Payload) -> Envelope:
         """Write an event to the outbox, correlated with this saga."""
-        return await publish_event(self.session, payload, source=self.service,
+        return await publish_event(self.tx, payload, source=self.service,
                                    correlation_id=self.saga_id,
                                    causation_id=self.causation_id)
 
     async def publish_all(self, payloads: Sequence[Payload]) -> None:
         """Write many events to the outbox in one round trip, correlated with this saga."""
-        await publish_events(self.session, payloads, source=self.service,
+        await publish_events(self.tx, payloads, source=self.service,
                              correlation_id=self.saga_id, causation_id=self.causation_id)
 
 

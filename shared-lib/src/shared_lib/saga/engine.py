@@ -34,6 +34,7 @@ from shared_lib.contracts import (
     envelope_for,
 )
 from shared_lib.contracts.routing import default_exchange, replies_exchange
+from shared_lib.database import savepoint
 
 from .definition import (
     FINAL_STATUSES,
@@ -315,7 +316,7 @@ class SagaOrchestrator:
 
     def _ctx(self, store: SagaStore, st: SagaState, data: SagaData,
              causation: uuid.UUID | None) -> SagaContext[Any]:
-        return SagaContext(session=store.session, saga_id=st.id, saga_type=st.type,
+        return SagaContext(tx=store.tx, saga_id=st.id, saga_type=st.type,
                            data=data, service=self.service, reason=st.reason,
                            causation_id=causation)
 
@@ -422,20 +423,17 @@ class SagaOrchestrator:
 
 
 class _savepoint:
-    """A SAVEPOINT around a local step, so a rejecting step leaves no writes."""
+    """A SAVEPOINT around a local step, so a rejecting step leaves no writes (none
+    for a store without a transaction: the unit tests' fakes)."""
 
     def __init__(self, store: SagaStore) -> None:
-        self._session = getattr(store, "session", None)
-        self._nested: Any = None
+        tx = getattr(store, "tx", None)
+        self._nested: Any = savepoint(tx) if tx is not None else None
 
     async def __aenter__(self) -> None:
-        if self._session is not None and hasattr(self._session, "begin_nested"):
-            self._nested = await self._session.begin_nested()
+        if self._nested is not None:
+            await self._nested.__aenter__()
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._nested is None:
-            return
-        if exc_type is None:
-            await self._nested.commit()
-        else:
-            await self._nested.rollback()
+        if self._nested is not None:
+            await self._nested.__aexit__(exc_type, exc, tb)

@@ -22,19 +22,21 @@ from typing import Any, Generic
 
 from fastapi import HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
+from shared_lib.database import Statement
 from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
 from shared_lib.idempotency import REPLAYED, ScopedKey, claim_for_saga
 from shared_lib.logs import saga_id as saga_var
-from shared_lib.tables import sagas
 
 from .definition import FINAL_STATUSES, D, SagaStatus
 from .engine import is_timeout
 from .store import SqlSagaStore
 
 log = logging.getLogger(__name__)
+
+
+_STATE = Statement("sagas.state", "SELECT status, reason FROM sagas WHERE id = $1")
 
 
 def wants_async(request: Request) -> bool:
@@ -70,9 +72,9 @@ async def start_and_wait(
     fut = runtime.waiter.expect(saga_id)
     replayed = False
     try:
-        async with runtime.sessions() as session, session.begin():
-            store = SqlSagaStore(session)
-            if key is None or await claim_for_saga(session, key, saga_id):
+        async with runtime.db.transaction() as q:
+            store = SqlSagaStore(q)
+            if key is None or await claim_for_saga(q, key, saga_id):
                 log.info("starting saga %s %s", saga_type, saga_id)
                 st = await runtime.orchestrator.start(store, saga_type, data,
                                                       saga_id=saga_id)
@@ -98,10 +100,10 @@ async def start_and_wait(
         return SagaOutcome(saga_id, False, st.status, None, data, replayed)
 
     async def read() -> tuple[SagaStatus, str | None]:
-        async with runtime.sessions() as session:
-            row = (await session.execute(
-                select(sagas.c.status, sagas.c.reason).where(sagas.c.id == saga_id))).one()
-        return SagaStatus(row.status), row.reason
+        row = await runtime.db.fetchrow(_STATE, saga_id)
+        if row is None:  # pragma: no cover - the start committed it
+            raise RuntimeError(f"saga {saga_id} is gone")
+        return SagaStatus(row["status"]), row["reason"]
 
     async def is_finished() -> bool:
         try:
@@ -123,6 +125,14 @@ async def start_and_wait(
         return SagaOutcome(saga_id, False, None, None, data, replayed)
     return SagaOutcome(saga_id, finished and status in FINAL_STATUSES, status, reason,
                        data, replayed)
+
+
+async def start_saga(request: Request, runtime: Any, saga_type: str, data: D,
+                     key: ScopedKey | None = None) -> SagaOutcome[D]:
+    """What a saga-backed endpoint does: start the saga (or find the one of ``key``)
+    and wait for it, unless ``Prefer: respond-async``."""
+    return await start_and_wait(runtime, saga_type, data, respond_async=wants_async(request),
+                                key=key)
 
 
 async def run_saga(request: Request, runtime: Any, session: Any, saga_type: str,

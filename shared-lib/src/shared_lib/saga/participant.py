@@ -43,6 +43,7 @@ from shared_lib.contracts import (
     SagaReply,
     envelope_for,
 )
+from shared_lib.database import savepoint
 from shared_lib.messaging import inbox
 from shared_lib.messaging.consumer import MessageContext
 from shared_lib.messaging.subscriptions import Subscriptions
@@ -92,26 +93,29 @@ class SagaCommandHandler:
             # a late copy of the command this compensates must change nothing
             do_id = saga_message_id(env.correlation_id, env.step, compensation=False)
             ctx.extra["command_id"] = do_id
-            ctx.extra["preempted"] = await inbox.preempt(ctx.session, ctx.queue, do_id,
+            ctx.extra["preempted"] = await inbox.preempt(ctx.transaction, ctx.queue, do_id,
                                                          env.type, _CANCELLED)
         try:
             if self.rejects_before_writing:
                 data = await self.function(ctx, command)
             else:
-                async with ctx.session.begin_nested():
+                async with savepoint(ctx.transaction):
                     data = await self.function(ctx, command)
             reply = SagaReply(outcome=ReplyOutcome.accepted, data=data or {})
         except CommandRejected as rej:
             reply = SagaReply(outcome=ReplyOutcome.rejected, reason=rej.reason, data=rej.data)
-        await inbox.store_reply(ctx.session, ctx.queue, env.message_id,
+        await inbox.store_reply(ctx.transaction, ctx.queue, env.message_id,
                                 reply.model_dump(mode="json"))
         await _send_reply(ctx, reply)
 
 
-def saga_command(function: CommandFunction,
-                 rejects_before_writing: bool = False) -> SagaCommandHandler:
-    """Wrap a command handler so that it answers the saga that sent the command."""
-    return SagaCommandHandler(function, rejects_before_writing)
+def saga_command(function: CommandFunction, rejects_before_writing: bool = False,
+                 direct: bool = False) -> SagaCommandHandler:
+    """Wrap a command handler so that it answers the saga that sent the command;
+    ``direct``: it runs on the direct data path (``ctx.q``)."""
+    handler = SagaCommandHandler(function, rejects_before_writing)
+    handler.direct = direct  # type: ignore[attr-defined]
+    return handler
 
 
 async def _send_reply(ctx: MessageContext, reply: SagaReply) -> None:
@@ -122,7 +126,7 @@ async def _send_reply(ctx: MessageContext, reply: SagaReply) -> None:
     out = envelope_for(reply, source=ctx.service, correlation_id=env.correlation_id,
                        causation_id=env.message_id, step=env.step,
                        compensation=env.compensation)
-    await add_to_outbox(ctx.session, out, env.reply_to, routing_key=f"{env.type}.reply")
+    await add_to_outbox(ctx.transaction, out, env.reply_to, routing_key=f"{env.type}.reply")
 
 
 #: whether a command's effect is in the participant's data: the data of its reply
@@ -143,7 +147,7 @@ class _CancelProbe:
 
     async def __call__(self, ctx: MessageContext, cancel: SagaCancel) -> dict[str, Any]:
         if not ctx.extra.get("preempted", False):
-            original = await inbox.stored_reply(ctx.session, ctx.queue,
+            original = await inbox.stored_reply(ctx.transaction, ctx.queue,
                                                 ctx.extra["command_id"])
             if original is not None and original.get("outcome") == ReplyOutcome.accepted:
                 raise CommandRejected(ALREADY_APPLIED, data=original.get("data") or {})
@@ -163,15 +167,17 @@ class _CancelProbe:
 
 def handles_saga_command(subscriptions: Subscriptions, *commands: type[Command],
                          rejects_before_writing: bool = False,
-                         applied: AppliedCheck | None = None,
+                         applied: AppliedCheck | None = None, direct: bool = False,
                          ) -> Callable[[CommandFunction], CommandFunction]:
     """Decorator: the function handles these saga commands on its service's commands
     queue (which then also answers the cancel probe). ``rejects_before_writing``: it
     raises :class:`CommandRejected` only before its first write (no savepoint).
-    ``applied``: for a pivot, whether its effect is in the data (see the module)."""
+    ``applied``: for a pivot, whether its effect is in the data (see the module).
+    ``direct``: it runs on the direct data path (``ctx.q``, see
+    :mod:`shared_lib.messaging.consumer`); the cancel probe stays on a session."""
 
     def register(function: CommandFunction) -> CommandFunction:
-        handler = saga_command(function, rejects_before_writing)
+        handler = saga_command(function, rejects_before_writing, direct)
         for command in commands:
             queue = commands_queue(command.HANDLER)  # type: ignore[attr-defined]
             subscriptions.add(queue, command, handler)

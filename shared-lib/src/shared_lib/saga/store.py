@@ -7,24 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import (
-    ARRAY,
-    Boolean,
-    DateTime,
-    String,
-    Text,
-    bindparam,
-    insert,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shared_lib.contracts import Envelope
+from shared_lib.database import Queries, Statement
 from shared_lib.outbox import add_to_outbox
-from shared_lib.tables import saga_steps, sagas
 
 from .definition import FINAL_STATUSES, SagaStatus, StepAction
 
@@ -58,7 +43,8 @@ class LogEntry:
 
 
 class SagaStore(Protocol):
-    session: Any
+    #: the transaction a saga's transition runs in (its local steps' too)
+    tx: Any
 
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None: ...
     async def claim_due(self, now: datetime, limit: int) -> list[SagaState]: ...
@@ -69,89 +55,80 @@ class SagaStore(Protocol):
     async def notify_finished(self, saga_id: uuid.UUID, status: SagaStatus) -> None: ...
 
 
-def _row_to_state(row: Any) -> SagaState:
-    return SagaState(
-        id=row.id, type=row.type, status=SagaStatus(row.status), step_index=row.step_index,
-        data=dict(row.data), deadline=row.deadline, attempts=row.attempts, reason=row.reason,
-        version=row.version, created_at=row.created_at, retry_round=row.retry_round,
-    )
-
-
-# The statements of a saga transition, built once (a transition costs no statement
-# building; see messaging.inbox).
-_LOAD = select(sagas).where(sagas.c.id == bindparam("id"))
-_LOAD_FOR_UPDATE = _LOAD.with_for_update()
-_ADD_LOG = insert(saga_steps)
-_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
-
-# A transition in one round trip: the saga's row (inserted or updated), its step log
-# and, when it ends, the NOTIFY; every transition of every saga runs one of these.
+# The statements of a saga transition, defined once, run by asyncpg in the caller's
+# transaction (shared_lib.database).
+_COLUMNS = ("id, type, status, step_index, data, deadline, attempts, reason, version, "
+            "created_at, retry_round")
+_LOAD = Statement("sagas.load", f"SELECT {_COLUMNS} FROM sagas WHERE id = $1")
+_LOAD_FOR_UPDATE = Statement(
+    "sagas.load_for_update", f"SELECT {_COLUMNS} FROM sagas WHERE id = $1 FOR UPDATE")
+_CLAIM_DUE = Statement("sagas.claim_due", f"""
+    SELECT {_COLUMNS} FROM sagas
+    WHERE status IN ('{SagaStatus.running.value}', '{SagaStatus.compensating.value}')
+      AND deadline <= $1
+    ORDER BY deadline LIMIT $2 FOR UPDATE SKIP LOCKED""")
 _LOG_AND_NOTIFY = """
     logged AS (
         INSERT INTO saga_steps (saga_id, step, action, detail, compensation)
-        SELECT :id, step, action, detail, compensation
-        FROM unnest(CAST(:steps AS varchar[]), CAST(:actions AS varchar[]),
-                    CAST(:details AS text[]), CAST(:compensations AS boolean[]))
+        SELECT $1, step, action, detail, compensation
+        FROM unnest($10::varchar[], $11::varchar[], $12::text[], $13::boolean[])
              AS entry(step, action, detail, compensation)
     )
-    SELECT pg_notify(:channel, :payload) WHERE :notify
-"""
-_TRANSITION_PARAMS = (
-    bindparam("id", type_=UUID(as_uuid=True)), bindparam("data", type_=JSONB),
-    bindparam("deadline", type_=DateTime(timezone=True)), bindparam("notify", type_=Boolean),
-    bindparam("steps", type_=ARRAY(String)), bindparam("actions", type_=ARRAY(String)),
-    bindparam("details", type_=ARRAY(Text)), bindparam("compensations", type_=ARRAY(Boolean)))
-_RECORD_NEW = text("""
+    SELECT pg_notify($14, $15) WHERE $16::boolean"""
+#: a transition in one round trip: the saga's row (inserted, or updated), its step log
+#: and, when it ends, the NOTIFY ($17: a new saga's type)
+_RECORD_NEW = Statement("sagas.record_new", """
     WITH saved AS (
-        INSERT INTO sagas (id, type, status, step_index, data, deadline, attempts, reason,
-                           version, retry_round)
-        VALUES (:id, :type, :status, :step_index, :data, :deadline, :attempts, :reason,
-                :version, :retry_round)
-    ),""" + _LOG_AND_NOTIFY).bindparams(*_TRANSITION_PARAMS)
-_RECORD = text("""
+        INSERT INTO sagas (id, status, step_index, data, deadline, attempts, reason,
+                           version, retry_round, type)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $17)
+    ),""" + _LOG_AND_NOTIFY)
+_RECORD = Statement("sagas.record", """
     WITH saved AS (
-        UPDATE sagas SET status = :status, step_index = :step_index, data = :data,
-                         deadline = :deadline, attempts = :attempts, reason = :reason,
-                         version = :version, retry_round = :retry_round,
+        UPDATE sagas SET status = $2, step_index = $3, data = $4, deadline = $5,
+                         attempts = $6, reason = $7, version = $8, retry_round = $9,
                          updated_at = now()
-        WHERE id = :id
-    ),""" + _LOG_AND_NOTIFY).bindparams(*_TRANSITION_PARAMS)
+        WHERE id = $1
+    ),""" + _LOG_AND_NOTIFY)
+_ADD_LOG = Statement("sagas.add_log", """
+    INSERT INTO saga_steps (saga_id, step, action, detail, compensation)
+    SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::text[],
+                         $5::boolean[])""")
+_PARK = Statement("sagas.park", f"""
+    UPDATE sagas SET status = '{SagaStatus.failed.value}', deadline = NULL, reason = $2,
+                     version = version + 1, updated_at = now()
+    WHERE id = $1
+      AND status IN ('{SagaStatus.running.value}', '{SagaStatus.compensating.value}')
+    RETURNING id""")
+_NOTIFY = Statement("sagas.notify", "SELECT pg_notify($1, $2)")
 
 
-def _state_params(state: SagaState) -> dict[str, Any]:
-    return {"status": state.status.value, "step_index": state.step_index, "data": state.data,
-            "deadline": state.deadline, "attempts": state.attempts, "reason": state.reason,
-            "version": state.version, "retry_round": state.retry_round}
+def _record_to_state(row: Any) -> SagaState:
+    return SagaState(
+        id=row["id"], type=row["type"], status=SagaStatus(row["status"]),
+        step_index=row["step_index"], data=dict(row["data"]), deadline=row["deadline"],
+        attempts=row["attempts"], reason=row["reason"], version=row["version"],
+        created_at=row["created_at"], retry_round=row["retry_round"])
 
 
 class SqlSagaStore:
-    """Saga state in the service's own database, inside the caller's transaction."""
+    """Saga state in the service's own database, inside the caller's transaction
+    (:class:`shared_lib.database.Queries`)."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, q: Queries) -> None:
+        self.tx: Queries = q
 
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None:
-        row = (await self.session.execute(_LOAD_FOR_UPDATE, {"id": saga_id})).first()
-        return _row_to_state(row) if row else None
+        row = await self.tx.fetchrow(_LOAD_FOR_UPDATE, saga_id)
+        return _record_to_state(row) if row else None
 
     async def load(self, saga_id: uuid.UUID) -> SagaState | None:
         """The saga as it stands, without locking it (to answer a client)."""
-        row = (await self.session.execute(_LOAD, {"id": saga_id})).first()
-        return _row_to_state(row) if row else None
+        row = await self.tx.fetchrow(_LOAD, saga_id)
+        return _record_to_state(row) if row else None
 
     async def claim_due(self, now: datetime, limit: int) -> list[SagaState]:
-        rows = (
-            await self.session.execute(
-                select(sagas)
-                .where(sagas.c.status.in_([SagaStatus.running.value,
-                                           SagaStatus.compensating.value]))
-                .where(sagas.c.deadline <= now)
-                .order_by(sagas.c.deadline)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        return [_row_to_state(r) for r in rows]
+        return [_record_to_state(r) for r in await self.tx.fetch(_CLAIM_DUE, now, limit)]
 
     async def record(self, state: SagaState, entries: list[LogEntry], *, new: bool) -> None:
         """Write a transition in one round trip: the saga's row (``new``: inserted,
@@ -161,46 +138,35 @@ class SqlSagaStore:
             state.version += 1
         if any(e.saga_id != state.id for e in entries):
             raise ValueError("a transition logs entries of its own saga only")
-        final = state.status in FINAL_STATUSES
-        await self.session.execute(_RECORD_NEW if new else _RECORD, {
-            "id": state.id, "type": state.type, **_state_params(state),
-            "steps": [e.step for e in entries], "actions": [e.action.value for e in entries],
-            "details": [e.detail for e in entries],
-            "compensations": [e.compensation for e in entries],
-            "notify": final, "channel": SAGA_FINISHED_CHANNEL,
-            "payload": f"{state.id}:{state.status.value}"})
+        args: list[Any] = [
+            state.id, state.status.value, state.step_index, state.data, state.deadline,
+            state.attempts, state.reason, state.version, state.retry_round,
+            [e.step for e in entries], [e.action.value for e in entries],
+            [e.detail for e in entries], [e.compensation for e in entries],
+            SAGA_FINISHED_CHANNEL, f"{state.id}:{state.status.value}",
+            state.status in FINAL_STATUSES]
+        if new:
+            await self.tx.execute(_RECORD_NEW, *args, state.type)
+        else:
+            await self.tx.execute(_RECORD, *args)
 
     async def add_log(self, entries: list[LogEntry]) -> None:
         if not entries:
             return
-        await self.session.execute(
-            _ADD_LOG,
-            [
-                {"saga_id": e.saga_id, "step": e.step, "action": e.action.value,
-                 "detail": e.detail, "compensation": e.compensation}
-                for e in entries
-            ],
-        )
+        await self.tx.execute(_ADD_LOG, [e.saga_id for e in entries],
+                              [e.step for e in entries], [e.action.value for e in entries],
+                              [e.detail for e in entries], [e.compensation for e in entries])
 
     async def send(self, envelope: Envelope, exchange: str) -> None:
-        await add_to_outbox(self.session, envelope, exchange)
+        await add_to_outbox(self.tx, envelope, exchange)
 
     async def park(self, saga_id: uuid.UUID, reason: str) -> None:
         """Fail a saga without its definition: the last resort for one whose
         transitions cannot even be failed normally."""
-        parked = await self.session.scalar(
-            update(sagas)
-            .where(sagas.c.id == saga_id,
-                   sagas.c.status.in_([SagaStatus.running.value, SagaStatus.compensating.value]))
-            .values(status=SagaStatus.failed.value, deadline=None, reason=reason[:2000],
-                    version=sagas.c.version + 1, updated_at=text("now()"))
-            .returning(sagas.c.id))
-        if parked is not None:
+        if await self.tx.fetchval(_PARK, saga_id, reason[:2000]) is not None:
             await self.add_log([LogEntry(saga_id, "?", StepAction.failed, reason[:2000])])
             await self.notify_finished(saga_id, SagaStatus.failed)
 
     async def notify_finished(self, saga_id: uuid.UUID, status: SagaStatus) -> None:
-        await self.session.execute(
-            _NOTIFY,
-            {"channel": SAGA_FINISHED_CHANNEL, "payload": f"{saga_id}:{status.value}"},
-        )
+        await self.tx.execute(_NOTIFY, SAGA_FINISHED_CHANNEL,
+                              f"{saga_id}:{status.value}")

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from shared_lib.database import Database
-from shared_lib.deps import UNAUTHORIZED, ClaimsDep, SessionDep
+from shared_lib.deps import UNAUTHORIZED, ClaimsDep, DatabaseDep
 from social_service.projections import users
 from social_service.projections.users import TokenCheck
 
@@ -79,20 +79,16 @@ async def admit(token: ViewerToken, check: TokenCheck, db: Database) -> Viewer:
         raise UNAUTHORIZED
     if verdict is Admission.admitted_ahead:
         # fail closed for the older tokens from now on, not when the event comes
-        await users.raise_token_version_direct(db, token.user_id, token.token_version)
+        await users.raise_token_version(db, token.user_id, token.token_version)
     return viewer_of(token, check)
 
 
-async def current_viewer(token: ViewerTokenDep, session: SessionDep) -> Viewer:
-    """The caller, checked against the projection (see :func:`admission`)."""
-    check = await users.check_token(session, token.user_id, token.session_id)
-    verdict = admission(token, check)
-    if verdict is Admission.refused:
-        raise UNAUTHORIZED
-    if verdict is Admission.admitted_ahead:
-        # fail closed for the older tokens from now on, not when the event comes
-        await users.raise_token_version(session, token.user_id, token.token_version)
-    return viewer_of(token, check)
+async def current_viewer(token: ViewerTokenDep, db: DatabaseDep) -> Viewer:
+    """The caller, checked against the projection (see :func:`admission`) in one
+    autocommit statement."""
+    check = await users.check_token(db, token.user_id, token.session_id,
+                                    token.token_version)
+    return await admit(token, check, db)
 
 
 CurrentViewer = Annotated[Viewer, Depends(current_viewer)]

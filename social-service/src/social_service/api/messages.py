@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from shared_lib.deps import RuntimeDep, SessionDep
+from shared_lib.deps import DatabaseDep, RuntimeDep, SessionDep
 from shared_lib.idempotency import IdempotencyDep, owned_by
 from shared_lib.openapi import accepted, described
 from shared_lib.saga import SagaStatus
@@ -13,7 +13,7 @@ from shared_lib.saga.http import (
     SagaOutcome,
     answer_started,
     record_response,
-    run_saga,
+    start_saga,
 )
 from shared_lib.web import IdPath, Limit, Offset
 from social_service.api.deps import CurrentViewer
@@ -21,6 +21,7 @@ from social_service.models import Message, MessageStatus
 from social_service.sagas.send_message import SEND_MESSAGE, SendMessageData, SendMessageRejection
 from social_service.schemas import ConversationOut, MarkedOut, MessageIn, MessageOut
 from social_service.services import messages
+from social_service.services.messages import MessageRecord
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
 
@@ -31,7 +32,7 @@ _OUTCOME = {MessageStatus.sent: SagaStatus.completed,
             MessageStatus.rejected: SagaStatus.compensated}
 
 
-def sent_message_response(outcome: SagaOutcome, message: Message) -> Response:
+def sent_message_response(outcome: SagaOutcome, message: MessageRecord) -> Response:
     """201 sent, 202 pending, or the rejection (404, 403, 503 on a timeout)."""
     return record_response(
         outcome, record_status=_OUTCOME.get(message.status),
@@ -49,17 +50,17 @@ def sent_message_response(outcome: SagaOutcome, message: Message) -> Response:
                                      404: "No such receiver",
                                      503: "core-service did not answer in time"})})
 async def send_message(body: MessageIn, request: Request, viewer: CurrentViewer,
-                       runtime: RuntimeDep, session: SessionDep,
+                       runtime: RuntimeDep, db: DatabaseDep,
                        key: IdempotencyDep) -> Response:
     messages.check_receiver(viewer.id, body.receiver_id)
-    outcome = await run_saga(
-        request, runtime, session, SEND_MESSAGE,
+    outcome = await start_saga(
+        request, runtime, SEND_MESSAGE,
         SendMessageData(sender_id=viewer.id, sender_username=viewer.username,
                         receiver_id=body.receiver_id, content=body.content),
         key=owned_by(key, viewer.id))
 
     async def answer() -> Response:
-        message = await messages.get_message(session, outcome.data.message)
+        message = await messages.get_message(db, outcome.data.message)
         return sent_message_response(outcome, message)
 
     return await answer_started(outcome, f"/api/messages/{body.receiver_id}", answer,

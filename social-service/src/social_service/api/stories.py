@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from shared_lib.deps import RuntimeDep, SessionDep
+from shared_lib.deps import DatabaseDep, RuntimeDep, SessionDep
 from shared_lib.idempotency import IdempotencyDep, owned_by
 from shared_lib.openapi import accepted, described, errors
 from shared_lib.saga import SagaStatus
@@ -13,7 +13,7 @@ from shared_lib.saga.http import (
     SagaOutcome,
     answer_started,
     record_response,
-    run_saga,
+    start_saga,
 )
 from shared_lib.web import IdPath, Limit, Offset
 from social_service.api.deps import CurrentViewer
@@ -22,6 +22,7 @@ from social_service.models import Story, StoryStatus
 from social_service.sagas.create_story import CREATE_STORY, CreateStoryData, CreateStoryRejection
 from social_service.schemas import StoryIn, StoryOut
 from social_service.services import stories
+from social_service.services.stories import StoryRecord
 
 router = APIRouter(prefix="/api/stories", tags=["stories"])
 
@@ -32,7 +33,7 @@ _OUTCOME = {StoryStatus.active: SagaStatus.completed,
             StoryStatus.rejected: SagaStatus.compensated}
 
 
-def created_story_response(outcome: SagaOutcome, story: Story) -> Response:
+def created_story_response(outcome: SagaOutcome, story: StoryRecord) -> Response:
     """201 active, 202 pending, or the rejection (403, 503 on a timeout)."""
     return record_response(
         outcome, record_status=_OUTCOME.get(story.status),
@@ -49,18 +50,18 @@ def created_story_response(outcome: SagaOutcome, story: Story) -> Response:
                                      422: "Neither an image nor content",
                                      503: "core-service did not answer in time"})})
 async def create_story(body: StoryIn, request: Request, viewer: CurrentViewer,
-                       runtime: RuntimeDep, session: SessionDep,
+                       runtime: RuntimeDep, db: DatabaseDep,
                        key: IdempotencyDep) -> Response:
     if is_empty_story(body.image_url, body.content):
         raise HTTPException(422, "A story needs an image or content")
-    outcome = await run_saga(
-        request, runtime, session, CREATE_STORY,
+    outcome = await start_saga(
+        request, runtime, CREATE_STORY,
         CreateStoryData(author_id=viewer.id, author_username=viewer.username,
                         image_url=body.image_url, content=body.content),
         key=owned_by(key, viewer.id))
 
     async def answer() -> Response:
-        story = await stories.get_story(session, outcome.data.story)
+        story = await stories.story_record(db, outcome.data.story)
         return created_story_response(outcome, story)
 
     return await answer_started(outcome, "/api/stories", answer, outcome.data.story)

@@ -15,18 +15,19 @@ from social_service.projections.tombstones import any_user_deleted
 from social_service.services import accounts
 
 
-@handles_saga_command(SUBSCRIPTIONS, IndexPostHashtags, rejects_before_writing=True)
+@handles_saga_command(SUBSCRIPTIONS, IndexPostHashtags, rejects_before_writing=True,
+                      direct=True)
 async def index_post_hashtags(ctx: MessageContext, cmd: IndexPostHashtags) -> dict[str, Any]:
     try:
-        tags = await posts.index_pending(ctx.session, ctx.settings, cmd)
+        tags = await posts.index_pending(ctx.q, ctx.settings, cmd)
     except BadRequest as refused:
         raise CommandRejected(str(refused)) from None
     return {"hashtags": tags}
 
 
-@handles_saga_command(SUBSCRIPTIONS, UnindexPostHashtags)
+@handles_saga_command(SUBSCRIPTIONS, UnindexPostHashtags, direct=True)
 async def unindex_post_hashtags(ctx: MessageContext, cmd: UnindexPostHashtags) -> dict[str, Any]:
-    await posts.unindex_pending(ctx.session, cmd.post_id)
+    await posts.unindex_pending(ctx.q, cmd.post_id)
     return {}
 
 

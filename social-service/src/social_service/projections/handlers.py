@@ -52,11 +52,12 @@ async def on_user_deleted(ctx: MessageContext, event: UserDeleted) -> None:
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, PostPublished)
+@direct
 async def on_post_published(ctx: MessageContext, event: PostPublished) -> None:
     """Publishes the post, or publishes it again when it is restored after a purge,
     and notifies the users it mentions (this is post.published's one consumer)."""
-    await posts.publish(ctx.session, event)
-    await notifications.notify_post_mentions(ctx.session, event)
+    await posts.publish(ctx.q, event)
+    await notifications.notify_post_mentions(ctx.q, event)
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, PostDeleted)

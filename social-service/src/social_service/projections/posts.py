@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from instasaga.messages import IndexPostHashtags, PostPublished
-from shared_lib.database import Queries, Statement
+from shared_lib.database import Queries, Statement, Transaction
 from shared_lib.errors import BadRequest
 from social_service.domain.hashtags import normalise, rejection_reason
 from social_service.models import Hashtag, PostHashtag, PostProjection
@@ -85,20 +85,71 @@ _SET_COUNTS = (
             comments_version=func.greatest(_posts.c.comments_version, _seq)))
 
 
-async def link_hashtags(session: AsyncSession, post_id: int, tags: list[str]) -> None:
+# The same on the direct data path: the statements of every post's creation
+_ADD_HASHTAGS_DIRECT = Statement("hashtags.add", """
+    INSERT INTO hashtags (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING""")
+_LINK_HASHTAGS_DIRECT = Statement("hashtags.link", """
+    INSERT INTO post_hashtags (post_id, hashtag_id)
+    SELECT $1, h.id FROM hashtags h WHERE h.name = ANY($2::text[])
+    ON CONFLICT DO NOTHING""")
+_UNLINK_HASHTAGS_DIRECT = Statement("hashtags.unlink",
+                                    "DELETE FROM post_hashtags WHERE post_id = $1")
+_INDEX_PENDING_DIRECT = Statement("posts.index_pending", """
+    INSERT INTO posts (id, published, version, author_id, author_username, content,
+                       image_url, hashtags, created_at)
+    VALUES ($1, false, 0, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""")
+#: the links go, and the row unless it was published
+_UNINDEX_PENDING_DIRECT = Statement("posts.unindex_pending", """
+    WITH unlinked AS (DELETE FROM post_hashtags WHERE post_id = $1)
+    DELETE FROM posts WHERE id = $1 AND NOT published""")
+#: ``_PUBLISH``, with the version the row had before (none: not indexed; 0: indexed
+#: pending, its links made then; more: purged, its links gone)
+_PUBLISH_DIRECT = Statement("posts.publish", """
+    WITH old AS (SELECT version FROM posts WHERE id = $1),
+    applied AS (
+        INSERT INTO posts (id, like_count, comment_count, likes_version, comments_version,
+                           published, version, author_id, author_username, content,
+                           image_url, hashtags, created_at)
+        VALUES ($1, $2, $3, $4, $4, true, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (id) DO UPDATE
+        SET author_id = excluded.author_id, author_username = excluded.author_username,
+            content = excluded.content, image_url = excluded.image_url,
+            hashtags = excluded.hashtags, created_at = excluded.created_at,
+            published = true, version = excluded.version
+        WHERE posts.version < excluded.version
+        RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM applied) AS applied, (SELECT version FROM old) AS old""")
+#: ``_SET_COUNTS`` ($1 post, $2 seq, $3 likes, $4 comments)
+_SET_COUNTS_DIRECT = Statement("posts.set_counts", """
+    UPDATE posts
+    SET like_count = CASE WHEN likes_version < $2 THEN $3 ELSE like_count END,
+        likes_version = greatest(likes_version, $2),
+        comment_count = CASE WHEN comments_version < $2 THEN $4 ELSE comment_count END,
+        comments_version = greatest(comments_version, $2)
+    WHERE id = $1 AND (likes_version < $2 OR comments_version < $2)""")
+
+
+async def link_hashtags(tx: Transaction, post_id: int, tags: list[str]) -> None:
     """Link the post to its (normalised) hashtags, creating the ones not seen yet."""
     if not tags:
         return
-    await session.execute(_ADD_HASHTAGS, {"tags": tags})
-    await session.execute(_LINK_HASHTAGS, {"post_id": post_id, "tags": tags})
+    if isinstance(tx, Queries):
+        await tx.execute(_ADD_HASHTAGS_DIRECT, tags)
+        await tx.execute(_LINK_HASHTAGS_DIRECT, post_id, tags)
+        return
+    await tx.execute(_ADD_HASHTAGS, {"tags": tags})
+    await tx.execute(_LINK_HASHTAGS, {"post_id": post_id, "tags": tags})
 
 
-async def unlink_hashtags(session: AsyncSession, post_id: int) -> None:
-    await session.execute(delete(PostHashtag).where(PostHashtag.post_id == post_id))
+async def unlink_hashtags(tx: Transaction, post_id: int) -> None:
+    if isinstance(tx, Queries):
+        await tx.execute(_UNLINK_HASHTAGS_DIRECT, post_id)
+        return
+    await tx.execute(delete(PostHashtag).where(PostHashtag.post_id == post_id))
 
 
-async def index_pending(session: AsyncSession, settings: SocialSettings,
-                        post: IndexPostHashtags) -> list[str]:
+async def index_pending(q: Queries, settings: SocialSettings, post: IndexPostHashtags
+                        ) -> list[str]:
     """Index a post a create_post saga is creating, unpublished, with its
     normalised hashtags (returned); BadRequest, writing nothing, when the
     hashtags break the service's limits."""
@@ -108,21 +159,15 @@ async def index_pending(session: AsyncSession, settings: SocialSettings,
                               banned=settings.banned_hashtag_set)
     if reason is not None:
         raise BadRequest(reason)
-    await session.execute(_INDEX_PENDING, {
-        "post_id": post.post_id, "author_id": post.author_id,
-        "author_username": post.author_username, "content": post.content,
-        "image_url": post.image_url, "created_at": post.created_at, "hashtags": tags})
-    await link_hashtags(session, post.post_id, tags)
+    await q.execute(_INDEX_PENDING_DIRECT, post.post_id, post.author_id, post.author_username,
+                    post.content, post.image_url, tags, post.created_at)
+    await link_hashtags(q, post.post_id, tags)
     return tags
 
 
-async def unindex_pending(session: AsyncSession, post_id: int) -> None:
+async def unindex_pending(q: Queries, post_id: int) -> None:
     """Undo :func:`index_pending`: the links go, and the row unless it was published."""
-    await unlink_hashtags(session, post_id)
-    await session.execute(
-        delete(PostProjection).where(PostProjection.id == post_id,
-                                     PostProjection.published.is_(False))
-    )
+    await q.execute(_UNINDEX_PENDING_DIRECT, post_id)
 
 
 #: every like and comment event runs one of them ($1 post, $2 seq, $3 count)
@@ -142,25 +187,24 @@ async def set_comment_count(q: Queries, post_id: int, seq: int, count: int) -> N
     await q.execute(_SET_COMMENT_COUNT, post_id, seq, count)
 
 
-async def publish(session: AsyncSession, post: PostPublished) -> None:
+async def publish(q: Queries, post: PostPublished) -> None:
     """Publish the post, or publish it again when it is restored after a purge:
-    its hashtag links and the notifications the purge withdrew come back.
+    its hashtag links and the notifications the purge withdrew come back (a post
+    indexed pending has its links already, and nothing to restore).
     Nothing happens for a deleted author (a late event after purge_user)."""
-    if await any_user_deleted(session, [post.author_id]):
+    if await any_user_deleted(q, [post.author_id]):
         return
-    applied = await session.scalar(_PUBLISH, {
-        "post_id": post.post_id, "seq": post.seq, "like_count": post.like_count,
-        "comment_count": post.comment_count, "author_id": post.author_id,
-        "author_username": post.author_username, "content": post.content,
-        "image_url": post.image_url, "hashtags": post.hashtags,
-        "created_at": post.created_at})
-    await session.execute(_SET_COUNTS, {"post": post.post_id, "new_seq": post.seq,
-                                        "likes": post.like_count,
-                                        "comments": post.comment_count})
-    if applied is not None:
-        # a post restored after a purge gets its hashtag links and notifications back
-        await link_hashtags(session, post.post_id, post.hashtags)
-        await notifications.restore_about_post(session, post.post_id)
+    row = await q.fetchrow(_PUBLISH_DIRECT, post.post_id, post.like_count,
+                           post.comment_count, post.seq, post.author_id,
+                           post.author_username, post.content, post.image_url, post.hashtags,
+                           post.created_at)
+    assert row is not None  # one row always
+    await q.execute(_SET_COUNTS_DIRECT, post.post_id, post.seq, post.like_count,
+                    post.comment_count)
+    if row["applied"] and row["old"] != 0:
+        # new here, or restored after a purge: its hashtag links (and notifications) back
+        await link_hashtags(q, post.post_id, post.hashtags)
+        await notifications.restore_about_post(q, post.post_id)
 
 
 async def purge(session: AsyncSession, post_id: int, seq: int) -> bool:

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Uuid, bindparam, func, text, update
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,24 +36,10 @@ class TokenCheck:
     session_revoked: bool
 
 
-#: built once: every authenticated request of social runs it, in one round trip
-_TOKEN_CHECK = text("""
-    SELECT u.is_active, u.username, u.token_version, u.deleted,
-           EXISTS (SELECT 1 FROM revoked_sessions r
-                   WHERE r.session_id = :session_id AND r.until > now()) AS session_revoked
-    FROM (SELECT 1) AS one LEFT JOIN users u ON u.id = :user_id
-""").bindparams(bindparam("session_id", type_=Uuid), bindparam("user_id", type_=BigInteger))
-
-#: the token is core's signed word that the user's token version is at least its own
-_RAISE_TOKEN_VERSION = (update(UserProjection)
-                        .where(UserProjection.id == bindparam("user_id"),
-                               UserProjection.token_version < bindparam("token_version"))
-                        .values(token_version=bindparam("token_version")))
-
-
-#: ``_TOKEN_CHECK`` as CTEs, the last one ``checked`` with a column ``tok_ok`` (the
-#: token may be good), for a hot path's read, which fuses it with its own ($1 user id, $2 session
-#: id, $3 the token's version); :func:`token_check_of` reads its columns
+#: the projection's word on a token (every authenticated request of social asks it), as
+#: CTEs, the last one ``checked`` with a column ``tok_ok`` (the token may be good), for a
+#: statement of its own or fused with a hot path's read ($1 user id, $2 session id, $3
+#: the token's version); :func:`token_check_of` reads its columns
 TOKEN_CHECK_CTE = """
     tok AS (
         SELECT u.is_active AS tok_is_active, u.username AS tok_username,
@@ -76,32 +62,27 @@ def token_check_of(row: Any) -> TokenCheck:
     return TokenCheck(user=user, session_revoked=row["tok_session_revoked"])
 
 
-async def check_token(session: AsyncSession, user_id: int, session_id: uuid.UUID
+_CHECK_TOKEN = Statement("check_token", f"WITH {TOKEN_CHECK_CTE} SELECT * FROM checked")
+
+
+async def check_token(db: Database, user_id: int, session_id: uuid.UUID, token_version: int
                       ) -> TokenCheck:
-    row = (await session.execute(_TOKEN_CHECK, {"user_id": user_id,
-                                                "session_id": session_id})).one()
-    user = None if row.username is None else Standing(
-        is_active=row.is_active, username=row.username, token_version=row.token_version,
-        deleted=row.deleted)
-    return TokenCheck(user=user, session_revoked=row.session_revoked)
+    """The projection's word on a token, in one autocommit statement."""
+    row = await db.fetchrow(_CHECK_TOKEN, user_id, session_id, token_version)
+    assert row is not None  # one row always
+    return token_check_of(row)
 
 
-_RAISE_TOKEN_VERSION_DIRECT = Statement(
+#: the token is core's signed word that the user's token version is at least its own
+_RAISE_TOKEN_VERSION = Statement(
     "raise_token_version",
     "UPDATE users SET token_version = $2 WHERE id = $1 AND token_version < $2")
 
 
-async def raise_token_version_direct(db: Database, user_id: int, token_version: int) -> None:
-    """:func:`raise_token_version` for a hot path (autocommit)."""
-    await db.execute(_RAISE_TOKEN_VERSION_DIRECT, user_id, token_version)
-
-
-async def raise_token_version(session: AsyncSession, user_id: int, token_version: int) -> None:
+async def raise_token_version(db: Database, user_id: int, token_version: int) -> None:
     """A token newer than the projection (``user.updated`` of a password change is late):
-    from now on the tokens older than it are refused, as core refuses them. Commits."""
-    await session.execute(_RAISE_TOKEN_VERSION, {"user_id": user_id,
-                                                 "token_version": token_version})
-    await session.commit()
+    from now on the tokens older than it are refused, as core refuses them (autocommit)."""
+    await db.execute(_RAISE_TOKEN_VERSION, user_id, token_version)
 
 
 async def apply_change(session: AsyncSession, user: UserRegistered | UserUpdated) -> None:

@@ -66,13 +66,13 @@ Context = SagaContext[CreateStoryData]
 async def insert_story(ctx: Context) -> None:
     d = ctx.data
     story = await stories.insert_pending(
-        ctx.session, author_id=d.author_id, author_username=d.author_username,
+        ctx.q, author_id=d.author_id, author_username=d.author_username,
         image_url=d.image_url, content=d.content)
     d.story_id, d.expires_at = story.id, story.expires_at
 
 
 async def reject_story(ctx: Context) -> None:
-    await stories.reject(ctx.session, ctx.data.story, ctx.reason)
+    await stories.reject(ctx.q, ctx.data.story, ctx.reason)
 
 
 def record_command(d: CreateStoryData) -> RecordStory:
@@ -85,7 +85,7 @@ def unrecord_command(d: CreateStoryData) -> UnrecordStory:
 
 async def activate(ctx: Context) -> None:
     d = ctx.data
-    if not await stories.activate(ctx.session, d.story):
+    if not await stories.activate(ctx.q, d.story):
         raise StepRejected(CreateStoryRejection.story_deleted)
     await ctx.publish(StoryCreated(story_id=d.story, author_id=d.author_id,
                                    expires_at=d.expiry))

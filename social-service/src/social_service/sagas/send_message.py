@@ -66,11 +66,11 @@ async def insert_message(ctx: Context) -> None:
     d = ctx.data
     assert d.content is not None, "the saga's start carries the text"
     d.message_id = await messages.insert_pending(
-        ctx.session, sender_id=d.sender_id, receiver_id=d.receiver_id, content=d.content)
+        ctx.q, sender_id=d.sender_id, receiver_id=d.receiver_id, content=d.content)
 
 
 async def reject_message(ctx: Context) -> None:
-    await messages.reject(ctx.session, ctx.data.message, ctx.reason)
+    await messages.reject(ctx.q, ctx.data.message, ctx.reason)
 
 
 def authorize_command(d: SendMessageData) -> AuthorizeMessage:
@@ -80,10 +80,10 @@ def authorize_command(d: SendMessageData) -> AuthorizeMessage:
 
 async def deliver(ctx: Context) -> None:
     d = ctx.data
-    created_at = await messages.mark_sent(ctx.session, d.message)
+    created_at = await messages.mark_sent(ctx.q, d.message)
     if created_at is None:
         raise StepRejected(SendMessageRejection.message_gone)
-    await notify(ctx.session, user_id=d.receiver_id, actor_id=d.sender_id,
+    await notify(ctx.q, user_id=d.receiver_id, actor_id=d.sender_id,
                  type_=NotificationType.message, reference_id=d.message,
                  message=f"{d.sender_username} sent you a message",
                  dedupe_key=f"message:{d.message}")

@@ -10,6 +10,7 @@ from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from shared_lib.database import Database, Queries, Statement
 from shared_lib.errors import BadRequest, NotFound
 from social_service.models import Message, MessageStatus
 
@@ -27,39 +28,60 @@ def check_receiver(sender_id: int, receiver_id: int) -> None:
         raise BadRequest("You cannot send a message to yourself")
 
 
-async def get_message(session: AsyncSession, message_id: int) -> Message:
-    message = await session.get(Message, message_id)
-    if message is None:
+@dataclass(frozen=True)
+class MessageRecord:
+    """A message as its sender is answered."""
+
+    id: int
+    sender_id: int
+    receiver_id: int
+    content: str
+    is_read: bool
+    status: str
+    rejection_reason: str | None
+    created_at: datetime
+
+
+_GET = Statement("messages.get", """
+    SELECT id, sender_id, receiver_id, content, is_read, status, rejection_reason, created_at
+    FROM messages WHERE id = $1""")
+
+
+async def get_message(db: Database, message_id: int) -> MessageRecord:
+    """One message, in one autocommit statement (NotFound when it is gone)."""
+    row = await db.fetchrow(_GET, message_id)
+    if row is None:
         raise NotFound("Message not found")
-    return message
+    return MessageRecord(**dict(row))
 
 
-async def insert_pending(session: AsyncSession, *, sender_id: int, receiver_id: int,
-                         content: str) -> int:
+#: a message's life in the send_message saga (statements defined once)
+_INSERT_PENDING = Statement("messages.insert_pending", f"""
+    INSERT INTO messages (sender_id, receiver_id, content, status)
+    VALUES ($1, $2, $3, '{MessageStatus.pending.value}') RETURNING id""")
+_REJECT = Statement("messages.reject", f"""
+    UPDATE messages SET status = '{MessageStatus.rejected.value}', rejection_reason = $2
+    WHERE id = $1 AND status = '{MessageStatus.pending.value}'""")
+_MARK_SENT = Statement("messages.mark_sent", f"""
+    UPDATE messages SET status = '{MessageStatus.sent.value}'
+    WHERE id = $1 AND status = '{MessageStatus.pending.value}'
+    RETURNING created_at""")
+
+
+async def insert_pending(q: Queries, *, sender_id: int, receiver_id: int, content: str) -> int:
     """Store a message ``pending``; its id."""
-    message = Message(sender_id=sender_id, receiver_id=receiver_id, content=content,
-                      status=MessageStatus.pending.value)
-    session.add(message)
-    await session.flush()
-    return message.id
+    return await q.fetchval(_INSERT_PENDING, sender_id, receiver_id, content)  # type: ignore[no-any-return]
 
 
-async def reject(session: AsyncSession, message_id: int, reason: str | None) -> None:
+async def reject(q: Queries, message_id: int, reason: str | None) -> None:
     """A message still ``pending`` becomes ``rejected`` with ``reason``."""
-    await session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.status == MessageStatus.pending.value)
-        .values(status=MessageStatus.rejected.value, rejection_reason=reason))
+    await q.execute(_REJECT, message_id, reason)
 
 
-async def mark_sent(session: AsyncSession, message_id: int) -> datetime | None:
+async def mark_sent(q: Queries, message_id: int) -> datetime | None:
     """A message still ``pending`` becomes ``sent``; its creation time, or None
     when it is no longer pending (rejected, or deleted by a purge)."""
-    return await session.scalar(
-        update(Message)
-        .where(Message.id == message_id, Message.status == MessageStatus.pending.value)
-        .values(status=MessageStatus.sent.value)
-        .returning(Message.created_at))
+    return await q.fetchval(_MARK_SENT, message_id)  # type: ignore[no-any-return]
 
 
 def _other(me: int):  # type: ignore[no-untyped-def]

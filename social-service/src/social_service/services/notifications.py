@@ -153,16 +153,16 @@ async def notify_mentions(tx: Transaction, mentioned: Sequence[int], *, actor_id
                      withdrawn=state == PostState.withdrawn)
 
 
-async def notify_post_mentions(session: AsyncSession, post: PostPublished) -> None:
+async def notify_post_mentions(tx: Transaction, post: PostPublished) -> None:
     """Notify the users a published post mentions (a post without mentions reads
     nothing). Runs after the publication, in its transaction."""
     if not extract_mentions(post.content):
         return
-    mentioned = await involved(session, [post.author_id], post.content,
+    mentioned = await involved(tx, [post.author_id], post.content,
                                actor_id=post.author_id)
-    if not mentioned or (state := await live_post(session, post.post_id)) is None:
+    if not mentioned or (state := await live_post(tx, post.post_id)) is None:
         return
-    await notify_mentions(session, mentioned, actor_id=post.author_id,
+    await notify_mentions(tx, mentioned, actor_id=post.author_id,
                           actor_username=post.author_username, post_id=post.post_id,
                           where="a post", key=f"post:{post.post_id}", state=state)
 
@@ -180,8 +180,17 @@ async def withdraw_about_post(session: AsyncSession, post_id: int) -> None:
         .values(hidden=True, withdrawn=True))
 
 
-async def restore_about_post(session: AsyncSession, post_id: int) -> None:
+_RESTORE_ABOUT_POST = Statement("notifications.restore_about_post", """
+    UPDATE notifications SET hidden = false, withdrawn = false
+    WHERE type = ANY($2::varchar[]) AND reference_id = $1 AND withdrawn""")
+
+
+async def restore_about_post(tx: Transaction, post_id: int) -> None:
     """Show again the notifications a purge of the post withdrew."""
+    if isinstance(tx, Queries):
+        await tx.execute(_RESTORE_ABOUT_POST, post_id, list(POST_NOTIFICATION_TYPES))
+        return
+    session = tx
     await session.execute(
         update(Notification)
         .where(*_about_post(post_id), Notification.withdrawn)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from instasaga.messages import StoryDeleted
 from instasaga.services import SOCIAL
+from shared_lib.database import Database, Queries, Statement
 from shared_lib.errors import Forbidden, NotFound
 from shared_lib.outbox import publish_event
 from social_service.domain.stories import STORY_LIFETIME
@@ -24,42 +25,67 @@ class PendingStory:
     expires_at: datetime
 
 
-async def insert_pending(session: AsyncSession, *, author_id: int, author_username: str,
+#: a story's life in the create_story saga (statements defined once); ``now()`` is the
+#: transaction's time, the same as ``created_at``'s default ($5: the lifetime)
+_INSERT_PENDING = Statement("stories.insert_pending", f"""
+    INSERT INTO stories (author_id, author_username, image_url, content, status, expires_at)
+    VALUES ($1, $2, $3, $4, '{StoryStatus.pending.value}', now() + $5::interval)
+    RETURNING id, expires_at""")
+_REJECT = Statement("stories.reject", f"""
+    UPDATE stories SET status = '{StoryStatus.rejected.value}', rejection_reason = $2
+    WHERE id = $1 AND status = '{StoryStatus.pending.value}'""")
+_ACTIVATE = Statement("stories.activate", f"""
+    UPDATE stories SET status = '{StoryStatus.active.value}'
+    WHERE id = $1 AND status = '{StoryStatus.pending.value}' RETURNING id""")
+
+
+async def insert_pending(q: Queries, *, author_id: int, author_username: str,
                          image_url: str | None, content: str | None) -> PendingStory:
     """Store a story ``pending``, expiring STORY_LIFETIME after its creation."""
-    row = (await session.execute(
-        insert(Story)
-        .values(author_id=author_id, author_username=author_username,
-                image_url=image_url, content=content, status=StoryStatus.pending.value,
-                # now() is the transaction's time, the same as created_at's default
-                expires_at=func.now() + STORY_LIFETIME)
-        .returning(Story.id, Story.expires_at))).one()
-    return PendingStory(id=row.id, expires_at=row.expires_at)
+    row = await q.fetchrow(_INSERT_PENDING, author_id, author_username, image_url, content,
+                           STORY_LIFETIME)
+    assert row is not None
+    return PendingStory(id=row["id"], expires_at=row["expires_at"])
 
 
-async def reject(session: AsyncSession, story_id: int, reason: str | None) -> None:
+async def reject(q: Queries, story_id: int, reason: str | None) -> None:
     """A story still ``pending`` becomes ``rejected`` with ``reason``."""
-    await session.execute(
-        update(Story)
-        .where(Story.id == story_id, Story.status == StoryStatus.pending.value)
-        .values(status=StoryStatus.rejected.value, rejection_reason=reason))
+    await q.execute(_REJECT, story_id, reason)
 
 
-async def activate(session: AsyncSession, story_id: int) -> bool:
+async def activate(q: Queries, story_id: int) -> bool:
     """A story still ``pending`` becomes ``active``; False when it is no longer
     pending (deleted by its author meanwhile)."""
-    done = await session.scalar(
-        update(Story)
-        .where(Story.id == story_id, Story.status == StoryStatus.pending.value)
-        .values(status=StoryStatus.active.value).returning(Story.id))
-    return done is not None
+    return await q.fetchval(_ACTIVATE, story_id) is not None
 
 
-async def get_story(session: AsyncSession, story_id: int) -> Story:
-    story = await session.get(Story, story_id)
-    if story is None:
+@dataclass(frozen=True)
+class StoryRecord:
+    """A story as its author is answered."""
+
+    id: int
+    author_id: int
+    author_username: str
+    image_url: str | None
+    content: str | None
+    status: str
+    rejection_reason: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+_GET = Statement("stories.get", """
+    SELECT id, author_id, author_username, image_url, content, status, rejection_reason,
+           created_at, expires_at
+    FROM stories WHERE id = $1""")
+
+
+async def story_record(db: Database, story_id: int) -> StoryRecord:
+    """One story, in one autocommit statement (NotFound when it is gone)."""
+    row = await db.fetchrow(_GET, story_id)
+    if row is None:
         raise NotFound("Story not found")
-    return story
+    return StoryRecord(**dict(row))
 
 
 def _active():  # type: ignore[no-untyped-def]
