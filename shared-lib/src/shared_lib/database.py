@@ -50,6 +50,16 @@ class Statement:
 Transaction: TypeAlias = "AsyncSession | Queries"
 
 
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether an error of asyncpg's says the connection itself is no longer usable:
+    the server ended it or is shutting down (SQLSTATE class 08, 57P01-57P03), the
+    socket broke, or the driver's protocol was left mid-operation by such a break."""
+    code = getattr(exc, "sqlstate", None)
+    if isinstance(code, str):
+        return code.startswith("08") or code in ("57P01", "57P02", "57P03")
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError | OSError)
+
+
 def savepoint(tx: Transaction) -> AbstractAsyncContextManager[Any]:
     """A SAVEPOINT in either kind of transaction."""
     if isinstance(tx, Queries):
@@ -68,6 +78,13 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads,
                                   schema="pg_catalog")
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """A connection goes back to the pool as it is: this path keeps no session state
+    (no SET, LISTEN, cursor or session-level advisory lock; an open transaction is
+    still rolled back by the pool), so the reset query asyncpg would send on every
+    release, a round trip each time, has nothing to do."""
 
 
 class Queries:
@@ -153,7 +170,7 @@ class Database:
             self._dsn, min_size=1, max_size=self._size,
             statement_cache_size=self._statement_cache_size,
             # a connection idle this long is closed (the pool opens one again on demand)
-            max_inactive_connection_lifetime=300, init=_json_codecs)
+            max_inactive_connection_lifetime=300, init=_json_codecs, reset=_nothing_to_reset)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -176,8 +193,18 @@ class Database:
         if self._round_trips is not None:
             self._round_trips.inc(statements + extra_round_trips)
 
-    def _acquire(self) -> Any:
-        return self.pool.acquire(timeout=self._acquire_timeout)
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; one that an error shows to be lost (the server ended
+        it, the socket broke, its protocol is confused) is terminated rather than
+        handed back, so the pool never gives it out again (a new one is opened)."""
+        async with self.pool.acquire(timeout=self._acquire_timeout) as conn:
+            try:
+                yield conn
+            except BaseException as exc:
+                if conn.is_closed() or is_connection_lost(exc):
+                    conn.terminate()
+                raise
 
     # autocommit: each statement is its own transaction, one round trip
 
@@ -214,11 +241,14 @@ class Database:
             except BaseException:
                 self.counted(0, 1)
                 try:
-                    await tx.rollback()
-                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                    # the connection is gone, and the server rolled back with it: the
-                    # pool discards it; the error that ended the block is the one raised
+                    if not conn.is_closed():
+                        await tx.rollback()
+                except (asyncpg.PostgresError, asyncpg.InterfaceError,
+                        asyncpg.InternalClientError, OSError) as exc:
+                    # the connection is gone, and the server rolled back with it: it is
+                    # terminated; the error that ended the block is the one raised
                     log.warning("rollback failed (%r): the connection is discarded", exc)
+                    conn.terminate()
                 raise
             self.counted(0, 1)
             await tx.commit()

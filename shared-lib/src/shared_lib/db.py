@@ -128,11 +128,13 @@ def sqlstate_of(exc: BaseException) -> str | None:
 def is_transient_db_error(exc: BaseException) -> bool:
     """Whether an error means the database is (briefly) unavailable or overloaded,
     not a bug: it is classified by SQLSTATE (see above); an error without one is
-    transient when it is about the connection (refused, dropped, a pool timeout)."""
+    transient when it is about the connection (refused, dropped, a pool timeout, or
+    asyncpg's protocol left mid-operation when the server ended the connection: its
+    ``InternalClientError``, after which the connection is terminated)."""
     code = sqlstate_of(exc)
     if code is not None:
         return is_transient_sqlstate(code)
     if isinstance(exc, OperationalError | InterfaceError | ConnectionError | OSError
-                  | PoolTimeout | asyncpg.InterfaceError):
+                  | PoolTimeout | asyncpg.InterfaceError | asyncpg.InternalClientError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -104,3 +104,42 @@ async def test_a_connection_the_server_dropped_is_a_transient_error(db) -> None:
 def test_a_sqlalchemy_url_is_given_to_asyncpg_without_its_driver() -> None:
     assert asyncpg_dsn("postgresql+asyncpg://u@h:5432/d") == "postgresql://u@h:5432/d"
     assert asyncpg_dsn("postgresql://u@h/d") == "postgresql://u@h/d"
+
+
+async def test_a_savepoint_undoes_its_block_only(db) -> None:
+    database, _ = db
+    async with database.transaction() as tx:
+        await tx.execute(INSERT, 1, "kept")
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with tx.savepoint():
+                await tx.execute(INSERT, 2, "undone with the savepoint")
+                await tx.execute(INSERT, 1, "a duplicate")
+        await tx.execute(INSERT, 3, "after the savepoint")
+    assert [await database.fetchval(BODY, i) for i in (1, 2, 3)] == [
+        "kept", None, "after the savepoint"]
+
+
+async def test_after_commit_runs_once_after_a_commit_and_never_after_a_rollback(db) -> None:
+    database, _ = db
+    calls: list[str] = []
+
+    def woken() -> None:
+        calls.append("woken")
+
+    async with database.transaction() as tx:
+        tx.after_commit(woken)
+        tx.after_commit(woken)  # the same callable once
+        await tx.execute(INSERT, 1, "committed")
+        assert calls == []  # not before the commit
+    assert calls == ["woken"]
+    with pytest.raises(asyncpg.UniqueViolationError):
+        async with database.transaction() as tx:
+            tx.after_commit(woken)
+            await tx.execute(INSERT, 1, "a duplicate")
+    assert calls == ["woken"]
+
+
+async def test_json_values_are_python_objects_both_ways(db) -> None:
+    database, _ = db
+    value = {"outcome": "accepted", "data": {"ids": [1, 2]}, "note": None}
+    assert await database.fetchval(Statement("json", "SELECT $1::jsonb"), value) == value

@@ -18,7 +18,7 @@ from instasaga.messages import PurgePost, UserDeleted
 from instasaga.queues import CORE_EVENTS, CORE_REPLIES, SOCIAL_COMMANDS, SOCIAL_PROJECTIONS, dlq_of
 from instasaga.topology import system_topology
 from shared_lib.contracts import Envelope, SagaReply, envelope_for
-from shared_lib.database import Database
+from shared_lib.database import Database, Queries, Statement
 from shared_lib.db import make_engine
 from shared_lib.messaging import Broker
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext
@@ -244,6 +244,10 @@ async def test_two_relays_never_publish_a_row_twice_while_rows_are_written(env: 
     assert sorted(ids) == list(range(written)), "a row was published twice or never"
 
 
+_EFFECT = Statement("effect", "INSERT INTO effects VALUES ($1, 1) ON CONFLICT (post_id)"
+                               " DO UPDATE SET times = effects.times + 1")
+
+
 def _purge_handler(calls: list[int]):  # type: ignore[no-untyped-def]
     async def handle(ctx: MessageContext, cmd: PurgePost) -> dict[str, int]:
         calls.append(cmd.post_id)
@@ -251,20 +255,24 @@ def _purge_handler(calls: list[int]):  # type: ignore[no-untyped-def]
             raise CommandRejected("negative")
         if cmd.post_id == 666:
             raise RuntimeError("handler bug")
-        await ctx.session.execute(text(
-            "INSERT INTO effects VALUES (:p, 1) ON CONFLICT (post_id)"
-            " DO UPDATE SET times = effects.times + 1"), {"p": cmd.post_id})
+        if isinstance(ctx.transaction, Queries):  # a direct handler
+            await ctx.q.execute(_EFFECT, cmd.post_id)
+        else:
+            await ctx.session.execute(text(
+                "INSERT INTO effects VALUES (:p, 1) ON CONFLICT (post_id)"
+                " DO UPDATE SET times = effects.times + 1"), {"p": cmd.post_id})
         return {"purged": cmd.post_id}
     return handle
 
 
-async def _start_consumer(env: Env, calls: list[int]) -> MessageConsumer:
+async def _start_consumer(env: Env, calls: list[int], direct: bool = False
+                          ) -> MessageConsumer:
     subscriptions = Subscriptions("social")
-    handles_saga_command(subscriptions, PurgePost)(_purge_handler(calls))
+    handles_saga_command(subscriptions, PurgePost, direct=direct)(_purge_handler(calls))
     consumer = MessageConsumer(queue=SOCIAL_COMMANDS, service="social",
                                handlers=subscriptions.handlers()[SOCIAL_COMMANDS],
                                session_factory=env.sessions, metrics=Metrics("social"),
-                               publisher=publish_caused_by)
+                               publisher=publish_caused_by, database=env.db)
     await env.broker.consume(SOCIAL_COMMANDS, consumer.on_message, prefetch=8)
     return consumer
 
@@ -304,9 +312,11 @@ async def _replies(env: Env) -> list[SagaReply]:
     return [SagaReply.model_validate(Envelope.model_validate_json(b).payload) for b in bodies]
 
 
-async def test_redelivered_command_changes_nothing_twice_and_gets_same_reply(env: Env) -> None:
+@pytest.mark.parametrize("direct", [False, True], ids=["session", "direct"])
+async def test_redelivered_command_changes_nothing_twice_and_gets_same_reply(
+        env: Env, direct: bool) -> None:
     calls: list[int] = []
-    consumer = await _start_consumer(env, calls)
+    consumer = await _start_consumer(env, calls, direct)
     saga = uuid.uuid4()
     body = _command(7, saga).model_dump_json().encode()
     for _ in range(3):
@@ -325,9 +335,11 @@ async def test_redelivered_command_changes_nothing_twice_and_gets_same_reply(env
     assert _count(consumer, "messages_duplicate_total") == 2
 
 
-async def test_compensation_overtaking_its_command_makes_the_command_a_no_op(env: Env) -> None:
+@pytest.mark.parametrize("direct", [False, True], ids=["session", "direct"])
+async def test_compensation_overtaking_its_command_makes_the_command_a_no_op(
+        env: Env, direct: bool) -> None:
     calls: list[int] = []
-    await _start_consumer(env, calls)
+    await _start_consumer(env, calls, direct)
     saga = uuid.uuid4()
     await _publish_raw(env, SOCIAL_COMMANDS, _command(8, saga, True).model_dump_json().encode())
 
@@ -346,9 +358,11 @@ async def test_compensation_overtaking_its_command_makes_the_command_a_no_op(env
     assert calls == [8]  # only the compensation ran
 
 
-async def test_poison_messages_are_dead_lettered_and_the_queue_keeps_flowing(env: Env) -> None:
+@pytest.mark.parametrize("direct", [False, True], ids=["session", "direct"])
+async def test_poison_messages_are_dead_lettered_and_the_queue_keeps_flowing(
+        env: Env, direct: bool) -> None:
     calls: list[int] = []
-    consumer = await _start_consumer(env, calls)
+    consumer = await _start_consumer(env, calls, direct)
     saga = uuid.uuid4()
     bad_type = _command(1, saga).model_copy(update={"type": "no_such_command"})
     bad_payload = _command(1, saga).model_copy(update={"payload": {"post_id": "x"}})
@@ -390,9 +404,10 @@ def _cancel(saga_id: uuid.UUID) -> Envelope:
                         reply_to=CORE_REPLIES, compensation=True)
 
 
-async def test_cancel_probe_before_and_after_the_command(env: Env) -> None:
+@pytest.mark.parametrize("direct", [False, True], ids=["session", "direct"])
+async def test_cancel_probe_before_and_after_the_command(env: Env, direct: bool) -> None:
     calls: list[int] = []
-    await _start_consumer(env, calls)
+    await _start_consumer(env, calls, direct)
     before, after = uuid.uuid4(), uuid.uuid4()
     # the probe overtakes its command: the command will never run
     await _publish_raw(env, SOCIAL_COMMANDS, _cancel(before).model_dump_json().encode())

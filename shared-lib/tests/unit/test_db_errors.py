@@ -5,6 +5,7 @@ import asyncpg
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from shared_lib.database import is_connection_lost
 from shared_lib.db import is_transient_db_error, is_transient_sqlstate, sqlstate_of
 
 
@@ -47,3 +48,18 @@ def test_connection_errors_without_sqlstate_are_transient() -> None:
     assert is_transient_db_error(ConnectionRefusedError(111, "refused"))
     assert is_transient_db_error(OSError("network unreachable"))
     assert not is_transient_db_error(ValueError("bad input"))
+
+
+def test_a_protocol_left_mid_operation_by_a_lost_connection_is_transient_and_lost() -> None:
+    """asyncpg's state error when the server ended the connection between the error it
+    sent and the socket's close: the operation is retried, the connection dropped."""
+    confused = asyncpg.InternalClientError(
+        "cannot switch to state 15; another operation (2) is in progress")
+    assert is_transient_db_error(confused)
+    assert is_connection_lost(confused)
+    assert is_connection_lost(asyncpg.AdminShutdownError("terminating connection"))
+    assert is_connection_lost(asyncpg.ConnectionDoesNotExistError("closed"))
+    # a deadlock is retried, and its connection kept
+    assert is_transient_db_error(asyncpg.DeadlockDetectedError("deadlock"))
+    assert not is_connection_lost(asyncpg.DeadlockDetectedError("deadlock"))
+    assert not is_connection_lost(asyncpg.UniqueViolationError("duplicate key"))
