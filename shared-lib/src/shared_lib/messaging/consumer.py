@@ -221,9 +221,7 @@ class MessageConsumer:
         m = self._metrics
         started = time.perf_counter()
         try:
-            async for attempt in self._retried_in_place():
-                with attempt:
-                    await self.process(env, payload, handler)
+            await self._process_retried_in_place(env, payload, handler)
         except asyncio.CancelledError:
             await _settle(message.nack(requeue=True))
             raise
@@ -269,6 +267,22 @@ class MessageConsumer:
         if self._metrics is not None:
             self._metrics.set_aside.labels(self.queue).inc()
         await _settle(message.ack())
+
+    async def _process_retried_in_place(self, env: Envelope, payload: Payload,
+                                        handler: Handler) -> None:
+        """:meth:`process`; after a transient database error, again and again (the
+        retry machinery is set up only then: most messages succeed the first time)."""
+        try:
+            await self.process(env, payload, handler)
+            return
+        except Exception as exc:
+            if not is_transient_db_error(exc):
+                raise
+            log.warning("database unavailable while handling a message from %s (%r); "
+                        "retrying in place", self.queue, exc)
+        async for attempt in self._retried_in_place():
+            with attempt:
+                await self.process(env, payload, handler)
 
     def _retried_in_place(self) -> AsyncRetrying:
         """Transient database errors retried for as long as they last, unacked."""
