@@ -125,11 +125,27 @@ async def publish_caused_by(tx: Transaction, payload: Payload, cause: Envelope,
                                causation_id=cause.message_id)
 
 
+def insert_rows_sql(first: int) -> str:
+    """The INSERT of any number of outbox rows, its six arrays the parameters
+    ``$first`` to ``$first+5`` (:func:`row_arrays`): a statement of its own, or a CTE
+    of another statement that writes its messages with its change."""
+    arrays = ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(
+        ("uuid", "text", "text", "text", "text", "text")))
+    return ("INSERT INTO outbox (message_id, exchange, routing_key, message_type, body, "
+            f"correlation_id) SELECT * FROM unnest({arrays})")
+
+
+def row_arrays(rows: Sequence[tuple[Envelope, str, str]]) -> list[list[Any]]:
+    """``(envelope, exchange, routing key)`` rows as the six arrays of
+    :func:`insert_rows_sql`."""
+    return [[env.message_id for env, _, _ in rows], [exchange for _, exchange, _ in rows],
+            [key for _, _, key in rows], [env.type for env, _, _ in rows],
+            [env.model_dump_json() for env, _, _ in rows],
+            [str(env.correlation_id) if env.correlation_id else None for env, _, _ in rows]]
+
+
 #: the direct data path's way in: any number of rows in one statement
-_ADD_ROWS = Statement("outbox.add", """
-    INSERT INTO outbox (message_id, exchange, routing_key, message_type, body, correlation_id)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::text[])""")
+_ADD_ROWS = Statement("outbox.add", insert_rows_sql(1))
 
 
 async def write_events(
@@ -152,12 +168,7 @@ async def write_envelopes(q: Queries, rows: Sequence[tuple[Envelope, str, str]])
     transaction, in one statement."""
     if not rows:
         return
-    await q.execute(_ADD_ROWS, [env.message_id for env, _, _ in rows],
-                    [exchange for _, exchange, _ in rows], [key for _, _, key in rows],
-                    [env.type for env, _, _ in rows],
-                    [env.model_dump_json() for env, _, _ in rows],
-                    [str(env.correlation_id) if env.correlation_id else None
-                     for env, _, _ in rows])
+    await q.execute(_ADD_ROWS, *row_arrays(rows))
     q.wrote_outbox()
 
 

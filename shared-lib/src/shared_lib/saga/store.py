@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from shared_lib.contracts import Envelope
 from shared_lib.database import Queries, Statement
-from shared_lib.outbox import add_to_outbox
+from shared_lib.outbox import insert_rows_sql, row_arrays
 
 from .definition import FINAL_STATUSES, SagaStatus, StepAction
 
@@ -67,29 +67,31 @@ _CLAIM_DUE = Statement("sagas.claim_due", f"""
     WHERE status IN ('{SagaStatus.running.value}', '{SagaStatus.compensating.value}')
       AND deadline <= $1
     ORDER BY deadline LIMIT $2 FOR UPDATE SKIP LOCKED""")
-_LOG_AND_NOTIFY = """
+_LOG_SEND_AND_NOTIFY = f"""
     logged AS (
         INSERT INTO saga_steps (saga_id, step, action, detail, compensation)
         SELECT $1, step, action, detail, compensation
         FROM unnest($10::varchar[], $11::varchar[], $12::text[], $13::boolean[])
              AS entry(step, action, detail, compensation)
-    )
+    ),
+    sent AS ({insert_rows_sql(17)})
     SELECT pg_notify($14, $15) WHERE $16::boolean"""
-#: a transition in one round trip: the saga's row (inserted, or updated), its step log
-#: and, when it ends, the NOTIFY ($17: a new saga's type)
+#: a transition in one round trip: the saga's row (inserted, or updated), its step log,
+#: the commands it sends (outbox rows, $17-$22) and, when it ends, the NOTIFY ($23: a
+#: new saga's type)
 _RECORD_NEW = Statement("sagas.record_new", """
     WITH saved AS (
         INSERT INTO sagas (id, status, step_index, data, deadline, attempts, reason,
                            version, retry_round, type)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $17)
-    ),""" + _LOG_AND_NOTIFY)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $23)
+    ),""" + _LOG_SEND_AND_NOTIFY)
 _RECORD = Statement("sagas.record", """
     WITH saved AS (
         UPDATE sagas SET status = $2, step_index = $3, data = $4, deadline = $5,
                          attempts = $6, reason = $7, version = $8, retry_round = $9,
                          updated_at = now()
         WHERE id = $1
-    ),""" + _LOG_AND_NOTIFY)
+    ),""" + _LOG_SEND_AND_NOTIFY)
 _ADD_LOG = Statement("sagas.add_log", """
     INSERT INTO saga_steps (saga_id, step, action, detail, compensation)
     SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::text[],
@@ -117,6 +119,8 @@ class SqlSagaStore:
 
     def __init__(self, q: Queries) -> None:
         self.tx: Queries = q
+        #: commands sent during this transition, written with it by :meth:`record`
+        self._sending: list[tuple[Envelope, str, str]] = []
 
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None:
         row = await self.tx.fetchrow(_LOAD_FOR_UPDATE, saga_id)
@@ -132,8 +136,9 @@ class SqlSagaStore:
 
     async def record(self, state: SagaState, entries: list[LogEntry], *, new: bool) -> None:
         """Write a transition in one round trip: the saga's row (``new``: inserted,
-        else updated with the next version), its log entries and, once the saga has
-        ended, the NOTIFY that wakes whoever waits for it."""
+        else updated with the next version), its log entries, the commands
+        :meth:`send` was given and, once the saga has ended, the NOTIFY that wakes
+        whoever waits for it."""
         if not new:
             state.version += 1
         if any(e.saga_id != state.id for e in entries):
@@ -144,11 +149,14 @@ class SqlSagaStore:
             [e.step for e in entries], [e.action.value for e in entries],
             [e.detail for e in entries], [e.compensation for e in entries],
             SAGA_FINISHED_CHANNEL, f"{state.id}:{state.status.value}",
-            state.status in FINAL_STATUSES]
+            state.status in FINAL_STATUSES, *row_arrays(self._sending)]
         if new:
             await self.tx.execute(_RECORD_NEW, *args, state.type)
         else:
             await self.tx.execute(_RECORD, *args)
+        if self._sending:
+            self._sending.clear()
+            self.tx.wrote_outbox()
 
     async def add_log(self, entries: list[LogEntry]) -> None:
         if not entries:
@@ -158,7 +166,9 @@ class SqlSagaStore:
                               [e.detail for e in entries], [e.compensation for e in entries])
 
     async def send(self, envelope: Envelope, exchange: str) -> None:
-        await add_to_outbox(self.tx, envelope, exchange)
+        """A command of this transition: written to the outbox by :meth:`record`, in
+        the transition's own statement (every transition that sends one records)."""
+        self._sending.append((envelope, exchange, envelope.type))
 
     async def park(self, saga_id: uuid.UUID, reason: str) -> None:
         """Fail a saga without its definition: the last resort for one whose

@@ -240,11 +240,13 @@ async def mark_deleted(session: AsyncSession, post_id: int, seq: int) -> None:
         await notifications.delete_about_post(session, post_id)
 
 
-async def withdraw_posts_of(session: AsyncSession, author_id: int) -> None:
+async def withdraw_posts_of(session: AsyncSession, author_id: int) -> int:
     """Hide every post of a user being purged, with their hashtag links and the
-    notifications about them (core's post.deleted events follow)."""
+    notifications about them (core's post.deleted events follow); how many
+    notifications went."""
     posts = select(PostProjection.id).where(PostProjection.author_id == author_id)
     await session.execute(delete(PostHashtag).where(PostHashtag.post_id.in_(posts)))
-    await notifications.delete_about_posts_of(session, author_id)
+    deleted = await notifications.delete_about_posts_of(session, author_id)
     await session.execute(update(PostProjection).where(PostProjection.author_id == author_id)
                           .values(published=False))
+    return deleted

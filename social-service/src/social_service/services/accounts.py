@@ -29,10 +29,11 @@ async def purge(session: AsyncSession, user_id: int, seq: int) -> Purged:
     becomes a deleted tombstone, locked first: an event still queued now
     creates nothing about them."""
     await mark_user_deleted(session, user_id, seq)
-    await posts.withdraw_posts_of(session, user_id)
+    about_their_posts = await posts.withdraw_posts_of(session, user_id)
     deleted_messages = await messages.delete_involving(session, user_id)
     deleted_stories = await stories.delete_by_author(session, user_id)
-    deleted_notifications = await notifications.delete_involving(session, user_id)
+    deleted_notifications = (about_their_posts
+                             + await notifications.delete_involving(session, user_id))
     await follows.deactivate_edges_of(session, user_id)
     await blocks.deactivate_edges_of(session, user_id)
     return Purged(messages=deleted_messages, stories=deleted_stories,

@@ -201,11 +201,12 @@ async def delete_about_post(session: AsyncSession, post_id: int) -> None:
     await session.execute(delete(Notification).where(*_about_post(post_id)))
 
 
-async def delete_about_posts_of(session: AsyncSession, author_id: int) -> None:
-    """Delete the notifications about every post of ``author_id``."""
+async def delete_about_posts_of(session: AsyncSession, author_id: int) -> int:
+    """Delete the notifications about every post of ``author_id``; how many."""
     posts = select(PostProjection.id).where(PostProjection.author_id == author_id)
-    await session.execute(delete(Notification).where(
+    result = await session.execute(delete(Notification).where(
         Notification.type.in_(POST_NOTIFICATION_TYPES), Notification.reference_id.in_(posts)))
+    return result.rowcount  # type: ignore[attr-defined,no-any-return]
 
 
 async def delete_involving(session: AsyncSession, user_id: int) -> int:
