@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,63 +15,32 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core_service.models import AuthSession, User
 from core_service.services.users import AccessToken
 from shared_lib.database import Database
-from shared_lib.db import make_engine
+from testkit.databases import MigratedDatabase, copy_of, migrated_template
 from testkit.infra import Infra
-from testkit.processes import run_migrations
-
-
-@dataclass(frozen=True)
-class CoreDatabase:
-    """A migrated core database: ORM sessions and an asyncpg pool on it."""
-
-    url: str
-    sessions: async_sessionmaker[AsyncSession]
-    database: Database
-
-
-async def _admin(infra: Infra, sql: str) -> None:
-    conn = await asyncpg.connect(infra.postgres_url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
 def core_template(infra: Infra) -> Iterator[str]:
-    """A database migrated to core's schema once (``run_migrations``): each test's
-    database is a copy of it, as fresh as a migration of its own and much faster."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    run_migrations("core_service", infra.create_database(name))
-    yield name
-    infra.drop_database(name)
+    """A database migrated to core's schema once: each test's database is a copy."""
+    with migrated_template(infra, "core_service") as name:
+        yield name
 
 
 @pytest.fixture
-async def core_db(infra: Infra, core_template: str) -> AsyncIterator[CoreDatabase]:
+async def core_db(infra: Infra, core_template: str) -> AsyncIterator[MigratedDatabase]:
     """A new migrated core database for the test, dropped after it."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    await _admin(infra, f'CREATE DATABASE "{name}" TEMPLATE "{core_template}"')
-    url = infra.database_url(name)
-    engine = make_engine(url, pool_size=4)
-    database = Database(url, size=2)
-    try:
-        await database.open()
-        yield CoreDatabase(url, async_sessionmaker(engine, expire_on_commit=False), database)
-    finally:
-        await database.close()
-        await engine.dispose()
-        await _admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with copy_of(infra, core_template) as db:
+        yield db
 
 
 @pytest.fixture
-def sessions(core_db: CoreDatabase) -> async_sessionmaker[AsyncSession]:
+def sessions(core_db: MigratedDatabase) -> async_sessionmaker[AsyncSession]:
     """Sessions on this test's migrated core database (the one ``database`` reads)."""
     return core_db.sessions
 
 
 @pytest.fixture
-def database(core_db: CoreDatabase) -> Database:
+def database(core_db: MigratedDatabase) -> Database:
     """The direct data path's pool on this test's database."""
     return core_db.database
 

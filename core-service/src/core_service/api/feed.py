@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from core_service.api.deps import TokenDep
+from core_service.api.mapping import post_record_out
 from core_service.schemas import PostOut
 from core_service.services import feed as feed_service
 from shared_lib.deps import UNAUTHORIZED, DatabaseDep
@@ -19,8 +20,4 @@ async def feed(token: TokenDep, db: DatabaseDep, limit: Limit = 20,
     page = await feed_service.feed(db, token, limit, offset)
     if page is None:
         raise UNAUTHORIZED
-    return [PostOut(id=p.id, author_id=p.author_id, author_username=p.author_username,
-                    content=p.content, image_url=p.image_url, hashtags=p.hashtags,
-                    like_count=p.like_count, comment_count=p.comment_count,
-                    status="published", rejection_reason=None, created_at=p.created_at)
-            for p in page]
+    return [post_record_out(p) for p in page]

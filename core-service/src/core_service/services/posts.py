@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +40,7 @@ class PostRecord:
     created_at: datetime
 
 
+_POST_RECORD_FIELDS = tuple(PostRecord.__dataclass_fields__)
 _OWN_POST = Statement("posts.own", """
     SELECT p.id, p.author_id, u.username AS author_username, p.content, p.image_url,
            p.hashtags, p.like_count, p.comment_count, p.status, p.rejection_reason,
@@ -47,13 +49,19 @@ _OWN_POST = Statement("posts.own", """
     WHERE p.id = $1 AND p.author_id = $2""")
 
 
+def post_record(row: Any) -> PostRecord:
+    """A row of a statement that selects :class:`PostRecord`'s columns (and others)."""
+    return PostRecord(**{name: row[name] for name in _POST_RECORD_FIELDS
+                         if name != "hashtags"}, hashtags=list(row["hashtags"] or []))
+
+
 async def own_post(db: Database, post_id: int, author_id: int) -> PostRecord:
     """One of the author's own posts, whatever its status, in one autocommit statement
     (NotFound when it is gone)."""
     row = await db.fetchrow(_OWN_POST, post_id, author_id)
     if row is None:
         raise NotFound("Post not found")
-    return PostRecord(**{**dict(row), "hashtags": list(row["hashtags"] or [])})
+    return post_record(row)
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared_lib.database import Database
-from shared_lib.db import make_engine
 from shared_lib.tables import outbox
 from social_service.models import (
     BlockEdge,
@@ -38,62 +36,32 @@ from social_service.models import (
     StoryStatus,
     UserProjection,
 )
+from testkit.databases import MigratedDatabase, copy_of, migrated_template
 from testkit.infra import Infra
-from testkit.processes import run_migrations
-
-
-@dataclass(frozen=True)
-class SocialDatabase:
-    """A migrated social database: ORM sessions and an asyncpg pool on it."""
-
-    url: str
-    sessions: async_sessionmaker[AsyncSession]
-    database: Database
-
-
-async def _admin(infra: Infra, sql: str) -> None:
-    conn = await asyncpg.connect(infra.postgres_url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
 def social_template(infra: Infra) -> Iterator[str]:
-    """A database migrated to social's schema once (``run_migrations``): each test's
-    database is a copy of it, as fresh as a migration of its own and much faster."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    run_migrations("social_service", infra.create_database(name))
-    yield name
-    infra.drop_database(name)
+    """A database migrated to social's schema once: each test's database is a copy."""
+    with migrated_template(infra, "social_service") as name:
+        yield name
 
 
 @pytest.fixture
-async def social_db(infra: Infra, social_template: str) -> AsyncIterator[SocialDatabase]:
+async def social_db(infra: Infra, social_template: str) -> AsyncIterator[MigratedDatabase]:
     """A new migrated social database for the test, dropped after it."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    await _admin(infra, f'CREATE DATABASE "{name}" TEMPLATE "{social_template}"')
-    url = infra.database_url(name)
-    engine = make_engine(url, pool_size=4)
-    database = Database(url, size=2)
-    try:
-        await database.open()
-        yield SocialDatabase(url, async_sessionmaker(engine, expire_on_commit=False), database)
-    finally:
-        await database.close()
-        await engine.dispose()
-        await _admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with copy_of(infra, social_template) as db:
+        yield db
 
 
 @pytest.fixture
-def sessions(social_db: SocialDatabase) -> async_sessionmaker[AsyncSession]:
+def sessions(social_db: MigratedDatabase) -> async_sessionmaker[AsyncSession]:
     """Sessions on this test's migrated social database (the one ``database`` reads)."""
     return social_db.sessions
 
 
 @pytest.fixture
-def database(social_db: SocialDatabase) -> Database:
+def database(social_db: MigratedDatabase) -> Database:
     """The direct data path's pool on this test's database."""
     return social_db.database
 
