@@ -1,14 +1,18 @@
 """Direct database access for the hot paths: an asyncpg pool, statements written
 once, one round trip per statement.
 
-The request and message paths that run on every call (the token check fused
-with a page's read, the feed, the searches) skip the ORM session: a
-:class:`Statement` is SQL text kept beside the service's tables, executed by
+The request and message paths that run on every call (the sagas, likes, comments
+and follows, the hot consumers, the reads with their token check fused in) skip
+the ORM session: a :class:`Statement` is SQL text kept beside the service's
+tables, executed by
 asyncpg as a prepared statement (its per-connection statement cache prepares it
 on first use). A read outside :meth:`Database.transaction` runs in autocommit:
-one round trip, no BEGIN and no ROLLBACK. The SQLAlchemy tables stay the schema
-(Alembic migrates it); errors are the driver's own, classified by
-:func:`shared_lib.db.is_transient_db_error` like the session's.
+one round trip, no BEGIN and no ROLLBACK; :meth:`Database.transaction` gives the
+statements of one transaction (:class:`Queries`), with savepoints and callbacks
+run after its commit. The SQLAlchemy tables stay the schema (Alembic migrates
+it); errors are the driver's own, classified by
+:func:`shared_lib.db.is_transient_db_error` like the session's, and a connection
+an error shows to be lost is terminated rather than handed out again.
 
 SQLAlchemy is not used for these paths because its async session costs three to
 five times asyncpg's CPU per statement here, and its connection pool's checkout
