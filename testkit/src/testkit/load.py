@@ -42,8 +42,11 @@ class Load:
     """``threads`` users doing random operations until stopped (or ``max_ops`` each)."""
 
     def __init__(self, url: str, threads: int = 4, max_ops: int = 10_000,
-                 timeout: float = 15.0, urls: list[str] | None = None) -> None:
+                 timeout: float = 15.0, urls: list[str] | None = None,
+                 pause: float = 0.0) -> None:
         self.urls = urls or [url]
+        #: seconds each user waits between two operations (0: as fast as answered)
+        self.pause = pause
         self.threads = threads
         self.max_ops = max_ops
         self.timeout = timeout
@@ -88,7 +91,7 @@ class Load:
                    for u in self.urls]
         try:
             for n in range(self.max_ops):
-                if self._stop.is_set():
+                if self._stop.wait(self.pause) if self.pause else self._stop.is_set():
                     return
                 c = clients[n % len(clients)]
                 op = rnd.choice(["post", "post", "like", "comment", "feed", "follow",

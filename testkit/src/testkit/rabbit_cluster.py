@@ -430,6 +430,22 @@ class RabbitCluster:
         """The node leading a quorum queue."""
         return str(self.queue_info(vhost, queue)["leader"])
 
+    def wait_members_online(self, vhost: str, timeout: float = 120) -> None:
+        """Until every member of every quorum queue of the vhost is online again (a
+        restarted node is running before its queue members have caught up: until
+        they have, losing another node loses the queues' majority)."""
+        path = f"/api/queues/{urllib.parse.quote(vhost, safe='')}"
+        end = time.monotonic() + timeout
+        while True:
+            behind = {q["name"]: sorted(set(q.get("members") or []) - set(q.get("online") or []))
+                      for q in self.api_get(path) if q.get("type") == "quorum"}
+            behind = {name: nodes for name, nodes in behind.items() if nodes}
+            if not behind:
+                return
+            if time.monotonic() > end:
+                raise ClusterUnavailable(f"quorum queue members still offline: {behind}")
+            time.sleep(0.5)
+
 
 #: ``make dev RABBITMQ_NODES=n``: node i (from 1) listens on 5680+i (AMQP),
 #: 15680+i (management) and 25680+i (Erlang distribution)
