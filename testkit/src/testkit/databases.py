@@ -5,16 +5,20 @@ the direct data path."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared_lib.database import Database
 from shared_lib.db import make_engine
+from shared_lib.tables import outbox
 
 from .infra import Infra
 from .processes import run_migrations
@@ -65,3 +69,49 @@ async def copy_of(infra: Infra, template: str) -> AsyncIterator[MigratedDatabase
         await database.close()
         await engine.dispose()
         await _admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event as the outbox holds it."""
+
+    type: str
+    payload: dict[str, Any]
+    source: str
+
+
+class RowSeed:
+    """Rows written and read directly, each call in a transaction of its own (a test's
+    seeder subclasses it with the rows of its service)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def rows(self, model: type[Any], *values: dict[str, Any]) -> None:
+        async with self.sessions() as s, s.begin():
+            for row in values:
+                await s.execute(insert(model).values(**row))
+
+    async def get(self, model: type[Any], key: Any) -> Any:
+        """A fresh read of one row (None when it is gone)."""
+        async with self.sessions() as s:
+            return await s.get(model, key)
+
+    async def all(self, stmt: Any) -> list[Any]:
+        async with self.sessions() as s:
+            return list((await s.execute(stmt)).all())
+
+    async def events(self) -> list[Event]:
+        """What was written to the outbox, oldest first."""
+        async with self.sessions() as s:
+            rows = (await s.execute(select(outbox.c.message_type, outbox.c.body)
+                                    .order_by(outbox.c.id))).all()
+        events = []
+        for message_type, body in rows:
+            envelope = json.loads(body)
+            assert envelope["type"] == message_type
+            events.append(Event(message_type, envelope["payload"], envelope["source"]))
+        return events
+
+    async def event_types(self) -> list[str]:
+        return [e.type for e in await self.events()]

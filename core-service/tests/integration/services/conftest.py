@@ -5,21 +5,19 @@ events), on the test's own migrated database (``sessions`` and ``database``, fro
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core_service.domain.posts import PostStatus
 from core_service.models import AuthSession, Post, User
 from core_service.services.users import AccessToken
 from shared_lib.security import PasswordHasher
-from shared_lib.tables import outbox
+from testkit.databases import RowSeed
 
 
 @pytest.fixture(scope="session")
@@ -28,18 +26,8 @@ def hasher() -> PasswordHasher:
     return PasswordHasher(rounds=4)
 
 
-@dataclass(frozen=True)
-class Event:
-    type: str
-    payload: dict[str, Any]
-    source: str
-
-
-class Seed:
-    """Rows written directly, each call in a transaction of its own."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
+class Seed(RowSeed):
+    """core's rows written directly, each call in a transaction of its own."""
 
     async def user(self, name: str, *, private: bool = False, active: bool = True,
                    hashed_password: str = "x", **values: Any) -> User:
@@ -92,34 +80,6 @@ class Seed:
                             .values(token_version=User.token_version + 1))
         return [revoked, stale]
 
-    async def rows(self, model: type[Any], *values: dict[str, Any]) -> None:
-        async with self.sessions() as s, s.begin():
-            for row in values:
-                await s.execute(insert(model).values(**row))
-
-    async def get(self, model: type[Any], key: Any) -> Any:
-        """A fresh read of one row (None when it is gone)."""
-        async with self.sessions() as s:
-            return await s.get(model, key)
-
-    async def all(self, stmt: Any) -> list[Any]:
-        async with self.sessions() as s:
-            return list((await s.execute(stmt)).all())
-
-    async def events(self) -> list[Event]:
-        """What was written to the outbox, oldest first."""
-        async with self.sessions() as s:
-            rows = (await s.execute(select(outbox.c.message_type, outbox.c.body)
-                                    .order_by(outbox.c.id))).all()
-        events = []
-        for message_type, body in rows:
-            envelope = json.loads(body)
-            assert envelope["type"] == message_type
-            events.append(Event(message_type, envelope["payload"], envelope["source"]))
-        return events
-
-    async def event_types(self) -> list[str]:
-        return [e.type for e in await self.events()]
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ them)."""
 from __future__ import annotations
 
 import itertools
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +18,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared_lib.database import Database
-from shared_lib.tables import outbox
 from social_service.models import (
     BlockEdge,
     FollowEdge,
@@ -36,7 +33,7 @@ from social_service.models import (
     StoryStatus,
     UserProjection,
 )
-from testkit.databases import MigratedDatabase, copy_of, migrated_template
+from testkit.databases import MigratedDatabase, RowSeed, copy_of, migrated_template
 from testkit.infra import Infra
 
 
@@ -66,20 +63,13 @@ def database(social_db: MigratedDatabase) -> Database:
     return social_db.database
 
 
-@dataclass(frozen=True)
-class Event:
-    type: str
-    payload: dict[str, Any]
-    source: str
-
-
-class Seed:
+class Seed(RowSeed):
     """Rows written directly, each call in a transaction of its own. Users and posts
     are projections of core's: their ids are given here, counting up from 1 (users)
     and 100 (posts), as core's would be."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
+        super().__init__(sessions)
         self._user_ids = itertools.count(1)
         self._post_ids = itertools.count(100)
 
@@ -173,31 +163,6 @@ class Seed:
         assert row_id is not None
         return int(row_id)
 
-    async def rows(self, model: type[Any], *values: dict[str, Any]) -> None:
-        async with self.sessions() as s, s.begin():
-            for row in values:
-                await s.execute(insert(model).values(**row))
-
-    async def get(self, model: type[Any], key: Any) -> Any:
-        """A fresh read of one row (None when it is gone)."""
-        async with self.sessions() as s:
-            return await s.get(model, key)
-
-    async def all(self, stmt: Any) -> list[Any]:
-        async with self.sessions() as s:
-            return list((await s.execute(stmt)).all())
-
-    async def events(self) -> list[Event]:
-        """What was written to the outbox, oldest first."""
-        async with self.sessions() as s:
-            rows = (await s.execute(select(outbox.c.message_type, outbox.c.body)
-                                    .order_by(outbox.c.id))).all()
-        events = []
-        for message_type, body in rows:
-            envelope = json.loads(body)
-            assert envelope["type"] == message_type
-            events.append(Event(message_type, envelope["payload"], envelope["source"]))
-        return events
 
 
 @pytest.fixture
