@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,21 +18,8 @@ from shared_lib.errors import NotFound, Unauthorized
 from shared_lib.outbox import publish_event
 
 
-class UserFields(Protocol):
-    """What the user events carry: a ``User`` or a :class:`UserRow`."""
-
-    id: int
-    username: str
-    full_name: str | None
-    bio: str | None
-    profile_image_url: str | None
-    is_active: bool
-    is_private: bool
-    version: int
-    token_version: int
-
-
-def user_updated_event(user: UserFields) -> UserUpdated:
+def user_updated_event(user: User | UserRow) -> UserUpdated:
+    """What the user events carry, from a ``User`` or a :class:`UserRow`."""
     return UserUpdated(seq=user.version, user_id=user.id, username=user.username,
                        full_name=user.full_name, bio=user.bio,
                        profile_image_url=user.profile_image_url, is_active=user.is_active,
@@ -148,7 +135,7 @@ async def update_profile(session: AsyncSession, user: User, changes: dict[str, A
 # The delete_account saga's steps, on the direct data path (shared_lib.database)
 @dataclass(frozen=True)
 class UserRow:
-    """A user's :class:`UserFields` as a statement returned them."""
+    """A user's fields that the user events carry, as a statement returned them."""
 
     id: int
     username: str
