@@ -68,6 +68,34 @@ def _connections(cluster: RabbitCluster, vhost: str) -> list[str]:
                   for c in cluster.api_get("/api/connections") if c.get("vhost") == vhost)
 
 
+def _queue_states(cluster: RabbitCluster, vhost: str) -> str:
+    """Each quorum queue's leader, members offline and depth, as a running node sees them."""
+    try:
+        queues = cluster.api_get(f"/api/queues/{vhost}")
+    except RuntimeError as exc:
+        return f"(no queue state: {exc})"
+    return "\n".join(
+        f"  {q['name']}: leader {q.get('leader')}, offline "
+        f"{sorted(set(q.get('members') or []) - set(q.get('online') or []))}, "
+        f"{q.get('messages')} messages, state {q.get('state')}"
+        for q in queues if q.get("type") == "quorum")
+
+
+def _wait_sagas(cluster: RabbitCluster, stack: Stack, load: Load, timeout: float,
+                what: str) -> None:
+    """Until ten more posts have been answered 201; on a timeout, the cluster's state
+    and the running nodes' last log lines go with the error."""
+    done = load.result.count("create_post 201")
+    try:
+        wait_until(lambda: load.result.count("create_post 201") >= done + 10, timeout,
+                   what=what)
+    except TimeoutError as exc:
+        logs = "\n".join(cluster.log_tail(n.index, 15) for n in cluster.nodes
+                         if cluster.is_running(n.index))
+        raise TimeoutError(f"{exc}\nqueues:\n{_queue_states(cluster, stack.name)}\n"
+                           f"{logs}") from None
+
+
 def _unfinished_sagas(stack: Stack) -> int:
     sql = "SELECT count(*) FROM sagas WHERE status IN ('running', 'compensating')"
     return int(scalar(stack.core_db, sql)) + int(scalar(stack.social_db, sql))  # type: ignore[arg-type]
@@ -105,11 +133,10 @@ def test_queue_leader_node_stopped_and_started_under_load(
                        what="sagas completing before the failover")
             for how in ("stopped", "killed"):
                 leader = cluster.queue_leader(stack.name, COMMAND_QUEUES[0])
+                cluster.wait_not_quorum_critical(leader)
                 start = time.monotonic()
                 cluster.stop_node(leader, kill=how == "killed")
-                done = load.result.count("create_post 201")
-                wait_until(lambda d=done: load.result.count("create_post 201") >= d + 10,
-                           120, what=f"sagas completing with {leader} {how}")
+                _wait_sagas(cluster, stack, load, 120, f"sagas completing with {leader} {how}")
                 windows.append((f"{leader} {how}", start, time.monotonic()))
                 moved = {q: cluster.queue_leader(stack.name, q) for q in COMMAND_QUEUES}
                 print(f"{leader} {how}: leaders now {moved}; connections: "
@@ -117,9 +144,7 @@ def test_queue_leader_node_stopped_and_started_under_load(
                 start = time.monotonic()
                 cluster.start_node(leader)
                 cluster.wait_members_online(stack.name)
-                done = load.result.count("create_post 201")
-                wait_until(lambda d=done: load.result.count("create_post 201") >= d + 10,
-                           120, what=f"sagas completing after {leader} is back")
+                _wait_sagas(cluster, stack, load, 120, f"sagas completing after {leader} is back")
                 windows.append((f"{leader} started again", start, time.monotonic()))
         result = load.stop()
         print(describe(result, meter, windows))
@@ -146,6 +171,8 @@ def test_a_node_that_vanishes_is_left_within_seconds(
     node through a proxy, and the node's proxy freezes as the node is killed). Only the
     AMQP heartbeat can tell; the services must be publishing and consuming on another
     node within seconds, not after the minutes a default heartbeat takes."""
+    for node in cluster.nodes:  # an earlier test that failed may have left one stopped
+        cluster.start_node(node.index)
     proxies = [ThreadedProxy("127.0.0.1", n.amqp_port) for n in cluster.nodes]
     try:
         def through_proxies(url: str) -> str:
@@ -162,13 +189,12 @@ def test_a_node_that_vanishes_is_left_within_seconds(
                        what="sagas completing before")
             first = cluster.nodes[0]  # the first address: where both are connected
             assert all(c.endswith(f"on {first.name}") for c in _connections(cluster, stack.name))
+            cluster.wait_not_quorum_critical(first.index)
             start = time.monotonic()
             proxies[0].freeze()
             cluster.stop_node(first.index, kill=True)
-            done = load.result.count("create_post 201")
             # a 2 s heartbeat notices within about 9 s; then another node's queue leaders
-            wait_until(lambda: load.result.count("create_post 201") >= done + 10, 30,
-                       what=f"sagas completing after {first.name} vanished")
+            _wait_sagas(cluster, stack, load, 30, f"sagas completing after {first.name} vanished")
             windows = [(f"{first.name} vanished", start, time.monotonic())]
             proxies[0].thaw()
             cluster.start_node(first.index)

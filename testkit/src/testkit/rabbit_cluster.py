@@ -225,15 +225,15 @@ class RabbitCluster:
 
     # ------------------------------------------------------------------ control
     def ctl(self, node: int | str, *args: str, timeout: float = 120,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
-        """``rabbitmqctl -n <node> <args>``."""
+            check: bool = True, tool: str = "rabbitmqctl") -> subprocess.CompletedProcess[str]:
+        """``rabbitmqctl -n <node> <args>`` (or another of the CLI tools)."""
         n = self.node(node)
         result = subprocess.run(
-            [str(self.bin_dir / "rabbitmqctl"), "-n", n.name, *args],
+            [str(self.bin_dir / tool), "-n", n.name, *args],
             env=self._env(), cwd=self.base_dir, capture_output=True, text=True,
             timeout=timeout)
         if check and result.returncode != 0:
-            raise RuntimeError(f"rabbitmqctl -n {n.name} {' '.join(args)} failed "
+            raise RuntimeError(f"{tool} -n {n.name} {' '.join(args)} failed "
                                f"({result.returncode}): {result.stderr or result.stdout}")
         return result
 
@@ -444,6 +444,22 @@ class RabbitCluster:
                 return
             if time.monotonic() > end:
                 raise ClusterUnavailable(f"quorum queue members still offline: {behind}")
+            time.sleep(0.5)
+
+    def wait_not_quorum_critical(self, which: int | str, timeout: float = 120) -> None:
+        """Until no quorum queue would lose its majority if this node went: what an
+        operator checks before stopping a node (``rabbitmq-queues
+        check_if_node_is_quorum_critical``). The management API's ``online`` list is not
+        enough: a member a restarted node lists may still be catching up."""
+        end = time.monotonic() + timeout
+        while True:
+            result = self.ctl(which, "check_if_node_is_quorum_critical", check=False,
+                              tool="rabbitmq-queues", timeout=60)
+            if result.returncode == 0:
+                return
+            if time.monotonic() > end:
+                raise ClusterUnavailable(f"{self.node(which).name} still quorum critical: "
+                                         f"{(result.stdout + result.stderr).strip()[-2000:]}")
             time.sleep(0.5)
 
 
