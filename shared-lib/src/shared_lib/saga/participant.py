@@ -10,8 +10,9 @@ transaction (whose inbox row makes the command idempotent):
   only before its first write (``rejects_before_writing``) saves the savepoint's
   two round trips;
 * stores the reply with the inbox row and writes it to the outbox, to the
-  exchange named by the command's ``reply_to``; a repeated command gets the
-  stored reply again and changes nothing;
+  exchange named by the command's ``reply_to`` (on the direct data path both in
+  one statement); a repeated command gets the stored reply again and changes
+  nothing;
 * when a compensation arrives, records its command as handled-and-cancelled
   first (*preemption*), so a late copy of the command changes nothing.
 
@@ -38,17 +39,18 @@ from typing import Any
 from shared_lib.contracts import (
     ALREADY_APPLIED,
     Command,
+    Envelope,
     ReplyOutcome,
     SagaCancel,
     SagaReply,
     envelope_for,
 )
-from shared_lib.database import savepoint
+from shared_lib.database import Queries, Statement, savepoint
 from shared_lib.messaging import inbox
 from shared_lib.messaging.consumer import MessageContext
 from shared_lib.messaging.subscriptions import Subscriptions
 from shared_lib.messaging.topology import commands_queue
-from shared_lib.outbox import add_to_outbox
+from shared_lib.outbox import add_to_outbox, insert_rows_sql, row_arrays
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +106,36 @@ class SagaCommandHandler:
             reply = SagaReply(outcome=ReplyOutcome.accepted, data=data or {})
         except CommandRejected as rej:
             reply = SagaReply(outcome=ReplyOutcome.rejected, reason=rej.reason, data=rej.data)
-        await inbox.store_reply(ctx.transaction, ctx.queue, env.message_id,
-                                reply.model_dump(mode="json"))
+        stored = reply.model_dump(mode="json")
+        if isinstance(ctx.transaction, Queries) and env.reply_to:
+            await _store_and_send_reply(ctx.transaction, ctx, stored, reply)
+            return
+        await inbox.store_reply(ctx.transaction, ctx.queue, env.message_id, stored)
         await _send_reply(ctx, reply)
+
+
+#: the reply kept with the command's inbox row and written to the outbox: one round
+#: trip ($1-$3 the inbox row's key and reply, then the outbox row's arrays)
+_STORE_AND_SEND = Statement("participant.store_and_send_reply", f"""
+    WITH stored AS (UPDATE inbox SET reply = $3 WHERE consumer = $1 AND message_id = $2)
+    {insert_rows_sql(4)}""")
+
+
+async def _store_and_send_reply(q: Queries, ctx: MessageContext, stored: dict[str, Any],
+                                reply: SagaReply) -> None:
+    env = ctx.envelope
+    assert env.reply_to is not None
+    out = _reply_envelope(ctx, reply)
+    await q.execute(_STORE_AND_SEND, ctx.queue, env.message_id, stored,
+                    *row_arrays([(out, env.reply_to, f"{env.type}.reply")]))
+    q.wrote_outbox()
+
+
+def _reply_envelope(ctx: MessageContext, reply: SagaReply) -> Envelope:
+    env = ctx.envelope
+    return envelope_for(reply, source=ctx.service, correlation_id=env.correlation_id,
+                        causation_id=env.message_id, step=env.step,
+                        compensation=env.compensation)
 
 
 def saga_command(function: CommandFunction, rejects_before_writing: bool = False,
@@ -123,10 +152,8 @@ async def _send_reply(ctx: MessageContext, reply: SagaReply) -> None:
     if not env.reply_to:
         log.warning("command %s %s has no reply_to; no reply sent", env.type, env.message_id)
         return
-    out = envelope_for(reply, source=ctx.service, correlation_id=env.correlation_id,
-                       causation_id=env.message_id, step=env.step,
-                       compensation=env.compensation)
-    await add_to_outbox(ctx.transaction, out, env.reply_to, routing_key=f"{env.type}.reply")
+    await add_to_outbox(ctx.transaction, _reply_envelope(ctx, reply), env.reply_to,
+                        routing_key=f"{env.type}.reply")
 
 
 #: whether a command's effect is in the participant's data: the data of its reply
