@@ -2,7 +2,7 @@
 shared_lib.failpoints) and the saga still ends correctly after a restart:
 
 * ``saga.after_start``: first transaction committed, command not published;
-* ``relay.after_publish``: command published, not marked sent (it goes again);
+* ``outbox.after_publish``: command published, not marked sent (it goes again);
 * ``consumer.after_commit`` on the replies queue: reply applied, not acked (it
   comes again and is ignored) -- on a rejection path this is the moment the
   saga has just started compensating.
@@ -71,7 +71,7 @@ def test_core_sagas_survive_a_crash_at_every_boundary(infra: Infra, tmp_path: Pa
             return lambda: core.post("/api/posts", json={"content": content}, headers=h)
 
         for i, fp in enumerate(["saga.after_start:create_post",
-                                "relay.after_publish:index_post_hashtags",
+                                "outbox.after_publish:index_post_hashtags",
                                 "consumer.after_commit:core.replies"]):
             _crash_then_finish(stack, stack.core, stack.core_db, "create_post", fp,
                                post(f"#crash{i}"))
@@ -96,11 +96,11 @@ def test_core_sagas_survive_a_crash_at_every_boundary(infra: Infra, tmp_path: Pa
         post_ids = [int(x) for x in str(scalar(
             stack.core_db, "SELECT string_agg(id::text, ',') FROM posts "
                            "WHERE status = 'published'")).split(",")]
-        for post_id, fp in zip(post_ids, ["relay.after_publish:purge_post",
+        for post_id, fp in zip(post_ids, ["outbox.after_publish:purge_post",
                                           "consumer.after_commit:core.replies"], strict=False):
             _crash_then_finish(stack, stack.core, stack.core_db, "delete_post", fp,
                                lambda p=post_id: core.delete(f"/api/posts/{p}", headers=h))
-        for user, fp in ((a, "relay.after_publish:purge_user"),
+        for user, fp in ((a, "outbox.after_publish:purge_user"),
                          (b, "consumer.after_commit:core.replies")):
             _crash_then_finish(stack, stack.core, stack.core_db, "delete_account", fp,
                                lambda u=user: delete_account(core, u, ASYNC))
@@ -116,14 +116,14 @@ def test_social_sagas_survive_a_crash_at_every_boundary(infra: Infra, tmp_path: 
         social = httpx.Client(base_url=stack.social.url, timeout=10)
         a, b = register_and_login(core), register_and_login(core)
         h = {**a["headers"], **ASYNC}
-        for fp in ("saga.after_start:send_message", "relay.after_publish:authorize_message",
+        for fp in ("saga.after_start:send_message", "outbox.after_publish:authorize_message",
                    "consumer.after_commit:social.replies"):
             _crash_then_finish(stack, stack.social, stack.social_db, "send_message", fp,
                                lambda: social.post("/api/messages", headers=h, json={
                                    "receiver_id": b["id"], "content": "hi"}))
         assert scalar(stack.social_db, "SELECT count(*) FROM messages WHERE status = 'sent'") \
             == 3
-        for fp in ("saga.after_start:create_story", "relay.after_publish:record_story",
+        for fp in ("saga.after_start:create_story", "outbox.after_publish:record_story",
                    "consumer.after_commit:social.replies"):
             _crash_then_finish(stack, stack.social, stack.social_db, "create_story", fp,
                                lambda: social.post("/api/stories", headers=h,

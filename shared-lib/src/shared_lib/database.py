@@ -100,6 +100,8 @@ class Queries:
         self._db = db
         #: run once the transaction has committed (never after a rollback)
         self._after_commit: list[Callable[[], None]] = []
+        #: the outbox rows this transaction wrote, as the six arrays of each INSERT
+        self._outbox: list[Sequence[Sequence[Any]]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once this transaction has committed (each callable once)."""
@@ -122,10 +124,12 @@ class Queries:
         self._db.counted(0, 1)
         await nested.commit()
 
-    def wrote_outbox(self) -> None:
-        """This transaction added outbox rows: wake the relay once it commits."""
-        if self._db.outbox_notifier is not None:
-            self.after_commit(self._db.outbox_notifier)
+    def wrote_outbox(self, arrays: Sequence[Sequence[Any]]) -> None:
+        """This transaction added these outbox rows (the six arrays of
+        :func:`shared_lib.outbox.row_arrays`): they are handed to the database's
+        ``outbox_dispatch`` once it commits, to be published at once."""
+        if self._db.outbox_dispatch is not None:
+            self._outbox.append(arrays)
 
     async def executemany(self, stmt: Statement, args: Iterable[Sequence[Any]]) -> None:
         """One statement for many rows of arguments, in one round trip."""
@@ -166,8 +170,9 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self._statements = statements.labels("direct") if statements is not None else None
         self._round_trips = round_trips.labels("direct") if round_trips is not None else None
-        #: called after a transaction that wrote outbox rows commits (the relay's wake)
-        self.outbox_notifier: Callable[[], None] | None = None
+        #: given the outbox rows of a transaction that has committed (each INSERT's
+        #: arrays), to publish them right away (:class:`shared_lib.outbox.OutboxDispatcher`)
+        self.outbox_dispatch: Callable[[list[Sequence[Sequence[Any]]]], None] | None = None
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
@@ -256,5 +261,7 @@ class Database:
                 raise
             self.counted(0, 1)
             await tx.commit()
+            if queries._outbox and self.outbox_dispatch is not None:
+                self.outbox_dispatch(queries._outbox)
             for callback in queries._after_commit:
                 callback()

@@ -1,11 +1,24 @@
 """Transactional outbox: a message is a row written in the same transaction
-as the change it reports; :class:`OutboxRelay` publishes committed rows.
+as the change it reports, published once that transaction has committed.
 
-The relay publishes in id order, marks a row sent only after the broker has
-confirmed it, and takes a transaction-scoped advisory lock for each batch so
-that with several replicas exactly one relay publishes at a time (the others
-retry shortly after): this keeps the commit order of each aggregate's
-messages, which ``FOR UPDATE SKIP LOCKED`` across replicas would not.
+Two parts publish rows, and a row is marked sent only after the broker has
+confirmed it:
+
+* :class:`OutboxDispatcher` publishes a transaction's rows from memory right
+  after its commit (the code that committed hands them over; no query finds
+  them), and marks them sent. It is the fast path: no polling, no lock, no
+  SELECT.
+* :class:`OutboxRelay` is the sweeper: it publishes what the dispatcher did not
+  get confirmed within a grace period (the broker was away, the process died
+  between commit and confirm, a dispatch queue overflowed), in id order. It
+  takes a transaction-scoped advisory lock for each batch, so that with several
+  replicas one relay sweeps at a time.
+
+A row may therefore be published twice (the dispatcher's confirm came after the
+sweeper took the row, or the process died before marking it): every consumer's
+inbox makes that harmless. Consumers never rely on publish order for
+correctness: projections keep the ``seq`` of what they hold and ignore older
+records.
 """
 
 from __future__ import annotations
@@ -13,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, event, insert, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from shared_lib.contracts import Envelope, Payload, envelope_for
@@ -37,22 +52,45 @@ log = logging.getLogger(__name__)
 RELAY_LOCK_KEY = 0x6F7574626F78  # "outbox"
 
 
-#: key in ``Session.info`` of the callable that wakes the relay after a commit
-OUTBOX_NOTIFIER = "outbox_notifier"
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A row's message, as it is published."""
+
+    message_id: uuid.UUID
+    exchange: str
+    routing_key: str
+    message_type: str
+    body: str
+    correlation_id: str | None
+
+
+def messages_from_arrays(arrays: Sequence[Sequence[Any]]) -> list[OutboxMessage]:
+    """The messages of one INSERT's six arrays (:func:`row_arrays`)."""
+    return [OutboxMessage(*row) for row in zip(*arrays, strict=True)]
+
+
+#: key in ``Session.info`` of the callable given a committed session's outbox messages
+OUTBOX_DISPATCH = "outbox_dispatch"
+_PENDING = "outbox_pending"
 
 
 @event.listens_for(Session, "after_commit")
-def _wake_relay_after_commit(session: Session) -> None:
+def _dispatch_after_commit(session: Session) -> None:
     """Rows added to the outbox are published right after the commit."""
-    if session.info.pop("outbox_pending", False):
-        notifier = session.info.get(OUTBOX_NOTIFIER)
-        if notifier is not None:
-            notifier()
+    pending = session.info.pop(_PENDING, None)
+    dispatch = session.info.get(OUTBOX_DISPATCH)
+    if pending and dispatch is not None:
+        dispatch(pending)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
-    session.info.pop("outbox_pending", None)
+    session.info.pop(_PENDING, None)
+
+
+def _pending_in(session: AsyncSession) -> list[OutboxMessage]:
+    pending: list[OutboxMessage] = session.info.setdefault(_PENDING, [])
+    return pending
 
 
 #: built once: every message sent costs this one statement (see messaging.inbox)
@@ -69,15 +107,18 @@ async def add_to_outbox(
     if isinstance(tx, Queries):
         await write_envelopes(tx, [(envelope, exchange, routing_key or envelope.type)])
         return
-    await tx.execute(_ADD, {
-        "message_id": envelope.message_id,
-        "exchange": exchange,
-        "routing_key": routing_key or envelope.type,
-        "message_type": envelope.type,
-        "body": envelope.model_dump_json(),
-        "correlation_id": str(envelope.correlation_id) if envelope.correlation_id else None,
-    })
-    tx.info["outbox_pending"] = True
+    message = OutboxMessage(
+        envelope.message_id, exchange, routing_key or envelope.type, envelope.type,
+        envelope.model_dump_json(),
+        str(envelope.correlation_id) if envelope.correlation_id else None)
+    await tx.execute(_ADD, _params(message))
+    _pending_in(tx).append(message)
+
+
+def _params(m: OutboxMessage) -> dict[str, Any]:
+    return {"message_id": m.message_id, "exchange": m.exchange, "routing_key": m.routing_key,
+            "message_type": m.message_type, "body": m.body,
+            "correlation_id": m.correlation_id}
 
 
 async def publish_event(
@@ -105,16 +146,15 @@ async def publish_events(
                            causation_id=causation_id)
         return
     correlation_id = correlation_id or current_correlation_id()
-    rows = []
+    messages = []
     for payload in payloads:
         env = envelope_for(payload, source=source, correlation_id=correlation_id,
                            causation_id=causation_id)
-        rows.append({"message_id": env.message_id, "exchange": default_exchange(payload),
-                     "routing_key": env.type, "message_type": env.type,
-                     "body": env.model_dump_json(),
-                     "correlation_id": str(correlation_id) if correlation_id else None})
-    await tx.execute(_ADD, rows)
-    tx.info["outbox_pending"] = True
+        messages.append(OutboxMessage(
+            env.message_id, default_exchange(payload), env.type, env.type,
+            env.model_dump_json(), str(correlation_id) if correlation_id else None))
+    await tx.execute(_ADD, [_params(m) for m in messages])
+    _pending_in(tx).extend(messages)
 
 
 async def publish_caused_by(tx: Transaction, payload: Payload, cause: Envelope,
@@ -168,14 +208,16 @@ async def write_envelopes(q: Queries, rows: Sequence[tuple[Envelope, str, str]])
     transaction, in one statement."""
     if not rows:
         return
-    await q.execute(_ADD_ROWS, *row_arrays(rows))
-    q.wrote_outbox()
+    arrays = row_arrays(rows)
+    await q.execute(_ADD_ROWS, *arrays)
+    q.wrote_outbox(arrays)
 
 
 #: The inner SELECT locks its rows: its snapshot is taken when the statement
 #: starts, before the advisory lock is won, so a row another relay marked sent
 #: meanwhile would still look unsent; FOR UPDATE re-reads each row's latest
-#: version (and skips it once sent). ($1 the lock's key, $2 the batch size)
+#: version (and skips it once sent). ($1 the lock's key, $2 the batch size, $3 the
+#: grace in seconds: a younger row is the dispatcher's)
 _BATCH = Statement("outbox.batch", """
     WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($1) AS got)
     SELECT lock.got, o.id, o.message_id, o.exchange, o.routing_key, o.message_type, o.body,
@@ -184,6 +226,7 @@ _BATCH = Statement("outbox.batch", """
         SELECT * FROM outbox
         WHERE sent_at IS NULL AND parked_at IS NULL
           AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+          AND created_at <= now() - $3 * interval '1 second'
         ORDER BY id LIMIT $2
         FOR UPDATE
     ) o ON lock.got
@@ -201,8 +244,11 @@ class OutboxRelay:
         lock_key: int = RELAY_LOCK_KEY,
         metrics: Metrics | None = None,
         max_attempts: int = 30,
+        grace_seconds: float = 0.0,
     ) -> None:
         self._db = db
+        #: rows younger than this are left to the dispatcher
+        self._grace = grace_seconds
         self._broker = broker
         self._batch_size = batch_size
         self._poll = poll_seconds
@@ -212,7 +258,7 @@ class OutboxRelay:
         self._max_attempts = max_attempts
 
     def wake(self) -> None:
-        """Called after a commit that added rows: publish now, not at the next poll."""
+        """Sweep now, not at the next poll (an operator made a parked row due again)."""
         self._wake.set()
 
     async def run(self) -> None:
@@ -262,7 +308,7 @@ class OutboxRelay:
         async with self._db.transaction() as q:
             # the lock and the batch in one round trip: always one row at least, whose
             # "got" says whether this relay holds the lock
-            result = await q.fetch(_BATCH, self._lock_key, self._batch_size)
+            result = await q.fetch(_BATCH, self._lock_key, self._batch_size, self._grace)
             if not result[0]["got"]:
                 return None
             rows = [_Row(**{k: r[k] for k in _Row.__dataclass_fields__})
@@ -279,7 +325,7 @@ class OutboxRelay:
             sent = [r.id for r, res in zip(publishable, results, strict=True)
                     if not isinstance(res, BaseException)]
             for r in publishable:
-                failpoint(f"relay.after_publish:{r.message_type}")
+                failpoint(f"outbox.after_publish:{r.message_type}")
             failed: list[tuple[Any, BaseException]] = [
                 (r, Unroutable(f"no exchange {r.exchange!r}")) for r in rows
                 if r.exchange in missing]
@@ -314,19 +360,80 @@ class OutboxRelay:
 
 
 @dataclass(frozen=True)
-class _Row:
+class _Row(OutboxMessage):
     """An outbox row the relay publishes."""
 
     id: int
-    message_id: uuid.UUID
-    exchange: str
-    routing_key: str
-    message_type: str
-    body: str
-    correlation_id: str | None
 
 
-def _outgoing(row: _Row) -> OutgoingMessage:
+class OutboxDispatcher:
+    """Publishes the outbox rows of committed transactions from memory, at once.
+
+    :meth:`submit` is called right after a commit (the data paths do it) and only
+    queues; :meth:`run` takes whatever has queued, publishes it concurrently on the
+    publish channel, and marks what the broker confirmed as sent, in one statement.
+    Everything else stays unsent and is the relay's, once its grace has passed: a
+    publish refused or returned, the broker away (nothing is attempted then), more
+    than ``max_pending`` messages waiting, the process stopped. Nothing is retried
+    here, so a broker that is down costs no more than a queue append per commit.
+    """
+
+    def __init__(self, db: Database, broker: Broker, *, metrics: Metrics | None = None,
+                 batch_size: int = 200, max_pending: int = 10_000) -> None:
+        self._db = db
+        self._broker = broker
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._max_pending = max_pending
+        self._pending: deque[OutboxMessage] = deque()
+        self._ready = asyncio.Event()
+
+    def submit(self, messages: Iterable[OutboxMessage]) -> None:
+        """Queue committed rows for publishing (never blocks, never raises)."""
+        for m in messages:
+            if len(self._pending) >= self._max_pending:
+                break  # the relay sweeps the rest
+            self._pending.append(m)
+        self._ready.set()
+
+    def submit_arrays(self, inserts: list[Sequence[Sequence[Any]]]) -> None:
+        """:meth:`submit` for the direct data path's INSERTs (each one's six arrays)."""
+        for arrays in inserts:
+            self.submit(messages_from_arrays(arrays))
+
+    async def run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._pending:
+                batch = [self._pending.popleft()
+                         for _ in range(min(self._batch_size, len(self._pending)))]
+                try:
+                    await self.dispatch(batch)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the rows stay unsent: the relay's
+                    log.warning("outbox dispatch of %d message(s) failed (%r); the relay "
+                                "sends them", len(batch), exc)
+
+    async def dispatch(self, batch: Sequence[OutboxMessage]) -> int:
+        """Publish a batch and mark the confirmed part sent; returns how many."""
+        if not self._broker.is_connected:
+            return 0
+        results = await asyncio.gather(*(self._broker.publish(_outgoing(m)) for m in batch),
+                                       return_exceptions=True)
+        sent = [m for m, res in zip(batch, results, strict=True)
+                if not isinstance(res, BaseException)]
+        for m in sent:
+            failpoint(f"outbox.after_publish:{m.message_type}")
+        if sent:
+            await self._db.execute(_MARK_SENT_BY_MESSAGE, [m.message_id for m in sent])
+            if self._metrics is not None:
+                self._metrics.outbox_published.inc(len(sent))
+        return len(sent)
+
+
+def _outgoing(row: OutboxMessage) -> OutgoingMessage:
     return OutgoingMessage(exchange=row.exchange, routing_key=row.routing_key,
                            body=row.body.encode(), message_id=str(row.message_id),
                            message_type=row.message_type, correlation_id=row.correlation_id)
@@ -334,6 +441,10 @@ def _outgoing(row: _Row) -> OutgoingMessage:
 
 _MARK_SENT = Statement("outbox.mark_sent",
                        "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])")
+#: the dispatcher knows its rows by message id (a saga command sent again has another
+#: row with the same id: published now, it is sent too)
+_MARK_SENT_BY_MESSAGE = Statement("outbox.mark_sent_by_message", """
+    UPDATE outbox SET sent_at = now() WHERE message_id = ANY($1::uuid[]) AND sent_at IS NULL""")
 #: a row that could not be delivered waits one second more per attempt (30 s at most);
 #: at ``max_attempts`` it is parked (returns whether it was) ($1 id, $2 error, $3 max)
 _MARK_FAILED = Statement("outbox.mark_failed", """

@@ -26,7 +26,8 @@ from shared_lib.messaging.subscriptions import Subscriptions
 from shared_lib.messaging.topology import Topology, replies_queue
 from shared_lib.metrics import Metrics
 from shared_lib.outbox import (
-    OUTBOX_NOTIFIER,
+    OUTBOX_DISPATCH,
+    OutboxDispatcher,
     OutboxRelay,
     add_to_outbox,
     outbox_backlog,
@@ -80,6 +81,7 @@ class ServiceRuntime:
         self.sessions: async_sessionmaker[AsyncSession] | None = None
         self.broker: Broker | None = None
         self.relay: OutboxRelay | None = None
+        self.dispatcher: OutboxDispatcher | None = None
         self.deadlines: DeadlineScanner | None = None
         self.waiter = SagaWaiter(settings.sync_database_url)
         self.consumers: dict[str, MessageConsumer] = {}
@@ -113,7 +115,8 @@ class ServiceRuntime:
                                     statements=self.metrics.sql_statements,
                                     round_trips=self.metrics.db_round_trips)
         await self.consumer_db.open()
-        self.background_db = Database(s.database_url, size=2,
+        # the relay, the dispatcher and the deadline scanner: one connection each
+        self.background_db = Database(s.database_url, size=3,
                                       statements=self.metrics.sql_statements,
                                       round_trips=self.metrics.db_round_trips)
         await self.background_db.open()
@@ -124,13 +127,18 @@ class ServiceRuntime:
         tasks.start("broker-connection", self.broker.keep_connected)
         self.relay = OutboxRelay(self.background_db, self.broker, batch_size=s.outbox_batch_size,
                                  poll_seconds=s.outbox_poll_seconds, metrics=self.metrics,
-                                 max_attempts=s.outbox_max_attempts)
-        self.db.outbox_notifier = self.consumer_db.outbox_notifier = self.relay.wake
+                                 max_attempts=s.outbox_max_attempts,
+                                 grace_seconds=s.outbox_grace_seconds)
+        dispatcher = self.dispatcher = OutboxDispatcher(
+            self.background_db, self.broker, metrics=self.metrics,
+            batch_size=s.outbox_batch_size)
+        self.db.outbox_dispatch = self.consumer_db.outbox_dispatch = dispatcher.submit_arrays
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False,
-            info={OUTBOX_NOTIFIER: self.relay.wake},
+            info={OUTBOX_DISPATCH: dispatcher.submit},
         )
         tasks.start("saga-waiter", self.waiter.run)
+        tasks.start("outbox-dispatcher", dispatcher.run)
         tasks.start("outbox-relay", self.relay.run)
         deadlines = self.deadlines = DeadlineScanner(self.background_db, self.orchestrator)
         tasks.start("saga-deadlines", lambda: deadlines.run(s.saga_scan_interval_seconds))

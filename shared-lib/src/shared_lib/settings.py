@@ -108,6 +108,9 @@ class ServiceSettings(BaseSettings):
 
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    #: how long a committed row is left to the dispatcher (published from memory right
+    #: after its commit) before the relay sweeps it up
+    outbox_grace_seconds: float = Field(default=2.0, ge=0, le=600)
     #: deliveries a row may fail (exchange missing, returned unroutable) before it is
     #: parked for an operator (about 8 minutes of attempts at the default)
     outbox_max_attempts: int = Field(default=30, ge=1, le=10_000)

@@ -24,7 +24,16 @@ from shared_lib.messaging import Broker
 from shared_lib.messaging.consumer import MessageConsumer, MessageContext
 from shared_lib.messaging.subscriptions import Subscriptions
 from shared_lib.metrics import Metrics
-from shared_lib.outbox import OutboxRelay, add_to_outbox, publish_caused_by, publish_event
+from shared_lib.outbox import (
+    OUTBOX_DISPATCH,
+    OutboxDispatcher,
+    OutboxMessage,
+    OutboxRelay,
+    add_to_outbox,
+    publish_caused_by,
+    publish_event,
+    write_events,
+)
 from shared_lib.saga.participant import CommandRejected, handles_saga_command, saga_message_id
 from shared_lib.tables import messaging_metadata, outbox
 
@@ -132,6 +141,74 @@ async def test_undeliverable_message_stays_in_outbox_and_others_flow(env: Env) -
             outbox.c.exchange == "no.such.exchange"))).one()
     assert bad.sent_at is None and bad.attempts == 1 and bad.next_attempt_at is not None
     assert "no.such.exchange" in bad.last_error
+
+
+async def _unsent(env: Env) -> int:
+    async with env.engine.connect() as conn:
+        return int(await conn.scalar(select(text("count(*)")).select_from(outbox)
+                                     .where(outbox.c.sent_at.is_(None))))
+
+
+@pytest.mark.parametrize("path", ["direct", "session"])
+async def test_the_dispatcher_publishes_what_a_commit_wrote_and_marks_it_sent(
+        env: Env, path: str) -> None:
+    """Both data paths hand their committed rows over; a rolled-back transaction's
+    never reach the dispatcher; the relay, within its grace, leaves the rows alone."""
+    tap = await _tap(env, CORE_EVENTS)
+    dispatcher = OutboxDispatcher(env.db, env.broker)
+    env.db.outbox_dispatch = dispatcher.submit_arrays
+    sessions = async_sessionmaker(env.engine, expire_on_commit=False,
+                                  info={OUTBOX_DISPATCH: dispatcher.submit})
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        payloads = [UserDeleted(seq=1, user_id=uid) for uid in (1, 2, 3)]
+        if path == "direct":
+            async with env.db.transaction() as q:
+                committed = await write_events(q, payloads, source="core")
+            with pytest.raises(RuntimeError):
+                async with env.db.transaction() as q:
+                    await write_events(q, [UserDeleted(seq=1, user_id=99)], source="core")
+                    raise RuntimeError("rolled back")
+        else:
+            async with sessions() as s, s.begin():
+                committed = [await publish_event(s, p, source="core") for p in payloads]
+            async with sessions() as s:
+                await s.begin()
+                await publish_event(s, UserDeleted(seq=1, user_id=99), source="core")
+                await s.rollback()
+        got = await _drain(tap, 3)
+        assert [e.message_id for e in got] == [e.message_id for e in committed]
+
+        async def all_sent() -> bool:
+            return await _unsent(env) == 0
+
+        await _wait(all_sent)
+        assert await OutboxRelay(env.db, env.broker, grace_seconds=60).publish_batch() == 0
+        assert await tap.get(fail=False) is None
+    finally:
+        task.cancel()
+        env.db.outbox_dispatch = None
+
+
+async def test_what_the_dispatcher_could_not_publish_the_relay_sweeps_after_its_grace(
+        env: Env) -> None:
+    tap = await _tap(env, CORE_EVENTS)
+    broken = Broker(env.amqp_url, "core", system_topology(), delivery_limit=3)  # never connected
+    dispatcher = OutboxDispatcher(env.db, broken)
+    async with env.db.transaction() as q:
+        committed = await write_events(q, [UserDeleted(seq=1, user_id=7)], source="core")
+        arrays = q._outbox[0] if q._outbox else None
+    assert arrays is None  # no dispatch set on this database: nothing was kept
+    async with env.sessions() as s:
+        rows = (await s.execute(select(outbox.c.message_id, outbox.c.exchange,
+                                       outbox.c.routing_key, outbox.c.message_type,
+                                       outbox.c.body, outbox.c.correlation_id))).all()
+    assert await dispatcher.dispatch([OutboxMessage(*r) for r in rows]) == 0
+    assert await _unsent(env) == 1
+    assert await OutboxRelay(env.db, env.broker, grace_seconds=60).publish_batch() == 0
+    assert await OutboxRelay(env.db, env.broker).publish_batch() == 1
+    assert [e.message_id for e in await _drain(tap, 1)] == [committed[0].message_id]
+    assert await _unsent(env) == 0
 
 
 async def test_relay_competes_safely_with_another_replica(env: Env) -> None:

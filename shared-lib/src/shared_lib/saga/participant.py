@@ -125,10 +125,9 @@ async def _store_and_send_reply(q: Queries, ctx: MessageContext, stored: dict[st
                                 reply: SagaReply) -> None:
     env = ctx.envelope
     assert env.reply_to is not None
-    out = _reply_envelope(ctx, reply)
-    await q.execute(_STORE_AND_SEND, ctx.queue, env.message_id, stored,
-                    *row_arrays([(out, env.reply_to, f"{env.type}.reply")]))
-    q.wrote_outbox()
+    arrays = row_arrays([(_reply_envelope(ctx, reply), env.reply_to, f"{env.type}.reply")])
+    await q.execute(_STORE_AND_SEND, ctx.queue, env.message_id, stored, *arrays)
+    q.wrote_outbox(arrays)
 
 
 def _reply_envelope(ctx: MessageContext, reply: SagaReply) -> Envelope:

@@ -149,14 +149,16 @@ class SqlSagaStore:
             [e.step for e in entries], [e.action.value for e in entries],
             [e.detail for e in entries], [e.compensation for e in entries],
             SAGA_FINISHED_CHANNEL, f"{state.id}:{state.status.value}",
-            state.status in FINAL_STATUSES, *row_arrays(self._sending)]
+            state.status in FINAL_STATUSES]
+        arrays = row_arrays(self._sending)
+        args += arrays
         if new:
             await self.tx.execute(_RECORD_NEW, *args, state.type)
         else:
             await self.tx.execute(_RECORD, *args)
         if self._sending:
             self._sending.clear()
-            self.tx.wrote_outbox()
+            self.tx.wrote_outbox(arrays)
 
     async def add_log(self, entries: list[LogEntry]) -> None:
         if not entries:
