@@ -410,8 +410,12 @@ class OutboxDispatcher:
                          for _ in range(min(self._batch_size, len(self._pending)))]
                 try:
                     await self.dispatch(batch)
-                except asyncio.CancelledError:
-                    raise
+                except asyncio.CancelledError as exc:
+                    if cancelled_by_us():
+                        raise
+                    # a library's (aiormq abandoning a stalled connection's confirms)
+                    log.warning("outbox dispatch of %d message(s) cancelled from inside "
+                                "(%r); the relay sends them", len(batch), exc)
                 except Exception as exc:  # the rows stay unsent: the relay's
                     log.warning("outbox dispatch of %d message(s) failed (%r); the relay "
                                 "sends them", len(batch), exc)
