@@ -35,7 +35,7 @@ MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "10"))
 _SEED = os.environ.get("FUZZ_SEED", "20250101")
 SEED = random.SystemRandom().randrange(2**31) if _SEED == "random" else int(_SEED)
 #: seconds each service's run may take (the phases stop there, as passed)
-MAX_TIME = int(os.environ.get("FUZZ_MAX_TIME", "50"))
+MAX_TIME = int(os.environ.get("FUZZ_MAX_TIME", "30"))
 
 
 @pytest.fixture(scope="module")
