@@ -371,7 +371,9 @@ class OutboxDispatcher:
 
     :meth:`submit` is called right after a commit (the data paths do it) and only
     queues; :meth:`run` takes whatever has queued, publishes it concurrently on the
-    publish channel, and marks what the broker confirmed as sent, in one statement.
+    publish channel, and marks what the broker confirmed as sent, in one statement
+    that runs while the next batch is published (what is confirmed meanwhile waits
+    for the next such statement: under load one marks many batches).
     Everything else stays unsent and is the relay's, once its grace has passed: a
     publish refused or returned, the broker away (nothing is attempted then), more
     than ``max_pending`` messages waiting, the process stopped. Nothing is retried
@@ -387,6 +389,9 @@ class OutboxDispatcher:
         self._max_pending = max_pending
         self._pending: deque[OutboxMessage] = deque()
         self._ready = asyncio.Event()
+        #: confirmed, not yet marked sent; the task marking them, if one is running
+        self._confirmed: list[uuid.UUID] = []
+        self._marking: asyncio.Task[None] | None = None
 
     def submit(self, messages: Iterable[OutboxMessage]) -> None:
         """Queue committed rows for publishing (never blocks, never raises)."""
@@ -402,6 +407,13 @@ class OutboxDispatcher:
             self.submit(messages_from_arrays(arrays))
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self._marking is not None:
+                self._marking.cancel()  # those rows go again (the relay's)
+
+    async def _run(self) -> None:
         while True:
             await self._ready.wait()
             self._ready.clear()
@@ -421,7 +433,8 @@ class OutboxDispatcher:
                                 "sends them", len(batch), exc)
 
     async def dispatch(self, batch: Sequence[OutboxMessage]) -> int:
-        """Publish a batch and mark the confirmed part sent; returns how many."""
+        """Publish a batch; the confirmed part is marked sent soon (:meth:`flush`
+        waits for that). Returns how many the broker confirmed."""
         if not self._broker.is_connected:
             return 0
         results = await asyncio.gather(*(self._broker.publish(_outgoing(m)) for m in batch),
@@ -431,10 +444,26 @@ class OutboxDispatcher:
         for m in sent:
             failpoint(f"outbox.after_publish:{m.message_type}")
         if sent:
-            await self._db.execute(_MARK_SENT_BY_MESSAGE, [m.message_id for m in sent])
+            self._confirmed.extend(m.message_id for m in sent)
+            if self._marking is None or self._marking.done():
+                self._marking = asyncio.create_task(self._mark(), name="outbox-mark-sent")
             if self._metrics is not None:
                 self._metrics.outbox_published.inc(len(sent))
         return len(sent)
+
+    async def flush(self) -> None:
+        """Until what has been confirmed so far is marked sent (or failed to be)."""
+        while self._marking is not None and not self._marking.done():
+            await asyncio.shield(self._marking)
+
+    async def _mark(self) -> None:
+        while self._confirmed:
+            ids, self._confirmed = self._confirmed, []
+            try:
+                await self._db.execute(_MARK_SENT_BY_MESSAGE, ids)
+            except Exception as exc:  # they stay unsent: the relay publishes them again
+                log.warning("marking %d dispatched outbox message(s) sent failed (%r); the "
+                            "relay sends them again", len(ids), exc)
 
 
 def _outgoing(row: OutboxMessage) -> OutgoingMessage:
