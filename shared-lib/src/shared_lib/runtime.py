@@ -158,7 +158,8 @@ class ServiceRuntime:
             consumer = MessageConsumer(queue=queue, service=self.service, handlers=handlers,
                                        session_factory=self.sessions, metrics=self.metrics,
                                        publisher=publish_caused_by, settings=s,
-                                       set_aside=self._set_aside, database=self.consumer_db)
+                                       set_aside=self._set_aside, database=self.consumer_db,
+                                       max_batch=s.consumer_batch_size)
             self.consumers[queue] = consumer
             await self.broker.consume(queue, consumer.on_message, s.consumer_prefetch)
         log.info("%s runtime started: consuming %s", self.service, ", ".join(queues))

@@ -21,7 +21,7 @@ from shared_lib.contracts import Envelope, SagaReply, envelope_for
 from shared_lib.database import Database, Queries, Statement
 from shared_lib.db import make_engine
 from shared_lib.messaging import Broker
-from shared_lib.messaging.consumer import MessageConsumer, MessageContext
+from shared_lib.messaging.consumer import MessageConsumer, MessageContext, direct
 from shared_lib.messaging.subscriptions import Subscriptions
 from shared_lib.metrics import Metrics
 from shared_lib.outbox import (
@@ -664,3 +664,97 @@ async def test_what_counts_toward_the_delivery_limit(env: Env) -> None:
     assert dead is not None and json.loads(dead.body)["payload"]["user_id"] == 7
     await dead.ack()
     await second.close()
+
+
+async def _events_consumer(env: Env, db: Database, seen: list[int]) -> MessageConsumer:
+    """A consumer of user.deleted on the projections queue whose direct handler records
+    an effect per user, fails for user 666, and counts its calls."""
+
+    @direct
+    async def on_deleted(ctx: MessageContext, event: UserDeleted) -> None:
+        seen.append(event.user_id)
+        if event.user_id == 666:
+            raise RuntimeError("handler bug")
+        await ctx.q.execute(_EFFECT, event.user_id)
+
+    consumer = MessageConsumer(queue=SOCIAL_PROJECTIONS, service="social",
+                               handlers={"user.deleted": on_deleted},
+                               session_factory=env.sessions, metrics=Metrics("social"),
+                               database=db)
+    return consumer
+
+
+async def _publish_deleted(env: Env, user_ids: list[int]) -> list[Envelope]:
+    channel = await env.broker.connection.channel()
+    ex = await channel.get_exchange(CORE_EVENTS)
+    sent = []
+    for uid in user_ids:
+        body = envelope_for(UserDeleted(seq=1, user_id=uid), source="core")
+        sent.append(body)
+        await ex.publish(aio_pika.Message(body.model_dump_json().encode(),
+                                          delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                         routing_key="user.deleted")
+    await channel.close()
+    return sent
+
+
+async def _effects(env: Env) -> dict[int, int]:
+    async with env.engine.connect() as conn:
+        return dict((await conn.execute(text("SELECT post_id, times FROM effects"))).all())
+
+
+async def test_waiting_events_are_handled_in_batches_each_once(env: Env) -> None:
+    """Events that wait in the queue (published before the consumer starts) are
+    handled a batch to a transaction: one claim for all, every effect once, every
+    message acked; a copy of a message in the same batch changes nothing."""
+    metrics = Metrics("social")
+    db = Database(env.db.dsn, size=4, statements=metrics.sql_statements,
+                  round_trips=metrics.db_round_trips)
+    await db.open()
+    try:
+        seen: list[int] = []
+        consumer = await _events_consumer(env, db, seen)
+        sent = await _publish_deleted(env, list(range(1, 61)))
+        await _publish_raw(env, CORE_EVENTS, sent[0].model_dump_json().encode(),
+                           key="user.deleted")  # a copy of the first
+        await env.broker.consume(SOCIAL_PROJECTIONS, consumer.on_message, prefetch=32)
+
+        async def all_done() -> bool:
+            return len(await _effects(env)) == 60 and _count(
+                consumer, "messages_duplicate_total") == 1
+
+        await _wait(all_done)
+        assert await _effects(env) == {uid: 1 for uid in range(1, 61)}
+        assert sorted(seen) == list(range(1, 61))
+        transactions = metrics.registry.get_sample_value(
+            "db_round_trips_total", {"path": "direct"})
+        # one at a time would be 4 round trips a message (BEGIN, claim, effect, COMMIT)
+        assert transactions is not None and transactions < 3 * 61, transactions
+        channel = await env.broker.connection.channel()
+        queue = await channel.declare_queue(SOCIAL_PROJECTIONS, passive=True)
+        assert queue.declaration_result.message_count == 0
+    finally:
+        await db.close()
+
+
+async def test_a_batch_that_fails_is_handled_again_one_message_at_a_time(env: Env) -> None:
+    """One bad message in a batch rolls the batch back; then each message is handled
+    alone: the others take effect once, the bad one is retried and dead-lettered."""
+    seen: list[int] = []
+    consumer = await _events_consumer(env, env.db, seen)
+    await _publish_deleted(env, [1, 2, 666, 3, 4])
+    await env.broker.consume(SOCIAL_PROJECTIONS, consumer.on_message, prefetch=32)
+    channel = await env.broker.connection.channel()
+    dlq = await channel.get_queue(dlq_of(SOCIAL_PROJECTIONS))
+
+    async def dead_lettered() -> bool:
+        msg = await dlq.get(fail=False)
+        if msg is None:
+            return False
+        await msg.ack()
+        return Envelope.model_validate_json(msg.body).payload["user_id"] == 666
+
+    await _wait(dead_lettered, timeout=20)
+    assert await _effects(env) == {1: 1, 2: 1, 3: 1, 4: 1}
+    assert _count(consumer, "messages_dead_lettered_total") == 0  # the broker's limit did it
+    assert seen.count(666) >= 2  # in the batch, then alone (and redelivered)

@@ -30,6 +30,13 @@ publisher the runtime gives the consumer), and the saga participant's side
   (:mod:`shared_lib.database`): the inbox claim, its statements and its events
   in one asyncpg transaction (``ctx.q``), on the consumers' own pool; any other
   handler gets an ORM session (``ctx.session``).
+* Messages for direct handlers that ignore duplicates (the event handlers) are
+  handled in **batches**: what has arrived while the queue's previous batch was
+  in its transaction is handled together, in one transaction with one inbox
+  claim for all of them, and each is acked once it has committed. A message
+  alone is a batch of one, so a quiet queue waits for nothing. When a batch
+  fails, each of its messages is handled again alone, with the rules above (so
+  one bad message costs the others a retry, never a dead letter).
 """
 
 from __future__ import annotations
@@ -182,6 +189,7 @@ class MessageConsumer:
         settings: Any = None,
         set_aside: SetAside | None = None,
         database: Database | None = None,
+        max_batch: int = 32,
     ) -> None:
         self.queue = queue
         self.service = service
@@ -193,6 +201,8 @@ class MessageConsumer:
         self._set_aside = set_aside
         self._settings = settings
         self._db = database
+        self._batches = _Batcher(self, max_batch) if database is not None and max_batch > 1 \
+            else None
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         m = self._metrics
@@ -303,7 +313,16 @@ class MessageConsumer:
                     "retrying in place (attempt %d)", self.queue, exc, state.attempt_number)
 
     async def process(self, env: Envelope, payload: Payload, handler: Handler) -> None:
-        """Handle one decoded message in one transaction (also used by tests)."""
+        """Handle one decoded message in one transaction (also used by tests); one a
+        batch can take waits for its batch's commit."""
+        if self._batches is not None and runs_direct(handler) \
+                and not handles_duplicates(handler):
+            await self._batches.handle(env, payload, handler)
+            return
+        await self.process_alone(env, payload, handler)
+
+    async def process_alone(self, env: Envelope, payload: Payload, handler: Handler) -> None:
+        """Handle one decoded message in a transaction of its own."""
         if runs_direct(handler):
             if self._db is None:
                 raise RuntimeError(f"a direct handler on {self.queue} without a database")
@@ -314,6 +333,20 @@ class MessageConsumer:
         async with self._sessions() as session, session.begin():
             record = await inbox.record_message(session, self.queue, env.message_id, env.type)
             await self._call(handler, env, payload, record, session)
+
+    async def process_batch(self, batch: list[_Waiting]) -> None:
+        """Handle messages in one transaction: one inbox claim for all, then each new
+        one's handler, in arrival order. Raises when any of them does (nothing of the
+        batch is committed then)."""
+        assert self._db is not None
+        async with self._db.transaction() as q:
+            new = await inbox.claim_many(q, self.queue, [(w.env.message_id, w.env.type)
+                                                          for w in batch])
+            for w in batch:
+                record = inbox.InboxRecord(new=w.env.message_id in new)
+                await self._call(w.handler, w.env, w.payload, record, q)
+                # a message delivered twice in one batch is new once
+                new.discard(w.env.message_id)
 
     async def _call(self, handler: Handler, env: Envelope, payload: Payload,
                     record: inbox.InboxRecord, transaction: Transaction) -> None:
@@ -327,3 +360,87 @@ class MessageConsumer:
                              publisher=self._publisher, settings=self._settings,
                              transaction=transaction)
         await handler(ctx, payload)
+
+
+@dataclass
+class _Waiting:
+    """A message waiting for its batch, and what its consumer task waits on."""
+
+    env: Envelope
+    payload: Payload
+    handler: Handler
+    done: asyncio.Future[None]
+
+
+class _Batcher:
+    """Gathers a queue's messages into batches (see the module's docstring): at most
+    ``in_flight`` batches in their transactions at a time (so that one message
+    waiting on a lock does not hold the queue up); what arrives meanwhile waits and
+    is the next batch."""
+
+    def __init__(self, consumer: MessageConsumer, max_batch: int, in_flight: int = 2) -> None:
+        self._consumer = consumer
+        self._max = max_batch
+        self._in_flight_max = in_flight
+        self._in_flight = 0
+        self._waiting: list[_Waiting] = []
+        self._scheduled = False
+
+    async def handle(self, env: Envelope, payload: Payload, handler: Handler) -> None:
+        waiting = _Waiting(env, payload, handler, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        self._schedule()
+        await waiting.done
+
+    def _schedule(self) -> None:
+        if not self._scheduled and self._in_flight < self._in_flight_max:
+            self._scheduled = True
+            # after the deliveries already read (their tasks are ready to run): together
+            asyncio.get_running_loop().call_soon(self._start)
+
+    def _start(self) -> None:
+        self._scheduled = False
+        while self._waiting and self._in_flight < self._in_flight_max:
+            batch, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
+            batch = [w for w in batch if not w.done.done()]  # its consumer stopped waiting
+            if not batch:
+                continue
+            self._in_flight += 1
+            task = asyncio.create_task(self._run(batch), name=f"batch-{self._consumer.queue}")
+            task.add_done_callback(self._finished)
+
+    def _finished(self, _task: asyncio.Task[None]) -> None:
+        self._in_flight -= 1
+        if self._waiting:
+            self._schedule()
+
+    async def _run(self, batch: list[_Waiting]) -> None:
+        try:
+            if len(batch) == 1:
+                await self._alone(batch[0])
+                return
+            try:
+                await self._consumer.process_batch(batch)
+            except Exception as exc:
+                log.warning("a batch of %d messages from %s failed (%r); handling each "
+                            "alone", len(batch), self._consumer.queue, exc)
+                await asyncio.gather(*(self._alone(w) for w in batch))
+                return
+            for w in batch:
+                if not w.done.done():
+                    w.done.set_result(None)
+        except BaseException:  # stopping: nobody may wait for this batch any more
+            for w in batch:
+                if not w.done.done():
+                    w.done.cancel()
+            raise
+
+    async def _alone(self, w: _Waiting) -> None:
+        try:
+            await self._consumer.process_alone(w.env, w.payload, w.handler)
+        except Exception as exc:
+            if not w.done.done():
+                w.done.set_exception(exc)
+            return
+        if not w.done.done():
+            w.done.set_result(None)

@@ -114,3 +114,17 @@ async def claim(q: Queries, consumer: str, message_id: uuid.UUID, message_type: 
     if await q.fetchval(_CLAIM_DIRECT, consumer, message_id, message_type) is not None:
         return InboxRecord(new=True)
     return InboxRecord(new=False, reply=await q.fetchval(_REPLY_DIRECT, consumer, message_id))
+
+
+_CLAIM_MANY = Statement("inbox.claim_many", """
+    INSERT INTO inbox (consumer, message_id, message_type)
+    SELECT $1, m.id, m.type FROM unnest($2::uuid[], $3::text[]) AS m(id, type)
+    ON CONFLICT DO NOTHING RETURNING message_id""")
+
+
+async def claim_many(q: Queries, consumer: str, messages: list[tuple[uuid.UUID, str]]
+                     ) -> set[uuid.UUID]:
+    """Claim several messages in one statement; the ids that are new here."""
+    ids = [m for m, _ in messages]
+    rows = await q.fetch(_CLAIM_MANY, consumer, ids, [t for _, t in messages])
+    return {r["message_id"] for r in rows}
