@@ -92,8 +92,14 @@ def _wait_sagas(cluster: RabbitCluster, stack: Stack, load: Load, timeout: float
     except TimeoutError as exc:
         logs = "\n".join(cluster.log_tail(n.index, 15) for n in cluster.nodes
                          if cluster.is_running(n.index))
+        warnings = "\n".join(
+            f"{service.name}: " + "\n  ".join(
+                ln[:300] for ln in service.log_path.read_text(errors="replace").splitlines()
+                if '"level": "INFO"' not in ln)[-6000:]
+            for service in (stack.core, stack.social))
         raise TimeoutError(f"{exc}\nqueues:\n{_queue_states(cluster, stack.name)}\n"
-                           f"{logs}") from None
+                           f"connections: {_connections(cluster, stack.name)}\n"
+                           f"{warnings}\n{logs}") from None
 
 
 def _unfinished_sagas(stack: Stack) -> int:

@@ -758,3 +758,32 @@ async def test_a_batch_that_fails_is_handled_again_one_message_at_a_time(env: En
     assert await _effects(env) == {1: 1, 2: 1, 3: 1, 4: 1}
     assert _count(consumer, "messages_dead_lettered_total") == 0  # the broker's limit did it
     assert seen.count(666) >= 2  # in the batch, then alone (and redelivered)
+
+
+async def test_a_nacked_publish_gets_the_next_publish_a_new_channel(env: Env) -> None:
+    """The broker refuses a publish (here a full queue that rejects publishes; after a
+    failover, a channel with a stale view of a quorum queue does the same): that
+    publish raises BrokerUnavailable, and the next one goes out on a new channel."""
+    from shared_lib.messaging import BrokerUnavailable, OutgoingMessage
+
+    channel = await env.broker.connection.channel()
+    exchange = await channel.declare_exchange("nack.test", aio_pika.ExchangeType.FANOUT,
+                                              auto_delete=True)
+    queue = await channel.declare_queue("nack.test.q", arguments={
+        "x-max-length": 1, "x-overflow": "reject-publish"})
+    await queue.bind(exchange)
+
+    def message(n: int) -> OutgoingMessage:
+        return OutgoingMessage(exchange="nack.test", routing_key="", body=b"{}",
+                               message_id=str(n), message_type="test")
+
+    await env.broker.publish(message(1))
+    first = env.broker._publish_channel
+    with pytest.raises(BrokerUnavailable, match="nacked"):
+        await env.broker.publish(message(2))
+    assert (await queue.get(timeout=5)).message_id == "1"
+    await env.broker.publish(message(3))
+    assert env.broker._publish_channel is not first
+    assert (await queue.get(timeout=5)).message_id == "3"
+    await queue.delete(if_unused=False, if_empty=False)
+    await channel.close()

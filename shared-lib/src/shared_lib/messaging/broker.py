@@ -292,6 +292,24 @@ class Broker:
                 self._exchanges[name] = ex
             return ex
 
+    def _retire_publish_channel(self, channel: AbstractChannel | None) -> None:
+        """Open a new publish channel for the next publish; close ``channel`` (what is
+        still pending on it fails, and goes again)."""
+        if channel is None or channel is not self._publish_channel:
+            return  # replaced already
+        log.warning("the broker nacked a publish: publishing on a new channel")
+        self._publish_channel = None
+        self._exchanges = {}
+        if not channel.is_closed:
+            task = asyncio.create_task(channel.close(), name="close-publish-channel")
+            self._background.add(task)
+            task.add_done_callback(self._closed_quietly)
+
+    def _closed_quietly(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("closing a retired publish channel failed: %r", task.exception())
+
     async def exchange_exists(self, name: str) -> bool:
         """Whether an exchange exists, asked on a scratch channel.
 
@@ -324,6 +342,7 @@ class Broker:
         failed (the message may be innocent: try again).
         """
         exchange = await self._exchange(msg.exchange)
+        channel = self._publish_channel
         message = aio_pika.Message(
             body=msg.body,
             content_type="application/json",
@@ -341,7 +360,11 @@ class Broker:
             # returned: no queue is bound for it
             raise Unroutable(f"{msg.exchange}/{msg.routing_key}: {exc!r}") from exc
         except DeliveryError as exc:
-            # nacked: the broker could not take it now
+            # nacked: the broker could not take it now. A channel keeps its own view of
+            # each quorum queue's members and leader; after a failover that view can go
+            # stale and the channel refuses publishes the queues would take, until it is
+            # closed: the next publish gets a new channel
+            self._retire_publish_channel(channel)
             raise BrokerUnavailable(f"nacked by the broker: {msg.exchange}/"
                                     f"{msg.routing_key}") from exc
         except ChannelNotFoundEntity as exc:
