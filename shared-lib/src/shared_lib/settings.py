@@ -115,8 +115,9 @@ class ServiceSettings(BaseSettings):
     #: parked for an operator (about 8 minutes of attempts at the default)
     outbox_max_attempts: int = Field(default=30, ge=1, le=10_000)
     consumer_prefetch: int = Field(default=32, ge=1, le=1000)
-    #: event messages handled together in one transaction at most (1: one at a time)
-    consumer_batch_size: int = Field(default=32, ge=1, le=1000)
+    #: event messages handled together in one transaction at most (1, the default: one
+    #: at a time; larger batches deadlock on hot rows, see docs/messaging.md)
+    consumer_batch_size: int = Field(default=1, ge=1, le=1000)
     message_delivery_limit: int = Field(default=5, ge=1, le=100)
 
     retention_outbox_seconds: float = Field(default=7 * 86400, gt=0)

@@ -680,7 +680,7 @@ async def _events_consumer(env: Env, db: Database, seen: list[int]) -> MessageCo
     consumer = MessageConsumer(queue=SOCIAL_PROJECTIONS, service="social",
                                handlers={"user.deleted": on_deleted},
                                session_factory=env.sessions, metrics=Metrics("social"),
-                               database=db)
+                               database=db, max_batch=32)
     return consumer
 
 

@@ -30,13 +30,16 @@ publisher the runtime gives the consumer), and the saga participant's side
   (:mod:`shared_lib.database`): the inbox claim, its statements and its events
   in one asyncpg transaction (``ctx.q``), on the consumers' own pool; any other
   handler gets an ORM session (``ctx.session``).
-* Messages for direct handlers that ignore duplicates (the event handlers) are
-  handled in **batches**: what has arrived while the queue's previous batch was
-  in its transaction is handled together, in one transaction with one inbox
-  claim for all of them, and each is acked once it has committed. A message
-  alone is a batch of one, so a quiet queue waits for nothing. When a batch
-  fails, each of its messages is handled again alone, with the rules above (so
-  one bad message costs the others a retry, never a dead letter).
+* With ``max_batch`` above 1, messages for direct handlers that ignore duplicates
+  (the event handlers) are handled in **batches**: what has arrived while the
+  queue's previous batches were in their transactions is handled together, in
+  one transaction with one inbox claim for all of them, and each is acked once
+  it has committed. A message alone is a batch of one, so a quiet queue waits
+  for nothing. When a batch fails, each of its messages is handled again alone,
+  with the rules above (so one bad message costs the others a retry, never a
+  dead letter). Off by default: batches of events about the same hot rows,
+  handled on two queues at once, lock those rows in different orders and
+  deadlock (see docs/messaging.md).
 """
 
 from __future__ import annotations
@@ -189,7 +192,7 @@ class MessageConsumer:
         settings: Any = None,
         set_aside: SetAside | None = None,
         database: Database | None = None,
-        max_batch: int = 32,
+        max_batch: int = 1,
     ) -> None:
         self.queue = queue
         self.service = service
