@@ -64,11 +64,29 @@ def is_connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError | OSError)
 
 
+#: key in an ORM session's ``info`` of the outbox messages its transaction wrote (handed
+#: to the outbox dispatcher after the commit: :mod:`shared_lib.outbox`)
+SESSION_OUTBOX = "outbox_pending"
+
+
 def savepoint(tx: Transaction) -> AbstractAsyncContextManager[Any]:
-    """A SAVEPOINT in either kind of transaction."""
+    """A SAVEPOINT in either kind of transaction; the outbox messages written inside
+    one that is rolled back are forgotten with it."""
     if isinstance(tx, Queries):
         return tx.savepoint()
-    return tx.begin_nested()
+    return _session_savepoint(tx)
+
+
+@asynccontextmanager
+async def _session_savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    pending = session.info.setdefault(SESSION_OUTBOX, [])
+    mark = len(pending)
+    try:
+        async with session.begin_nested():
+            yield
+    except BaseException:
+        del pending[mark:]
+        raise
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -115,10 +133,12 @@ class Queries:
         nested = self._conn.transaction()
         await nested.start()
         self._db.counted(0, 1)
+        mark = len(self._outbox)
         try:
             yield
         except BaseException:
             self._db.counted(0, 1)
+            del self._outbox[mark:]  # those rows are rolled back: never to be published
             await nested.rollback()
             raise
         self._db.counted(0, 1)

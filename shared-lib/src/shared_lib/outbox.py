@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from shared_lib.contracts import Envelope, Payload, envelope_for
 from shared_lib.contracts.routing import default_exchange
-from shared_lib.database import Database, Queries, Statement, Transaction
+from shared_lib.database import SESSION_OUTBOX, Database, Queries, Statement, Transaction
 from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
 from shared_lib.logs import current_correlation_id
@@ -71,7 +71,7 @@ def messages_from_arrays(arrays: Sequence[Sequence[Any]]) -> list[OutboxMessage]
 
 #: key in ``Session.info`` of the callable given a committed session's outbox messages
 OUTBOX_DISPATCH = "outbox_dispatch"
-_PENDING = "outbox_pending"
+_PENDING = SESSION_OUTBOX
 
 
 @event.listens_for(Session, "after_commit")
@@ -85,7 +85,11 @@ def _dispatch_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    """The transaction's messages go with it (a SAVEPOINT rolled back fires this too,
+    with the transaction still open: :func:`shared_lib.database.savepoint` forgets
+    what was written inside it)."""
+    if not session.in_transaction():
+        session.info.pop(_PENDING, None)
 
 
 def _pending_in(session: AsyncSession) -> list[OutboxMessage]:

@@ -787,3 +787,41 @@ async def test_a_nacked_publish_gets_the_next_publish_a_new_channel(env: Env) ->
     assert (await queue.get(timeout=5)).message_id == "3"
     await queue.delete(if_unused=False, if_empty=False)
     await channel.close()
+
+
+@pytest.mark.parametrize("path", ["direct", "session"])
+async def test_the_dispatcher_never_publishes_what_a_rolled_back_savepoint_wrote(
+        env: Env, path: str) -> None:
+    """A handler's savepoint rolled back (a participant refusing after writing) takes
+    its outbox rows with it; the dispatcher must not publish them from memory."""
+    from shared_lib.database import savepoint
+
+    tap = await _tap(env, CORE_EVENTS)
+    dispatcher = OutboxDispatcher(env.db, env.broker)
+    env.db.outbox_dispatch = dispatcher.submit_arrays
+    sessions = async_sessionmaker(env.engine, expire_on_commit=False,
+                                  info={OUTBOX_DISPATCH: dispatcher.submit})
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        if path == "direct":
+            async with env.db.transaction() as q:
+                (kept,) = await write_events(q, [UserDeleted(seq=1, user_id=1)], source="core")
+                with pytest.raises(RuntimeError):
+                    async with savepoint(q):
+                        await write_events(q, [UserDeleted(seq=1, user_id=2)], source="core")
+                        raise RuntimeError("refused after writing")
+        else:
+            async with sessions() as s, s.begin():
+                kept = await publish_event(s, UserDeleted(seq=1, user_id=1), source="core")
+                with pytest.raises(RuntimeError):
+                    async with savepoint(s):
+                        await publish_event(s, UserDeleted(seq=1, user_id=2), source="core")
+                        raise RuntimeError("refused after writing")
+        assert [e.message_id for e in await _drain(tap, 1)] == [kept.message_id]
+        await asyncio.sleep(0.3)
+        assert await tap.get(fail=False) is None
+        async with env.engine.connect() as conn:
+            assert await conn.scalar(select(text("count(*)")).select_from(outbox)) == 1
+    finally:
+        task.cancel()
+        env.db.outbox_dispatch = None
