@@ -69,6 +69,12 @@ def is_connection_lost(exc: BaseException) -> bool:
 SESSION_OUTBOX = "outbox_pending"
 
 
+def session_outbox(session: AsyncSession) -> list[Any]:
+    """The outbox messages the session's transaction has written so far."""
+    pending: list[Any] = session.info.setdefault(SESSION_OUTBOX, [])
+    return pending
+
+
 def savepoint(tx: Transaction) -> AbstractAsyncContextManager[Any]:
     """A SAVEPOINT in either kind of transaction; the outbox messages written inside
     one that is rolled back are forgotten with it."""
@@ -79,7 +85,7 @@ def savepoint(tx: Transaction) -> AbstractAsyncContextManager[Any]:
 
 @asynccontextmanager
 async def _session_savepoint(session: AsyncSession) -> AsyncIterator[None]:
-    pending = session.info.setdefault(SESSION_OUTBOX, [])
+    pending = session_outbox(session)
     mark = len(pending)
     try:
         async with session.begin_nested():

@@ -32,12 +32,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, event, insert, text
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from shared_lib.contracts import Envelope, Payload, envelope_for
 from shared_lib.contracts.routing import default_exchange
-from shared_lib.database import SESSION_OUTBOX, Database, Queries, Statement, Transaction
+from shared_lib.database import (
+    SESSION_OUTBOX,
+    Database,
+    Queries,
+    Statement,
+    Transaction,
+    session_outbox,
+)
 from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
 from shared_lib.logs import current_correlation_id
@@ -71,13 +77,12 @@ def messages_from_arrays(arrays: Sequence[Sequence[Any]]) -> list[OutboxMessage]
 
 #: key in ``Session.info`` of the callable given a committed session's outbox messages
 OUTBOX_DISPATCH = "outbox_dispatch"
-_PENDING = SESSION_OUTBOX
 
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_after_commit(session: Session) -> None:
     """Rows added to the outbox are published right after the commit."""
-    pending = session.info.pop(_PENDING, None)
+    pending = session.info.pop(SESSION_OUTBOX, None)
     dispatch = session.info.get(OUTBOX_DISPATCH)
     if pending and dispatch is not None:
         dispatch(pending)
@@ -89,12 +94,7 @@ def _forget_after_rollback(session: Session) -> None:
     with the transaction still open: :func:`shared_lib.database.savepoint` forgets
     what was written inside it)."""
     if not session.in_transaction():
-        session.info.pop(_PENDING, None)
-
-
-def _pending_in(session: AsyncSession) -> list[OutboxMessage]:
-    pending: list[OutboxMessage] = session.info.setdefault(_PENDING, [])
-    return pending
+        session.info.pop(SESSION_OUTBOX, None)
 
 
 #: built once: every message sent costs this one statement (see messaging.inbox)
@@ -116,7 +116,7 @@ async def add_to_outbox(
         envelope.model_dump_json(),
         str(envelope.correlation_id) if envelope.correlation_id else None)
     await tx.execute(_ADD, _params(message))
-    _pending_in(tx).append(message)
+    session_outbox(tx).append(message)
 
 
 def _params(m: OutboxMessage) -> dict[str, Any]:
@@ -158,7 +158,7 @@ async def publish_events(
             env.message_id, default_exchange(payload), env.type, env.type,
             env.model_dump_json(), str(correlation_id) if correlation_id else None))
     await tx.execute(_ADD, [_params(m) for m in messages])
-    _pending_in(tx).extend(messages)
+    session_outbox(tx).extend(messages)
 
 
 async def publish_caused_by(tx: Transaction, payload: Payload, cause: Envelope,
@@ -437,8 +437,8 @@ class OutboxDispatcher:
                                 "sends them", len(batch), exc)
 
     async def dispatch(self, batch: Sequence[OutboxMessage]) -> int:
-        """Publish a batch; the confirmed part is marked sent soon (:meth:`flush`
-        waits for that). Returns how many the broker confirmed."""
+        """Publish a batch; the confirmed part is marked sent soon, while the next
+        batch is published. Returns how many the broker confirmed."""
         if not self._broker.is_connected:
             return 0
         results = await asyncio.gather(*(self._broker.publish(_outgoing(m)) for m in batch),
@@ -454,11 +454,6 @@ class OutboxDispatcher:
             if self._metrics is not None:
                 self._metrics.outbox_published.inc(len(sent))
         return len(sent)
-
-    async def flush(self) -> None:
-        """Until what has been confirmed so far is marked sent (or failed to be)."""
-        while self._marking is not None and not self._marking.done():
-            await asyncio.shield(self._marking)
 
     async def _mark(self) -> None:
         while self._confirmed:

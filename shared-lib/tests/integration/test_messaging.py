@@ -7,6 +7,7 @@ import json
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aio_pika
@@ -149,18 +150,28 @@ async def _unsent(env: Env) -> int:
                                      .where(outbox.c.sent_at.is_(None))))
 
 
+@asynccontextmanager
+async def _dispatching(env: Env) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A running dispatcher both data paths hand their commits to: ``env.db``, and the
+    sessions this yields."""
+    dispatcher = OutboxDispatcher(env.db, env.broker)
+    env.db.outbox_dispatch = dispatcher.submit_arrays
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        yield async_sessionmaker(env.engine, expire_on_commit=False,
+                                 info={OUTBOX_DISPATCH: dispatcher.submit})
+    finally:
+        task.cancel()
+        env.db.outbox_dispatch = None
+
+
 @pytest.mark.parametrize("path", ["direct", "session"])
 async def test_the_dispatcher_publishes_what_a_commit_wrote_and_marks_it_sent(
         env: Env, path: str) -> None:
     """Both data paths hand their committed rows over; a rolled-back transaction's
     never reach the dispatcher; the relay, within its grace, leaves the rows alone."""
     tap = await _tap(env, CORE_EVENTS)
-    dispatcher = OutboxDispatcher(env.db, env.broker)
-    env.db.outbox_dispatch = dispatcher.submit_arrays
-    sessions = async_sessionmaker(env.engine, expire_on_commit=False,
-                                  info={OUTBOX_DISPATCH: dispatcher.submit})
-    task = asyncio.create_task(dispatcher.run())
-    try:
+    async with _dispatching(env) as sessions:
         payloads = [UserDeleted(seq=1, user_id=uid) for uid in (1, 2, 3)]
         if path == "direct":
             async with env.db.transaction() as q:
@@ -185,9 +196,6 @@ async def test_the_dispatcher_publishes_what_a_commit_wrote_and_marks_it_sent(
         await _wait(all_sent)
         assert await OutboxRelay(env.db, env.broker, grace_seconds=60).publish_batch() == 0
         assert await tap.get(fail=False) is None
-    finally:
-        task.cancel()
-        env.db.outbox_dispatch = None
 
 
 async def test_what_the_dispatcher_could_not_publish_the_relay_sweeps_after_its_grace(
@@ -797,12 +805,7 @@ async def test_the_dispatcher_never_publishes_what_a_rolled_back_savepoint_wrote
     from shared_lib.database import savepoint
 
     tap = await _tap(env, CORE_EVENTS)
-    dispatcher = OutboxDispatcher(env.db, env.broker)
-    env.db.outbox_dispatch = dispatcher.submit_arrays
-    sessions = async_sessionmaker(env.engine, expire_on_commit=False,
-                                  info={OUTBOX_DISPATCH: dispatcher.submit})
-    task = asyncio.create_task(dispatcher.run())
-    try:
+    async with _dispatching(env) as sessions:
         if path == "direct":
             async with env.db.transaction() as q:
                 (kept,) = await write_events(q, [UserDeleted(seq=1, user_id=1)], source="core")
@@ -822,6 +825,3 @@ async def test_the_dispatcher_never_publishes_what_a_rolled_back_savepoint_wrote
         assert await tap.get(fail=False) is None
         async with env.engine.connect() as conn:
             assert await conn.scalar(select(text("count(*)")).select_from(outbox)) == 1
-    finally:
-        task.cancel()
-        env.db.outbox_dispatch = None
