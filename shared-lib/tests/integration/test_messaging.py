@@ -22,7 +22,13 @@ from shared_lib.contracts import Envelope, SagaReply, envelope_for
 from shared_lib.database import Database, Queries, Statement
 from shared_lib.db import make_engine
 from shared_lib.messaging import Broker
-from shared_lib.messaging.consumer import MessageConsumer, MessageContext, direct
+from shared_lib.messaging.consumer import (
+    MessageConsumer,
+    MessageContext,
+    direct,
+    one_statement,
+)
+from shared_lib.messaging.inbox import claimed
 from shared_lib.messaging.subscriptions import Subscriptions
 from shared_lib.metrics import Metrics
 from shared_lib.outbox import (
@@ -741,6 +747,51 @@ async def test_waiting_events_are_handled_in_batches_each_once(env: Env) -> None
         channel = await env.broker.connection.channel()
         queue = await channel.declare_queue(SOCIAL_PROJECTIONS, passive=True)
         assert queue.declaration_result.message_count == 0
+    finally:
+        await db.close()
+
+
+_CLAIMED_EFFECT = claimed("claimed_effect", """
+    INSERT INTO effects SELECT $1, 1 FROM claim
+    ON CONFLICT (post_id) DO UPDATE SET times = effects.times + 1""")
+
+
+async def test_a_one_statement_handler_claims_and_takes_effect_in_one_round_trip(
+        env: Env) -> None:
+    """A handler whose claim and effect are one statement: every message takes effect
+    once, a redelivered copy changes nothing (and is counted as a duplicate), and
+    each message costs one round trip, with no transaction around it."""
+    metrics = Metrics("social")
+    db = Database(env.db.dsn, size=4, statements=metrics.sql_statements,
+                  round_trips=metrics.db_round_trips)
+    await db.open()
+    new: list[bool] = []
+
+    @one_statement
+    async def on_deleted(ctx: MessageContext, event: UserDeleted) -> None:
+        new.append(await ctx.claimed(_CLAIMED_EFFECT, event.user_id))
+
+    try:
+        consumer = MessageConsumer(queue=SOCIAL_PROJECTIONS, service="social",
+                                   handlers={"user.deleted": on_deleted},
+                                   session_factory=env.sessions, metrics=metrics, database=db)
+        sent = await _publish_deleted(env, list(range(1, 21)))
+        await _publish_raw(env, CORE_EVENTS, sent[3].model_dump_json().encode(),
+                           key="user.deleted")  # a copy of the fourth
+        await env.broker.consume(SOCIAL_PROJECTIONS, consumer.on_message, prefetch=8)
+
+        async def all_done() -> bool:
+            return len(new) == 21
+
+        await _wait(all_done)
+        assert await _effects(env) == {uid: 1 for uid in range(1, 21)}
+        assert new.count(False) == 1 and _count(consumer, "messages_duplicate_total") == 1
+        assert metrics.registry.get_sample_value(
+            "db_round_trips_total", {"path": "direct"}) == 21
+        async with env.engine.connect() as conn:
+            claims = await conn.scalar(text(
+                "SELECT count(*) FROM inbox WHERE consumer = :q"), {"q": SOCIAL_PROJECTIONS})
+        assert claims == 20
     finally:
         await db.close()
 

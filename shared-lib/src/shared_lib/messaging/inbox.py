@@ -8,6 +8,7 @@ gets the same reply again.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -128,3 +129,30 @@ async def claim_many(q: Queries, consumer: str, messages: list[tuple[uuid.UUID, 
     ids = [m for m, _ in messages]
     rows = await q.fetch(_CLAIM_MANY, consumer, ids, [t for _, t in messages])
     return {r["message_id"] for r in rows}
+
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def claimed(name: str, effect: str, *, before: str = "") -> Statement:
+    """A handler's whole effect and its inbox claim as **one statement** (run in
+    autocommit: one round trip instead of BEGIN, claim, effect and COMMIT).
+
+    ``effect`` is one data-modifying statement that reads the CTE ``claim`` (one row
+    when the message is new to this consumer, none for a duplicate) and changes
+    nothing without it; ``before`` are more CTEs it uses (``"a AS (...), b AS
+    (...)"``), in the order they must lock rows (a CTE that must lock first is
+    referenced from the next). Parameters: the effect's own ``$1``..``$n``, then the
+    claim's three (consumer, message id, message type), added here. The statement
+    returns whether the message was new.
+    """
+    params = [int(n) for n in _PARAM.findall(before + effect)]
+    n = max(params, default=0)
+    ctes = f"{before.strip()},\n" if before.strip() else ""
+    return Statement(name, f"""
+    WITH claim AS (
+        INSERT INTO inbox (consumer, message_id, message_type)
+        VALUES (${n + 1}, ${n + 2}, ${n + 3})
+        ON CONFLICT DO NOTHING RETURNING 1),
+    {ctes}effect AS ({effect.strip()})
+    SELECT EXISTS (SELECT 1 FROM claim)""")

@@ -33,7 +33,7 @@ from instasaga.messages import (
     UserUnfollowed,
     UserUpdated,
 )
-from shared_lib.messaging.consumer import MessageContext, direct
+from shared_lib.messaging.consumer import MessageContext, direct, one_statement
 from social_service.handlers.registry import PROJECTIONS, SESSIONS, SUBSCRIPTIONS
 from social_service.projections import blocks, follows, posts, sessions, users
 from social_service.projections.tombstones import mark_user_deleted
@@ -67,15 +67,15 @@ async def on_post_deleted(ctx: MessageContext, event: PostDeleted) -> None:
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, PostLiked, PostUnliked)
-@direct
+@one_statement
 async def on_like_changed(ctx: MessageContext, event: PostLiked | PostUnliked) -> None:
-    await posts.set_like_count(ctx.q, event.post_id, event.seq, event.like_count)
+    await posts.set_like_count(ctx, event.post_id, event.seq, event.like_count)
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, CommentAdded, CommentDeleted)
-@direct
+@one_statement
 async def on_comment_changed(ctx: MessageContext, event: CommentAdded | CommentDeleted) -> None:
-    await posts.set_comment_count(ctx.q, event.post_id, event.seq, event.comment_count)
+    await posts.set_comment_count(ctx, event.post_id, event.seq, event.comment_count)
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, UserBlocked, UserUnblocked)

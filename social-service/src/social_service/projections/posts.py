@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from instasaga.messages import IndexPostHashtags, PostPublished
 from shared_lib.database import Queries, Statement, Transaction
 from shared_lib.errors import BadRequest
+from shared_lib.messaging.consumer import MessageContext
+from shared_lib.messaging.inbox import claimed
 from social_service.domain.hashtags import normalise, rejection_reason
 from social_service.models import Hashtag, PostHashtag, PostProjection
 from social_service.projections.tombstones import any_user_deleted
@@ -170,21 +172,25 @@ async def unindex_pending(q: Queries, post_id: int) -> None:
     await q.execute(_UNINDEX_PENDING_DIRECT, post_id)
 
 
-#: every like and comment event runs one of them ($1 post, $2 seq, $3 count)
-_SET_LIKE_COUNT = Statement("posts.set_like_count", """
+#: every like and comment event runs one of them, with its inbox claim, as one
+#: statement ($1 post, $2 seq, $3 count)
+_SET_LIKE_COUNT = claimed("posts.set_like_count", """
     UPDATE posts SET like_count = $3, likes_version = $2
-    WHERE id = $1 AND likes_version < $2""")
-_SET_COMMENT_COUNT = Statement("posts.set_comment_count", """
+    WHERE id = $1 AND likes_version < $2 AND EXISTS (SELECT 1 FROM claim)""")
+_SET_COMMENT_COUNT = claimed("posts.set_comment_count", """
     UPDATE posts SET comment_count = $3, comments_version = $2
-    WHERE id = $1 AND comments_version < $2""")
+    WHERE id = $1 AND comments_version < $2 AND EXISTS (SELECT 1 FROM claim)""")
 
 
-async def set_like_count(q: Queries, post_id: int, seq: int, count: int) -> None:
-    await q.execute(_SET_LIKE_COUNT, post_id, seq, count)
+async def set_like_count(ctx: MessageContext, post_id: int, seq: int, count: int) -> None:
+    """The post's like count, unless a newer event set it (an older ``seq`` changes
+    nothing); claims the message being handled."""
+    await ctx.claimed(_SET_LIKE_COUNT, post_id, seq, count)
 
 
-async def set_comment_count(q: Queries, post_id: int, seq: int, count: int) -> None:
-    await q.execute(_SET_COMMENT_COUNT, post_id, seq, count)
+async def set_comment_count(ctx: MessageContext, post_id: int, seq: int, count: int) -> None:
+    """:func:`set_like_count` for the comment count."""
+    await ctx.claimed(_SET_COMMENT_COUNT, post_id, seq, count)
 
 
 async def publish(q: Queries, post: PostPublished) -> None:
