@@ -25,7 +25,7 @@ from instasaga.messages import (
     UserDeleted,
     UserFollowed,
 )
-from shared_lib.messaging.consumer import MessageContext, direct
+from shared_lib.messaging.consumer import MessageContext, direct, one_statement
 from social_service.handlers.registry import NOTIFICATIONS, SUBSCRIPTIONS
 from social_service.models import NotificationType
 from social_service.projections.tombstones import PostState, mark_user_deleted
@@ -34,6 +34,7 @@ from social_service.services.notifications import (
     involved,
     live_post,
     notify,
+    notify_claimed,
     notify_mentions,
 )
 
@@ -43,32 +44,31 @@ def _like_key(event: PostLiked | PostUnliked) -> str:
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, PostLiked)
-@direct
+@one_statement
 async def on_post_liked(ctx: MessageContext, event: PostLiked) -> None:
     if event.user_id == event.post_author_id:
         return  # no notification for liking your own post
-    if await involved(ctx.q, [event.user_id, event.post_author_id]) is None \
-            or (state := await live_post(ctx.q, event.post_id)) is None:
-        return
-    await notify(ctx.q, user_id=event.post_author_id, actor_id=event.user_id,
-                 type_=NotificationType.like, reference_id=event.post_id,
-                 message=f"{event.username} liked your post", dedupe_key=_like_key(event),
-                 seq=event.seq, withdrawn=state == PostState.withdrawn)
+    await notify_claimed(ctx, involved=[event.user_id, event.post_author_id],
+                         post_id=event.post_id, user_id=event.post_author_id,
+                         actor_id=event.user_id, type_=NotificationType.like,
+                         reference_id=event.post_id,
+                         message=f"{event.username} liked your post",
+                         dedupe_key=_like_key(event), seq=event.seq)
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, PostUnliked)
-@direct
+@one_statement
 async def on_post_unliked(ctx: MessageContext, event: PostUnliked) -> None:
     if event.user_id == event.post_author_id:
         return
-    if await involved(ctx.q, [event.user_id, event.post_author_id]) is None \
-            or await live_post(ctx.q, event.post_id) is None:
-        return
     # recorded (hidden) even if the like was not seen yet, so a late like stays hidden
-    await notify(ctx.q, user_id=event.post_author_id, actor_id=event.user_id,
-                 type_=NotificationType.like, reference_id=event.post_id,
-                 message=f"{event.username} liked your post", dedupe_key=_like_key(event),
-                 seq=event.seq, hidden=True)
+    await notify_claimed(ctx, involved=[event.user_id, event.post_author_id],
+                         post_id=event.post_id, user_id=event.post_author_id,
+                         actor_id=event.user_id, type_=NotificationType.like,
+                         reference_id=event.post_id,
+                         message=f"{event.username} liked your post",
+                         dedupe_key=_like_key(event), seq=event.seq, hidden=True,
+                         may_withdraw=False)
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, CommentAdded)
@@ -91,40 +91,39 @@ async def on_comment_added(ctx: MessageContext, event: CommentAdded) -> None:
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, UserFollowed)
-@direct
+@one_statement
 async def on_user_followed(ctx: MessageContext, event: UserFollowed) -> None:
-    if await involved(ctx.q, [event.follower_id, event.followee_id]) is None:
-        return
-    await notify(ctx.q, user_id=event.followee_id, actor_id=event.follower_id,
-                 type_=NotificationType.follow, reference_id=event.follower_id,
-                 message=f"{event.follower_username} started following you",
-                 # one per pair: following again after an unfollow notifies nobody again
-                 dedupe_key=f"follow:{event.follower_id}:{event.followee_id}",
-                 seq=event.seq)
+    await notify_claimed(ctx, involved=[event.follower_id, event.followee_id], post_id=None,
+                         user_id=event.followee_id, actor_id=event.follower_id,
+                         type_=NotificationType.follow, reference_id=event.follower_id,
+                         message=f"{event.follower_username} started following you",
+                         # one per pair: following again after an unfollow notifies nobody
+                         dedupe_key=f"follow:{event.follower_id}:{event.followee_id}",
+                         seq=event.seq)
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, FollowRequested)
-@direct
+@one_statement
 async def on_follow_requested(ctx: MessageContext, event: FollowRequested) -> None:
-    if await involved(ctx.q, [event.requester_id, event.target_id]) is None:
-        return
-    await notify(ctx.q, user_id=event.target_id, actor_id=event.requester_id,
-                 type_=NotificationType.follow_request, reference_id=event.requester_id,
-                 message=f"{event.requester_username} asked to follow you",
-                 dedupe_key=f"follow_request:{event.requester_id}:{event.target_id}",
-                 seq=event.seq)
+    await notify_claimed(ctx, involved=[event.requester_id, event.target_id], post_id=None,
+                         user_id=event.target_id, actor_id=event.requester_id,
+                         type_=NotificationType.follow_request,
+                         reference_id=event.requester_id,
+                         message=f"{event.requester_username} asked to follow you",
+                         dedupe_key=f"follow_request:{event.requester_id}:{event.target_id}",
+                         seq=event.seq)
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, FollowAccepted)
-@direct
+@one_statement
 async def on_follow_accepted(ctx: MessageContext, event: FollowAccepted) -> None:
-    if await involved(ctx.q, [event.requester_id, event.target_id]) is None:
-        return
-    await notify(ctx.q, user_id=event.requester_id, actor_id=event.target_id,
-                 type_=NotificationType.follow_accepted, reference_id=event.target_id,
-                 message=f"{event.target_username} accepted your follow request",
-                 dedupe_key=f"follow_accepted:{event.requester_id}:{event.target_id}",
-                 seq=event.seq)
+    await notify_claimed(ctx, involved=[event.requester_id, event.target_id], post_id=None,
+                         user_id=event.requester_id, actor_id=event.target_id,
+                         type_=NotificationType.follow_accepted,
+                         reference_id=event.target_id,
+                         message=f"{event.target_username} accepted your follow request",
+                         dedupe_key=f"follow_accepted:{event.requester_id}:{event.target_id}",
+                         seq=event.seq)
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, UserDeleted)

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from instasaga.messages import PostPublished
 from shared_lib.database import Queries, Statement, Transaction
 from shared_lib.errors import NotFound
+from shared_lib.messaging.consumer import MessageContext
+from shared_lib.messaging.inbox import claimed
 from social_service.domain.mentions import extract_mentions
 from social_service.models import (
     POST_NOTIFICATION_TYPES,
@@ -91,6 +93,51 @@ async def notify(tx: Transaction, *, user_id: int, actor_id: int, type_: Notific
         "dedupe_key": dedupe_key, "user_id": user_id, "actor_id": actor_id,
         "type": type_.value, "reference_id": reference_id, "message": message, "seq": seq,
         "hidden": hidden or withdrawn, "withdrawn": withdrawn})
+
+
+#: the whole of an event that notifies one user about one fact, with its inbox claim,
+#: as one statement: nothing when the message is a duplicate or one of the involved
+#: users ($9) is deleted, or the post it is about ($10, none for NULL) is deleted; a
+#: post being deleted makes it withdrawn when $11 says so. Locks as the transaction
+#: of :func:`involved`, :func:`live_post` and :func:`notify` would: the claim, the
+#: users FOR SHARE in id order, then the post ($1..$8 as in ``_NOTIFY_DIRECT``).
+_NOTIFY_CLAIMED = claimed("notifications.notify_claimed", before="""
+    gone AS MATERIALIZED (
+        SELECT coalesce(bool_or(u.deleted), false) AS deleted FROM (
+            SELECT deleted FROM users
+            WHERE id = ANY($9::bigint[]) AND EXISTS (SELECT 1 FROM claim)
+            ORDER BY id FOR SHARE) u),
+    post AS MATERIALIZED (
+        SELECT published, version, deleted FROM posts
+        WHERE id = $10 AND NOT (SELECT deleted FROM gone) FOR SHARE),
+    state AS (
+        SELECT EXISTS (SELECT 1 FROM post WHERE NOT published AND version <> 0
+                       AND deleted) AS deleted,
+               $11::boolean AND EXISTS (SELECT 1 FROM post WHERE NOT published
+                                        AND version <> 0 AND NOT deleted) AS withdrawn)""",
+    effect="""
+    INSERT INTO notifications (dedupe_key, user_id, actor_id, type, reference_id, message,
+                               seq, hidden, withdrawn)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8 OR state.withdrawn, state.withdrawn
+    FROM claim, gone, state
+    WHERE NOT gone.deleted AND NOT state.deleted
+    ON CONFLICT (dedupe_key) DO UPDATE
+    SET hidden = excluded.hidden, withdrawn = excluded.withdrawn, seq = excluded.seq,
+        message = excluded.message
+    WHERE notifications.seq < excluded.seq""")
+
+
+async def notify_claimed(ctx: MessageContext, *, involved: Sequence[int], post_id: int | None,
+                         user_id: int, actor_id: int, type_: NotificationType,
+                         reference_id: int | None, message: str, dedupe_key: str,
+                         seq: int = 0, hidden: bool = False, may_withdraw: bool = True) -> None:
+    """:func:`involved`, :func:`live_post` and :func:`notify` for an event without
+    mentions, and the claim of the message being handled, in one statement (see
+    ``_NOTIFY_CLAIMED``): nothing if one of ``involved`` or the post is deleted;
+    withdrawn (if ``may_withdraw``) when the post is being deleted."""
+    await ctx.claimed(_NOTIFY_CLAIMED, dedupe_key, user_id, actor_id, type_.value,
+                      reference_id, message, seq, hidden, sorted(set(involved)), post_id,
+                      may_withdraw)
 
 
 async def involved(tx: Transaction, user_ids: Iterable[int],
