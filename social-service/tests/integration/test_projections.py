@@ -898,3 +898,20 @@ async def test_a_mention_across_a_block_notifies_nobody(social: Social) -> None:
         mentioned = (await session.execute(
             select(Notification.user_id).where(Notification.type == "mention"))).scalars()
         assert sorted(mentioned) == [C]
+
+
+async def test_a_comment_without_mentions_notifies_the_author_once(social: Social) -> None:
+    """The one-statement path of comments: a comment notifies the post's author once
+    however often it arrives; a comment of the author's own notifies nobody."""
+    await social.deliver(registrations())
+    await social.deliver([published(1)])
+    facts = [commented(2, comment_count=1, comment_id=101, content="nice", author_id=B,
+                       author_username="bob"),
+             commented(3, comment_count=2, comment_id=102, content="thanks", author_id=A,
+                       author_username="alice")]
+    await social.deliver(facts + facts + resent(facts))
+    async with social.sessions() as session:
+        rows = (await session.execute(select(Notification))).scalars().all()
+    assert [(n.user_id, n.actor_id, n.type, n.hidden) for n in rows] == [
+        (A, B, "comment", False)]
+    assert social.duplicates(NOTIFICATIONS) == 1  # the copy of bob's comment

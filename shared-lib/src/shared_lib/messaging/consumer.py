@@ -33,8 +33,8 @@ publisher the runtime gives the consumer), and the saga participant's side
 * A handler marked :func:`one_statement` is its inbox claim and its effect in
   one statement (:func:`shared_lib.messaging.inbox.claimed`), run in autocommit:
   one round trip for the message instead of four. For the hot event handlers
-  whose effect is one statement (a counter, a notification); such a handler
-  writes no outbox rows.
+  whose effect is one statement (a counter, a notification); one whose message
+  needs more this time takes ``ctx.claimed_transaction()`` instead.
 * With ``max_batch`` above 1, messages for direct handlers that ignore duplicates
   (the event handlers) are handled in **batches**: what has arrived while the
   queue's previous batches were in their transactions is handled together, in
@@ -52,7 +52,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -143,6 +144,24 @@ class MessageContext:
         if not new and self.metrics is not None:
             self.metrics.duplicates.labels(self.queue).inc()
         return new
+
+    @asynccontextmanager
+    async def claimed_transaction(self) -> AsyncIterator[bool]:
+        """For a :func:`one_statement` handler whose message needs more than one
+        statement this time: a direct transaction (``ctx.q``) that has claimed the
+        message; whether it is new here (a duplicate must change nothing)."""
+        if self.database is None:
+            raise RuntimeError("only a one_statement handler claims its own message")
+        env = self.envelope
+        async with self.database.transaction() as q:
+            record = await inbox.claim(q, self.queue, env.message_id, env.type)
+            if not record.new and self.metrics is not None:
+                self.metrics.duplicates.labels(self.queue).inc()
+            self.transaction = q
+            try:
+                yield record.new
+            finally:
+                self.transaction = None
 
     async def publish(self, payload: Payload) -> Envelope:
         """Write an event to the outbox, caused by the message being handled."""

@@ -25,7 +25,8 @@ from instasaga.messages import (
     UserDeleted,
     UserFollowed,
 )
-from shared_lib.messaging.consumer import MessageContext, direct, one_statement
+from shared_lib.messaging.consumer import MessageContext, one_statement
+from social_service.domain.mentions import extract_mentions
 from social_service.handlers.registry import NOTIFICATIONS, SUBSCRIPTIONS
 from social_service.models import NotificationType
 from social_service.projections.tombstones import PostState, mark_user_deleted
@@ -72,22 +73,32 @@ async def on_post_unliked(ctx: MessageContext, event: PostUnliked) -> None:
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, CommentAdded)
-@direct
+@one_statement
 async def on_comment_added(ctx: MessageContext, event: CommentAdded) -> None:
-    mentioned = await involved(ctx.q, [event.author_id, event.post_author_id],
-                               event.content, actor_id=event.author_id)
-    if mentioned is None or (state := await live_post(ctx.q, event.post_id)) is None:
+    message = f"{event.author_username} commented on your post: {event.content[:100]}"
+    key = f"comment:{event.comment_id}"
+    if not extract_mentions(event.content):  # the common case: one statement
+        if event.author_id != event.post_author_id:
+            await notify_claimed(ctx, involved=[event.author_id, event.post_author_id],
+                                 post_id=event.post_id, user_id=event.post_author_id,
+                                 actor_id=event.author_id, type_=NotificationType.comment,
+                                 reference_id=event.post_id, message=message, dedupe_key=key)
         return
-    if event.author_id != event.post_author_id:
-        await notify(ctx.q, user_id=event.post_author_id, actor_id=event.author_id,
-                     type_=NotificationType.comment, reference_id=event.post_id,
-                     message=f"{event.author_username} commented on your post: "
-                             f"{event.content[:100]}",
-                     dedupe_key=f"comment:{event.comment_id}",
-                     withdrawn=state == PostState.withdrawn)
-    await notify_mentions(ctx.q, mentioned, actor_id=event.author_id,
-                          actor_username=event.author_username, post_id=event.post_id,
-                          where="a comment", key=f"comment:{event.comment_id}", state=state)
+    async with ctx.claimed_transaction() as new:
+        if not new:
+            return
+        mentioned = await involved(ctx.q, [event.author_id, event.post_author_id],
+                                   event.content, actor_id=event.author_id)
+        if mentioned is None or (state := await live_post(ctx.q, event.post_id)) is None:
+            return
+        if event.author_id != event.post_author_id:
+            await notify(ctx.q, user_id=event.post_author_id, actor_id=event.author_id,
+                         type_=NotificationType.comment, reference_id=event.post_id,
+                         message=message, dedupe_key=key,
+                         withdrawn=state == PostState.withdrawn)
+        await notify_mentions(ctx.q, mentioned, actor_id=event.author_id,
+                              actor_username=event.author_username, post_id=event.post_id,
+                              where="a comment", key=key, state=state)
 
 
 @SUBSCRIPTIONS.on(NOTIFICATIONS, UserFollowed)
