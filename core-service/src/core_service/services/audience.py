@@ -60,13 +60,26 @@ def _require_contact(found: Relation | None) -> None:
         raise Forbidden("You cannot interact with this user")
 
 
-async def require_contact(q: Queries, viewer_id: int, author_id: int) -> None:
-    """``require_post_access(contact=True)`` on the direct data path, for a caller that
-    locked both users already (:func:`post_counters.lock_for_contact`)."""
+#: a change that needs contact with the post's author, made in the statement that reads
+#: their relation: CTE ``relation`` ($1 viewer, $2 owner, as ``_RELATION_DIRECT``) and
+#: the columns :func:`require_contact_read` checks
+RELATION_CTE = f"relation AS ({_RELATION_DIRECT.sql})"
+RELATION_COLUMNS = """
+    EXISTS (SELECT 1 FROM relation) AS related,
+    (SELECT is_private FROM relation) AS is_private,
+    (SELECT follows FROM relation) AS follows,
+    (SELECT blocked_by_owner FROM relation) AS blocked_by_owner,
+    (SELECT blocks_owner FROM relation) AS blocks_owner"""
+
+
+def require_contact_read(viewer_id: int, author_id: int, row: Any) -> None:
+    """``require_post_access(contact=True)`` from a row with :data:`RELATION_COLUMNS`,
+    read by the statement that made the change after
+    :func:`post_counters.lock_for_contact` had locked both users: the caller's
+    transaction is rolled back, the change with it, when this raises."""
     if viewer_id == author_id:
         return
-    row = await q.fetchrow(_RELATION_DIRECT, viewer_id, author_id)
-    _require_contact(_relation_of(viewer_id, author_id, row))
+    _require_contact(_relation_of(viewer_id, author_id, row if row["related"] else None))
 
 
 async def relation(session: AsyncSession, viewer_id: int | None, owner_id: int

@@ -39,28 +39,31 @@ class NewComment:
     created_at: datetime
 
 
-#: the comment and the post's counters, on a post locked by ``lock_for_contact``
-#: ($1 post, $2 author, $3 content)
-_ADD = Statement("comments.add", """
-    WITH c AS (
-        INSERT INTO comments (post_id, author_id, content) VALUES ($1, $2, $3)
+#: the comment and the post's counters, on a post locked by ``lock_for_contact``, with
+#: the relation of the commenter to the post's author ($1 commenter, $2 author, $3 post,
+#: $4 content)
+_ADD = Statement("comments.add", f"""
+    WITH {audience.RELATION_CTE},
+    c AS (
+        INSERT INTO comments (post_id, author_id, content) VALUES ($3, $1, $4)
         RETURNING id, created_at
     )
     UPDATE posts SET comment_count = comment_count + 1, version = version + 1
-    WHERE id = $1
+    WHERE id = $3
     RETURNING (SELECT id FROM c) AS id, (SELECT created_at FROM c) AS created_at,
-              version, comment_count""")
+              version, comment_count, {audience.RELATION_COLUMNS}""")
 
 
 async def add_comment(q: Queries, token: AccessToken, post_id: int, content: str
                       ) -> NewComment:
-    """Comment on a post. Four statements in the caller's transaction: the token and
-    the locks, the block and privacy check, the comment with the counters, the event."""
+    """Comment on a post. Three statements in the caller's transaction: the token and
+    the locks, the comment with the counters and the block and privacy check (a
+    refusal rolls the transaction back), the event."""
     locked = await post_counters.lock_for_contact(q, token, post_id)
     post = locked.post
-    await audience.require_contact(q, locked.user_id, post.author_id)
-    row = await q.fetchrow(_ADD, post_id, locked.user_id, content)
+    row = await q.fetchrow(_ADD, locked.user_id, post.author_id, post_id, content)
     assert row is not None  # the post is locked
+    audience.require_contact_read(locked.user_id, post.author_id, row)
     comment = NewComment(id=row["id"], post_id=post_id, author_id=locked.user_id,
                          author_username=locked.username, content=content,
                          created_at=row["created_at"])

@@ -10,33 +10,37 @@ from instasaga.services import CORE
 from shared_lib.database import Queries, Statement
 from shared_lib.outbox import write_events
 
-#: a like, or taking it back when there is one, and the post's counters: one
-#: statement, on a post locked by ``lock_for_contact`` ($1 post, $2 user)
-_TOGGLE = Statement("likes.toggle", """
-    WITH liked AS (
-        INSERT INTO likes (post_id, user_id) VALUES ($1, $2)
+#: a like, or taking it back when there is one, and the post's counters, with the
+#: relation of the user to the post's author: one statement, on a post locked by
+#: ``lock_for_contact`` ($1 user, $2 author, $3 post)
+_TOGGLE = Statement("likes.toggle", f"""
+    WITH {audience.RELATION_CTE},
+    liked AS (
+        INSERT INTO likes (post_id, user_id) VALUES ($3, $1)
         ON CONFLICT DO NOTHING RETURNING 1
     ), unliked AS (
-        DELETE FROM likes WHERE post_id = $1 AND user_id = $2
+        DELETE FROM likes WHERE post_id = $3 AND user_id = $1
           AND NOT EXISTS (SELECT 1 FROM liked)
         RETURNING 1
     )
     UPDATE posts
     SET like_count = like_count + CASE WHEN EXISTS (SELECT 1 FROM liked) THEN 1 ELSE -1 END,
         version = version + 1
-    WHERE id = $1
-    RETURNING EXISTS (SELECT 1 FROM liked) AS liked, version, like_count""")
+    WHERE id = $3
+    RETURNING EXISTS (SELECT 1 FROM liked) AS liked, version, like_count,
+              {audience.RELATION_COLUMNS}""")
 
 
 async def toggle_like(q: Queries, token: AccessToken, post_id: int) -> tuple[bool, int]:
     """Like the post, or take the like back; whether it is liked now, and its count.
-    Four statements in the caller's transaction: the token and the locks, the
-    block and privacy check, the toggle with the counters, the event."""
+    Three statements in the caller's transaction: the token and the locks, the
+    toggle with the counters and the block and privacy check (a refusal rolls the
+    transaction back), the event."""
     locked = await post_counters.lock_for_contact(q, token, post_id)
     post = locked.post
-    await audience.require_contact(q, locked.user_id, post.author_id)
-    row = await q.fetchrow(_TOGGLE, post_id, locked.user_id)
+    row = await q.fetchrow(_TOGGLE, locked.user_id, post.author_id, post_id)
     assert row is not None  # the post is locked
+    audience.require_contact_read(locked.user_id, post.author_id, row)
     event = PostLiked if row["liked"] else PostUnliked
     await write_events(q, [event(
         seq=row["version"], post_id=post_id, post_author_id=post.author_id,

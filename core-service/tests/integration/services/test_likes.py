@@ -58,11 +58,12 @@ async def test_toggle_like_is_refused_between_blocked_users_and_to_strangers_of_
     post_id, private_post = await seed.post(alice), await seed.post(secret)
     await seed.rows(Block, {"blocker_id": bob.id, "blocked_id": alice.id})
     bobs, alices = await seed.token(bob), await seed.token(alice)
-    async with database.transaction() as q:
-        with pytest.raises(Forbidden):  # bob sees alice's post, but blocked her
+    # a refusal leaves its transaction, which rolls back what the toggle wrote
+    with pytest.raises(Forbidden):  # bob sees alice's post, but blocked her
+        async with database.transaction() as q:
             await likes.toggle_like(q, bobs, post_id)
-    async with database.transaction() as q:
-        with pytest.raises(NotFound):
+    with pytest.raises(NotFound):
+        async with database.transaction() as q:
             await likes.toggle_like(q, alices, private_post)
     assert await seed.all(select(Like)) == []
     assert [p.like_count for p in (await seed.get(Post, post_id),
