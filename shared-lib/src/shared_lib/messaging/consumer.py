@@ -133,15 +133,16 @@ class MessageContext:
             raise RuntimeError("only a direct handler has ctx.q: mark it @direct")
         return self.transaction
 
-    async def claimed(self, stmt: Statement, *args: Any) -> bool:
+    async def claimed(self, stmt: Statement, *args: Any) -> bool | None:
         """Run a :func:`shared_lib.messaging.inbox.claimed` statement with ``args``
-        and this message's claim, in autocommit; whether the message was new here."""
+        and this message's claim, in autocommit: whether the message was new here,
+        or None when the statement's ``claim_if`` declined it (nothing changed)."""
         if self.database is None:
             raise RuntimeError("only a one_statement handler claims its own message")
         env = self.envelope
-        new = bool(await self.database.fetchval(stmt, *args, self.queue, env.message_id,
-                                                env.type))
-        if not new and self.metrics is not None:
+        new: bool | None = await self.database.fetchval(stmt, *args, self.queue,
+                                                        env.message_id, env.type)
+        if new is False and self.metrics is not None:
             self.metrics.duplicates.labels(self.queue).inc()
         return new
 

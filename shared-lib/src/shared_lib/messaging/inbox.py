@@ -134,7 +134,8 @@ async def claim_many(q: Queries, consumer: str, messages: list[tuple[uuid.UUID, 
 _PARAM = re.compile(r"\$(\d+)")
 
 
-def claimed(name: str, effect: str, *, before: str = "") -> Statement:
+def claimed(name: str, effect: str, *, before: str = "", claim_if: str | None = None
+            ) -> Statement:
     """A handler's whole effect and its inbox claim as **one statement** (run in
     autocommit: one round trip instead of BEGIN, claim, effect and COMMIT).
 
@@ -142,17 +143,22 @@ def claimed(name: str, effect: str, *, before: str = "") -> Statement:
     when the message is new to this consumer, none for a duplicate) and changes
     nothing without it; ``before`` are more CTEs it uses (``"a AS (...), b AS
     (...)"``), in the order they must lock rows (a CTE that must lock first is
-    referenced from the next). Parameters: the effect's own ``$1``..``$n``, then the
-    claim's three (consumer, message id, message type), added here. The statement
-    returns whether the message was new.
+    referenced from the next). With ``claim_if`` (a condition on the database as it
+    is), the message is claimed only when it holds: otherwise the statement changes
+    nothing and the handler does the message another way. Parameters: the effect's
+    own ``$1``..``$n``, then the claim's three (consumer, message id, message type),
+    added here. The statement returns whether the message was new, or NULL when
+    ``claim_if`` declined it.
     """
-    params = [int(n) for n in _PARAM.findall(before + effect)]
+    params = [int(n) for n in _PARAM.findall(before + effect + (claim_if or ""))]
     n = max(params, default=0)
     ctes = f"{before.strip()},\n" if before.strip() else ""
+    condition = f"({claim_if.strip()})" if claim_if else "true"
     return Statement(name, f"""
     WITH claim AS (
         INSERT INTO inbox (consumer, message_id, message_type)
-        VALUES (${n + 1}, ${n + 2}, ${n + 3})
+        SELECT ${n + 1}, ${n + 2}, ${n + 3} WHERE {condition}
         ON CONFLICT DO NOTHING RETURNING 1),
     {ctes}effect AS ({effect.strip()})
-    SELECT EXISTS (SELECT 1 FROM claim)""")
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM claim) THEN true
+                WHEN {condition} THEN false END""")

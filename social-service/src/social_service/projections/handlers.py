@@ -34,6 +34,7 @@ from instasaga.messages import (
     UserUpdated,
 )
 from shared_lib.messaging.consumer import MessageContext, direct, one_statement
+from social_service.domain.mentions import extract_mentions
 from social_service.handlers.registry import PROJECTIONS, SESSIONS, SUBSCRIPTIONS
 from social_service.projections import blocks, follows, posts, sessions, users
 from social_service.projections.tombstones import mark_user_deleted
@@ -52,12 +53,17 @@ async def on_user_deleted(ctx: MessageContext, event: UserDeleted) -> None:
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, PostPublished)
-@direct
+@one_statement
 async def on_post_published(ctx: MessageContext, event: PostPublished) -> None:
     """Publishes the post, or publishes it again when it is restored after a purge,
-    and notifies the users it mentions (this is post.published's one consumer)."""
-    await posts.publish(ctx.q, event)
-    await notifications.notify_post_mentions(ctx.q, event)
+    and notifies the users it mentions (this is post.published's one consumer). The
+    common case, a post indexed pending that mentions nobody, is one statement."""
+    if not extract_mentions(event.content) and await posts.publish_claimed(ctx, event):
+        return
+    async with ctx.claimed_transaction() as new:
+        if new:
+            await posts.publish(ctx.q, event)
+            await notifications.notify_post_mentions(ctx.q, event)
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, PostDeleted)

@@ -213,6 +213,46 @@ async def publish(q: Queries, post: PostPublished) -> None:
         await notifications.restore_about_post(q, post.post_id)
 
 
+#: :func:`publish` with its inbox claim in one statement, for a post indexed pending
+#: (version 0: its links made then) or already as new as the event (only its counters
+#: may change): nothing for a deleted author; the author's row FOR SHARE, then the
+#: post's. Any other post (not indexed, or restored after a purge: links and
+#: notifications to bring back) is declined, for :func:`publish` in a transaction.
+#: ($1 post, $2 likes, $3 comments, $4 seq, $5-$10 the projection's columns)
+_PUBLISH_CLAIMED = claimed("posts.publish_claimed", claim_if="""
+    EXISTS (SELECT 1 FROM posts WHERE id = $1 AND (version = 0 OR version >= $4))""",
+    before="""
+    gone AS MATERIALIZED (
+        SELECT coalesce(bool_or(u.deleted), false) AS deleted FROM (
+            SELECT deleted FROM users WHERE id = $5 AND EXISTS (SELECT 1 FROM claim)
+            FOR SHARE) u)""",
+    effect="""
+    UPDATE posts SET
+        author_id = CASE WHEN version = 0 THEN $5 ELSE author_id END,
+        author_username = CASE WHEN version = 0 THEN $6 ELSE author_username END,
+        content = CASE WHEN version = 0 THEN $7 ELSE content END,
+        image_url = CASE WHEN version = 0 THEN $8 ELSE image_url END,
+        hashtags = CASE WHEN version = 0 THEN $9 ELSE hashtags END,
+        created_at = CASE WHEN version = 0 THEN $10 ELSE created_at END,
+        published = published OR version = 0,
+        version = CASE WHEN version = 0 THEN $4 ELSE version END,
+        like_count = CASE WHEN likes_version < $4 THEN $2 ELSE like_count END,
+        likes_version = greatest(likes_version, $4),
+        comment_count = CASE WHEN comments_version < $4 THEN $3 ELSE comment_count END,
+        comments_version = greatest(comments_version, $4)
+    WHERE id = $1 AND EXISTS (SELECT 1 FROM claim) AND NOT (SELECT deleted FROM gone)""")
+
+
+async def publish_claimed(ctx: MessageContext, post: PostPublished) -> bool:
+    """:func:`publish` and the claim of the message being handled, in one statement,
+    for the posts it suits (see ``_PUBLISH_CLAIMED``); False (nothing done) for the
+    others."""
+    return await ctx.claimed(_PUBLISH_CLAIMED, post.post_id, post.like_count,
+                             post.comment_count, post.seq, post.author_id,
+                             post.author_username, post.content, post.image_url,
+                             post.hashtags, post.created_at) is not None
+
+
 async def purge(session: AsyncSession, post_id: int, seq: int) -> bool:
     """Forget a post being deleted: hide its projection (kept as a tombstone at
     ``seq`` so that no older event brings it back), drop its hashtag links and
