@@ -5,40 +5,34 @@ follow event cannot revive it."""
 from __future__ import annotations
 
 from sqlalchemy import Select, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared_lib.database import Queries, Statement, Transaction
+from shared_lib.messaging.consumer import MessageContext
+from shared_lib.messaging.inbox import claimed
 from social_service.models import FollowEdge
-from social_service.projections.tombstones import any_user_deleted
 
-_APPLY_DIRECT = Statement("follows.apply", """
-    INSERT INTO follows (follower_id, followee_id, active, version) VALUES ($1, $2, $3, $4)
+#: a follow ($3) or an unfollow at ``seq`` ($4), unless the edge holds a newer one, with
+#: the claim of the message, in one statement; a follow of or by a deleted user
+#: (queued when purge_user ran) changes nothing, the users read FOR SHARE in id order
+#: first (core's unfollow for that pair follows anyway)
+_APPLY_CLAIMED = claimed("follows.apply_claimed", before="""
+    gone AS MATERIALIZED (
+        SELECT coalesce(bool_or(u.deleted), false) AS deleted FROM (
+            SELECT deleted FROM users
+            WHERE $3 AND id IN ($1, $2) AND EXISTS (SELECT 1 FROM claim)
+            ORDER BY id FOR SHARE) u)""", effect="""
+    INSERT INTO follows (follower_id, followee_id, active, version)
+    SELECT $1, $2, $3, $4 FROM claim WHERE NOT (SELECT deleted FROM gone)
     ON CONFLICT (follower_id, followee_id) DO UPDATE
     SET active = excluded.active, version = excluded.version
     WHERE follows.version < excluded.version""")
 
 
-async def apply(tx: Transaction, *, follower_id: int, followee_id: int, follows: bool,
-                seq: int) -> None:
-    """Record a follow (``follows``) or an unfollow at ``seq``, unless the edge
-    holds a newer one. A follow of or by a deleted user (queued when
-    purge_user ran) changes nothing: core's unfollow for that pair follows anyway."""
-    if follows and await any_user_deleted(tx, [follower_id, followee_id]):
-        return
-    if isinstance(tx, Queries):
-        await tx.execute(_APPLY_DIRECT, follower_id, followee_id, follows, seq)
-        return
-    session = tx
-    values = {"active": follows, "version": seq}
-    stmt = pg_insert(FollowEdge).values(follower_id=follower_id, followee_id=followee_id,
-                                        **values)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[FollowEdge.follower_id, FollowEdge.followee_id], set_=values,
-            where=FollowEdge.version < stmt.excluded.version,
-        )
-    )
+async def apply_claimed(ctx: MessageContext, *, follower_id: int, followee_id: int,
+                        follows: bool, seq: int) -> None:
+    """Record a follow or an unfollow (see ``_APPLY_CLAIMED``) and claim the message
+    being handled, in one statement."""
+    await ctx.claimed(_APPLY_CLAIMED, follower_id, followee_id, follows, seq)
 
 
 def followees_of(user_id: int) -> Select[tuple[int]]:

@@ -33,7 +33,7 @@ from instasaga.messages import (
     UserUnfollowed,
     UserUpdated,
 )
-from shared_lib.messaging.consumer import MessageContext, direct, one_statement
+from shared_lib.messaging.consumer import MessageContext, one_statement
 from social_service.domain.mentions import extract_mentions
 from social_service.handlers.registry import PROJECTIONS, SESSIONS, SUBSCRIPTIONS
 from social_service.projections import blocks, follows, posts, sessions, users
@@ -93,11 +93,11 @@ async def on_block_changed(ctx: MessageContext, event: UserBlocked | UserUnblock
 
 
 @SUBSCRIPTIONS.on(PROJECTIONS, UserFollowed, UserUnfollowed)
-@direct
+@one_statement
 async def on_follow_changed(ctx: MessageContext, event: UserFollowed | UserUnfollowed) -> None:
     """A follow of or by a deleted user (queued when purge_user ran) changes
     nothing: core's user.unfollowed for that pair follows anyway."""
-    await follows.apply(ctx.q, follower_id=event.follower_id,
+    await follows.apply_claimed(ctx, follower_id=event.follower_id,
                         followee_id=event.followee_id,
                         follows=isinstance(event, UserFollowed), seq=event.seq)
 
