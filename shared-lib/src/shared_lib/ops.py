@@ -20,7 +20,18 @@ from pydantic import BaseModel, StringConstraints
 from sqlalchemy import select, text
 
 from shared_lib.openapi import described
-from shared_lib.outbox import parked_rows, republish
+from shared_lib.ops_insight import (
+    OutboxOut,
+    SagaStatsOut,
+    SagaTypeOut,
+    TasksOut,
+    describe_definitions,
+    saga_stats,
+    search_filters,
+    task_out,
+    tasks_out,
+)
+from shared_lib.outbox import outbox_backlog, parked_rows, republish
 from shared_lib.saga import SagaStatus, SqlSagaStore, UnknownSaga
 from shared_lib.settings import ServiceSettings
 from shared_lib.tables import saga_steps, sagas
@@ -165,9 +176,17 @@ def build_ops_router(settings: ServiceSettings) -> APIRouter:
         type: Annotated[Annotated[str, StringConstraints(max_length=64), SAFE_LINE] | None,
                         Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        id: Annotated[uuid.UUID | None, Query(description="The saga's id")] = None,
+        user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1,
+                                             description="A user its data names")] = None,
+        post_id: Annotated[int | None, Query(ge=1, le=2**63 - 1,
+                                             description="A post its data names")] = None,
+        stuck: Annotated[bool, Query(description="Only running or compensating sagas "
+                                                 "past their deadline")] = False,
     ) -> list[SagaOut]:
         runtime = _runtime(request)
         q = select(sagas).order_by(sagas.c.created_at.desc()).limit(limit)
+        q = search_filters(q, saga_id=id, user_id=user_id, post_id=post_id, stuck=stuck)
         if status is not None:
             q = q.where(sagas.c.status == status.value)
         if type is not None:
@@ -175,6 +194,50 @@ def build_ops_router(settings: ServiceSettings) -> APIRouter:
         async with runtime.sessions() as session:
             rows = (await session.execute(q)).all()
         return [_saga_out(runtime, r) for r in rows]
+
+    @router.get("/ops/sagas/stats", response_model=SagaStatsOut, tags=["ops"],
+                dependencies=operator, responses={**_OPERATOR, **_SAGA_STORE})
+    async def saga_statistics(request: Request) -> SagaStatsOut:
+        """Sagas by type and status, those started in the last 5 and 60 minutes, and
+        those running or compensating past their deadline (stuck)."""
+        runtime = _runtime(request)
+        async with runtime.engine.connect() as conn:
+            return await saga_stats(conn, runtime.service, runtime.orchestrator.definitions)
+
+    @router.get("/ops/saga-types", response_model=list[SagaTypeOut], tags=["ops"],
+                dependencies=operator, responses=_OPERATOR)
+    async def saga_types(request: Request) -> list[SagaTypeOut]:
+        """Each saga this service runs: its steps in order, the service handling each,
+        whether it has a compensation, and how long a command's reply is awaited."""
+        runtime = _runtime(request)
+        orchestrator = runtime.orchestrator
+        return describe_definitions(orchestrator.definitions.values(), runtime.service,
+                                    orchestrator.step_timeout.total_seconds())
+
+    @router.get("/ops/outbox", response_model=OutboxOut, tags=["ops"],
+                dependencies=operator, responses={**_OPERATOR, **_SAGA_STORE})
+    async def outbox_health(request: Request) -> OutboxOut:
+        """The outbox's backlog (unsent rows, the oldest one's age, parked rows) and
+        whether its relay and dispatcher run."""
+        runtime = _runtime(request)
+        async with runtime.engine.connect() as conn:
+            backlog = await outbox_backlog(conn)
+        states = {s.name: task_out(s) for s in runtime.supervisor.states}
+        relay, dispatcher = states.get("outbox-relay"), states.get("outbox-dispatcher")
+        healthy = (relay is not None and relay.running
+                   and dispatcher is not None and dispatcher.running)
+        return OutboxOut(service=runtime.service, unsent=backlog.unsent,
+                         oldest_unsent_seconds=backlog.oldest_seconds, parked=backlog.parked,
+                         relay=relay, dispatcher=dispatcher, healthy=healthy)
+
+    @router.get("/ops/tasks", response_model=TasksOut, tags=["ops"], dependencies=operator,
+                responses=_OPERATOR)
+    async def background_tasks(request: Request) -> TasksOut:
+        """The supervised background tasks and the queue consumers, and which are down
+        (what ``/ready`` names)."""
+        runtime = _runtime(request)
+        down = runtime.broker.consumers_down() if runtime.broker is not None else []
+        return tasks_out(runtime.service, runtime.supervisor.states, runtime.consumers, down)
 
     @router.get("/ops/sagas/{saga_id}", response_model=SagaOut, tags=["ops"], dependencies=operator,
                 responses={**_OPERATOR, **_SAGA_STORE, **described({404: "No such saga"})})
