@@ -48,7 +48,7 @@ FLOORS: dict[str, int] = {
     "messaging": 2,
     **dict.fromkeys(("outbox", "retention", "idempotency"), 3),
     "saga": 4,
-    **dict.fromkeys(("runtime", "web", "deps", "ops", "openapi", "app"), 5),
+    **dict.fromkeys(("runtime", "web", "deps", "ops", "ops_insight", "openapi", "app"), 5),
 }
 
 
