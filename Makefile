@@ -4,7 +4,7 @@ PYTEST_ARGS ?=
 REPLICAS ?= 1
 RABBITMQ_NODES ?= 1
 
-.PHONY: install dev up down test test-fast bench lint migrate check replay-dlq subscriptions asyncapi openapi gateway fuzz
+.PHONY: install dev up down test test-fast bench lint migrate check replay-dlq subscriptions asyncapi openapi gateway fuzz console console-screenshot
 
 install:
 	$(UV) sync --all-packages --frozen
@@ -48,6 +48,16 @@ check: install
 replay-dlq: install
 	@test -n "$(QUEUE)" || { echo 'usage: make replay-dlq QUEUE=<queue>.dlq [ARGS="--dry-run --limit N --amqp-url URL"]' >&2; exit 2; }
 	$(UV) run python -m ops_tools.replay_dlq "$(QUEUE)" $(ARGS)
+
+# the operator console alone on 127.0.0.1:8009, against the services of `make dev`
+# (CONSOLE_* variables to point it elsewhere; OPS_TOKEN or the development-only default)
+console: install
+	CONSOLE_OPS_TOKEN=$${CONSOLE_OPS_TOKEN:-$${OPS_TOKEN:-ops-dev-only}} \
+		$(UV) run python -m ops_tools.console
+
+# docs/console-timeline.png: a stack of its own, a saga with a compensation, its timeline
+console-screenshot: install
+	$(UV) run python scripts/console_screenshot.py
 
 # docs/asyncapi/*.yaml from the message contracts and the topology
 asyncapi: install

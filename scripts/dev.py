@@ -3,7 +3,9 @@
 Uses the PostgreSQL and RabbitMQ named by DEV_POSTGRES_URL and DEV_AMQP_URL
 (localhost by default), creates the databases ``core`` and ``social`` if they
 are missing, applies the migrations, then runs core-service on 8001,
-social-service on 8002 and the nginx gateway on 8000 until Ctrl-C.
+social-service on 8002, the nginx gateway on 8000 and the operator console on
+127.0.0.1:8009 (``ops_tools.console``; its token is ``$OPS_TOKEN``, or the
+development-only ``ops-dev-only``) until Ctrl-C.
 
 A process that dies is started again (like a compose restart policy), after a
 short pause growing with each crash; after 5 crashes of the same process
@@ -175,6 +177,9 @@ def main() -> int:
         "DEV_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
     parser.add_argument("--replicas", type=int, default=int(os.environ.get("REPLICAS", "1")),
                         help="processes of each service (ports 8001, 8011, ... / 8002, 8012, ...)")
+    parser.add_argument("--management", default=os.environ.get(
+        "DEV_RABBITMQ_API_URL", "http://127.0.0.1:15672"),
+                        help="the RabbitMQ management API the console reads")
     parser.add_argument("--rabbitmq-nodes", type=int,
                         default=int(os.environ.get("RABBITMQ_NODES", "1")),
                         help="1: the RabbitMQ of --amqp; more: a local cluster of that many "
@@ -197,6 +202,7 @@ def main() -> int:
             print(f"cannot start the RabbitMQ cluster: {exc}", file=sys.stderr)
             return 1
         args.amqp = cluster.amqp_url()
+        args.management = f"http://127.0.0.1:{cluster.nodes[0].management_port}"
         print("RabbitMQ cluster: " + ", ".join(
             f"{n.name} (amqp :{n.amqp_port}, management http://127.0.0.1:{n.management_port})"
             for n in cluster.nodes))
@@ -207,6 +213,31 @@ def main() -> int:
             print("stopping the RabbitMQ cluster (data kept in .dev/rabbit-cluster)...",
                   file=sys.stderr)
             cluster.teardown(keep_data=True)
+
+
+#: the console's operator token when OPS_TOKEN is not set: for development only
+DEV_OPS_TOKEN = "ops-dev-only"
+CONSOLE_PORT = 8009
+
+
+def console_env(amqp: str, management: str, environ: dict[str, str]) -> dict[str, str]:
+    """The console's settings for ``make dev`` (any CONSOLE_* already set wins)."""
+    first = amqp.split(",")[0].strip()
+    parts = urllib.parse.urlsplit(first)
+    vhost = urllib.parse.unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+    defaults = {
+        "CONSOLE_CORE_URL": "http://127.0.0.1:8001",
+        "CONSOLE_SOCIAL_URL": "http://127.0.0.1:8002",
+        "CONSOLE_OPS_TOKEN": environ.get("OPS_TOKEN") or DEV_OPS_TOKEN,
+        "CONSOLE_RABBITMQ_API": management,
+        "CONSOLE_RABBITMQ_USER": urllib.parse.unquote(parts.username or "guest"),
+        "CONSOLE_RABBITMQ_PASSWORD": urllib.parse.unquote(parts.password or "guest"),
+        "CONSOLE_VHOST": vhost,
+        "CONSOLE_AMQP_URL": first,
+        "CONSOLE_HOST": "127.0.0.1",
+        "CONSOLE_PORT": str(CONSOLE_PORT),
+    }
+    return {**defaults, **environ}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -249,10 +280,14 @@ def _run(args: argparse.Namespace) -> int:
                              8000)
         children.append(Supervised("gateway :8000", render.nginx_command(conf),
                                    stop_signal=signal.SIGQUIT).start())
+        children.append(Supervised(
+            f"console :{CONSOLE_PORT}", [sys.executable, "-m", "ops_tools.console"],
+            env=console_env(args.amqp, args.management, dict(os.environ))).start())
         _wait_ready([*upstreams["core_service"], *upstreams["social_service"]], children,
                     stopping)
         print(f"gateway on http://127.0.0.1:8000; core {', '.join(upstreams['core_service'])}; "
-              f"social {', '.join(upstreams['social_service'])}; Ctrl-C stops everything")
+              f"social {', '.join(upstreams['social_service'])}; operator console on "
+              f"http://127.0.0.1:{CONSOLE_PORT}; Ctrl-C stops everything")
         while not stopping.wait(0.5):
             now = time.monotonic()
             if not all(c.check(now) for c in children):

@@ -59,7 +59,8 @@ APPS = (App("core-service", "core_service", 8001, "postgres-core", "core", "Core
 UPSTREAMS = {"core_service": "core-service", "social_service": "social-service"}
 # the only ports published on the host: (service, host address or "" for every interface,
 # host port, container port)
-PUBLISHED = {("gateway", "", 8000, 8000), ("rabbitmq", "127.0.0.1", 15672, 15672)}
+PUBLISHED = {("gateway", "", 8000, 8000), ("rabbitmq", "127.0.0.1", 15672, 15672),
+             ("console", "127.0.0.1", 8009, 8009)}
 by_app = pytest.mark.parametrize("app", APPS, ids=[a.service for a in APPS])
 
 
@@ -236,12 +237,13 @@ def serves_get(asgi_app: Any, path: str) -> bool:
 
 
 def test_all_services_are_defined() -> None:
-    infrastructure = {"postgres-core", "postgres-social", "rabbitmq", "gateway"}
+    infrastructure = {"postgres-core", "postgres-social", "rabbitmq", "gateway", "console"}
     assert {a.service for a in APPS} | infrastructure <= set(compose()["services"])
 
 
 def test_published_ports() -> None:
-    """Only the gateway on every interface; the RabbitMQ UI at most on 127.0.0.1; AMQP, the
+    """Only the gateway on every interface; the RabbitMQ UI and the console at most on
+    127.0.0.1; AMQP, the
     databases and the services' own ports not at all."""
     published = set()
     for name, service in compose()["services"].items():
@@ -256,6 +258,7 @@ def test_published_ports() -> None:
     ports = {name: service.get("ports") for name, service in compose()["services"].items()}
     assert ports["gateway"] == ["${GATEWAY_HOST_PORT:-8000}:8000"]
     assert ports["rabbitmq"] == ["127.0.0.1:${RABBITMQ_UI_PORT:-15672}:15672"]
+    assert ports["console"] == ["127.0.0.1:${CONSOLE_HOST_PORT:-8009}:8009"]
 
 
 def test_every_container_has_a_health_check_and_a_restart_policy() -> None:
@@ -599,3 +602,28 @@ def test_a_cluster_node_shares_the_cookie_and_joins_on_its_first_boot() -> None:
     assert environment("rabbitmq")["BROKER_CLUSTER_SIZE"] == "1"
     assert compose()["services"]["rabbitmq"]["environment"]["BROKER_CLUSTER_SIZE"] == \
         "${RABBITMQ_CLUSTER_SIZE:-1}"
+
+
+def test_the_console_reads_both_services_with_the_operator_token(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops_tools.console.settings import ConsoleSettings
+
+    env = environment("console")
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(value))
+    settings = ConsoleSettings()  # type: ignore[call-arg]
+    assert settings.core_url == "http://core-service:8001"
+    assert settings.social_url == "http://social-service:8002"
+    token = settings.ops_token.get_secret_value()
+    assert token == environment("core-service")["OPS_TOKEN"]
+    assert token == environment("social-service")["OPS_TOKEN"]
+    raw = compose()["services"]["console"]["environment"]
+    assert raw["CONSOLE_OPS_TOKEN"] == compose()["services"]["core-service"]["environment"][
+        "OPS_TOKEN"] == "${OPS_TOKEN:-ops-dev-only}"
+    assert urlsplit(settings.rabbitmq_api).hostname == "rabbitmq"
+    assert settings.rabbitmq_user == environment("rabbitmq")["BROKER_ADMIN_USER"]
+    console = compose()["services"]["console"]
+    assert console["build"]["dockerfile"] == "docker/console/Dockerfile"
+    assert (ROOT / "docker" / "console" / "Dockerfile").is_file()
+    for service in ("core-service", "social-service"):
+        assert console["depends_on"][service]["condition"] == "service_healthy"

@@ -95,3 +95,19 @@ def test_a_burst_of_stop_signals_stops_it_promptly() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_make_dev_points_the_console_at_the_stack() -> None:
+    dev = _dev_module()
+    env = dev.console_env("amqp://u:p%40ss@127.0.0.1:5681/my%2Fvhost,amqp://u:p@h2:5682/x",
+                          "http://127.0.0.1:15681", {})
+    assert env["CONSOLE_AMQP_URL"] == "amqp://u:p%40ss@127.0.0.1:5681/my%2Fvhost"
+    assert (env["CONSOLE_RABBITMQ_USER"], env["CONSOLE_RABBITMQ_PASSWORD"]) == ("u", "p@ss")
+    assert env["CONSOLE_VHOST"] == "my/vhost"
+    assert env["CONSOLE_RABBITMQ_API"] == "http://127.0.0.1:15681"
+    assert env["CONSOLE_OPS_TOKEN"] == dev.DEV_OPS_TOKEN and env["CONSOLE_PORT"] == "8009"
+    assert env["CONSOLE_HOST"] == "127.0.0.1"
+    given = dev.console_env("amqp://guest:guest@127.0.0.1:5672/", "http://x:15672",
+                            {"OPS_TOKEN": "s3cret", "CONSOLE_PORT": "9009"})
+    assert given["CONSOLE_OPS_TOKEN"] == "s3cret" and given["CONSOLE_PORT"] == "9009"
+    assert given["CONSOLE_VHOST"] == "/"
