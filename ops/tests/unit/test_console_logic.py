@@ -174,3 +174,19 @@ def test_the_page_files_name_no_other_host() -> None:
                                        "console.css", "timeline.js"}
     for f in files:
         assert external_urls(f.read_text()) == [], f.name
+
+
+def test_a_step_without_a_reply_is_a_timeout_on_the_initiators_lane_first() -> None:
+    definition = {"steps": [{"name": "record_story", "kind": "remote", "service": "core",
+                             "command": "record_story", "compensation": True,
+                             "compensation_command": "unrecord_story",
+                             "timeout_seconds": 2.0}]}
+    saga = {"created_at": "2026-01-01T00:00:00+00:00", "deadline": None, "steps": [
+        _entry("record_story", "started", 0),
+        {**_entry("record_story", "rejected", 900),
+         "detail": "no reply from record_story after 1 attempts"}]}
+    t = build_timeline(saga, definition, "social")
+    assert t.lanes == ["social", "core"]
+    assert [(e.kind, e.source, e.target) for e in t.events] == [
+        ("command", "social", "core"), ("timeout", "social", "social")]
+    assert t.events[0].reply_due_ms == 2000

@@ -61,7 +61,8 @@ class TimelineEvent(BaseModel):
     step: str
     action: str
     compensation: bool
-    #: ``local`` (a mark on one lane), ``command`` or ``reply`` (an arrow)
+    #: ``local`` (a mark on one lane), ``command`` or ``reply`` (an arrow), ``timeout``
+    #: (no reply before the step's deadline: a mark on the initiator's lane)
     kind: str
     #: the lane the mark is on, or the arrow starts from
     source: str
@@ -76,6 +77,8 @@ class TimelineEvent(BaseModel):
     offset_ms: float
     #: milliseconds since the step's previous entry (a command's round trip, say)
     duration_ms: float | None = None
+    #: a command's deadline: when its reply is due (ms since the saga started)
+    reply_due_ms: float | None = None
 
 
 class Timeline(BaseModel):

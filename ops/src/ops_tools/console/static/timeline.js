@@ -28,7 +28,7 @@ window.SagaTimeline = (function () {
     const lanes = timeline.lanes;
     const events = timeline.events;
     const left = 120, laneGap = 380, top = 70, row = 54;
-    const width = left + laneGap * (lanes.length - 1) + 260;
+    const width = left + laneGap * (lanes.length - 1) + 360;
     const laneX = {};
     lanes.forEach((lane, i) => { laneX[lane] = left + 110 + i * laneGap; });
     const bottom = top + Math.max(events.length, 1) * row + 40;
@@ -80,6 +80,17 @@ window.SagaTimeline = (function () {
       const when = `<text x="12" y="${y + 4}" font-size="11" fill="${COLORS.muted}">+${esc(ms(ev.offset_ms))}</text>`;
       const label = `${ev.step} · ${ev.action}${ev.compensation ? " (compensation)" : ""}`;
       const dur = ev.duration_ms !== null && ev.duration_ms !== undefined ? ` · ${ms(ev.duration_ms)}` : "";
+      if (ev.kind === "timeout") {
+        const x = laneX[ev.source];
+        parts.push(`<g ${attrs}>${title}${when}` +
+          `<circle cx="${x}" cy="${y}" r="10" fill="#ffffff" stroke="${color}" stroke-width="2"/>` +
+          `<path d="M${x - 4},${y - 4} L${x + 4},${y + 4} M${x + 4},${y - 4} L${x - 4},${y + 4}" ` +
+          `stroke="${color}" stroke-width="2"/>` +
+          `<text x="${x + 18}" y="${y - 2}" font-size="12" font-weight="600" fill="${COLORS.bad}">` +
+          `${esc(ev.step)} · deadline passed, ${esc(ev.action)}</text>` +
+          `<text x="${x + 18}" y="${y + 13}" font-size="11" fill="${COLORS.muted}">${esc(ev.detail || "")}</text></g>`);
+        return;
+      }
       if (ev.kind === "local") {
         const x = laneX[ev.source];
         parts.push(`<g ${attrs}>${title}${when}` +
@@ -92,6 +103,8 @@ window.SagaTimeline = (function () {
         const dir = x2 >= x1 ? 1 : -1;
         const mid = (x1 + x2) / 2;
         const dash = ev.kind === "reply" ? ` stroke-dasharray="7 4"` : "";
+        const due = ev.reply_due_ms !== null && ev.reply_due_ms !== undefined
+          ? ` · reply due +${ms(ev.reply_due_ms)}` : "";
         parts.push(`<g ${attrs}>${title}${when}` +
           `<circle cx="${x1}" cy="${y}" r="4" fill="${color}"/>` +
           `<line x1="${x1 + dir * 5}" y1="${y}" x2="${x2 - dir * 4}" y2="${y}" stroke="${color}" ` +
@@ -100,7 +113,7 @@ window.SagaTimeline = (function () {
           `fill="${COLORS.ink}">${esc(label)}</text>` +
           `<text x="${mid}" y="${y + 16}" text-anchor="middle" font-size="11" fill="${COLORS.muted}">` +
           `${esc(ev.kind === "command" ? (ev.message || "command") + " → handled by " + ev.handled_by
-            : "reply from " + ev.handled_by)}${esc(dur)}</text></g>`);
+            : "reply from " + ev.handled_by)}${esc(dur)}${esc(due)}</text></g>`);
       }
     });
     if (!events.length) {
