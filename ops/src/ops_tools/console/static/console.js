@@ -81,8 +81,11 @@
       (s.tasks.down.length ? pill(`${s.tasks.down.length} down`, "bad") : pill("all tasks up", "ok")) +
       (s.stats.stuck ? pill(`${s.stats.stuck} stuck`, "bad") : "") + `</div>` +
       `<h3>Sagas</h3>` +
-      table(["type", "#running", "#compensating", "#completed", "#compensated", "#failed",
-        "#last 5 min", "#last 60 min", "#stuck"], sagaRows, "no saga types") +
+      `<div class="compact">` +
+      table(["type", "#running", "#comp\u2019ing", "#done", "#comp\u2019d", "#failed",
+        "#5 min", "#60 min", "#stuck"], sagaRows, "no saga types") + `</div>` +
+      `<div class="small muted">started in the last 5 and 60 minutes; stuck: running or ` +
+      `compensating past their deadline</div>` +
       `<h3>Outbox</h3><div class="kpis">` +
       `<div class="kpi"><b>${o.unsent}</b><span>unsent</span></div>` +
       `<div class="kpi"><b>${o.oldest_unsent_seconds === null ? "–" : o.oldest_unsent_seconds.toFixed(1) + " s"}</b><span>oldest unsent</span></div>` +
