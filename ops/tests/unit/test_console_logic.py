@@ -190,3 +190,16 @@ def test_a_step_without_a_reply_is_a_timeout_on_the_initiators_lane_first() -> N
     assert [(e.kind, e.source, e.target) for e in t.events] == [
         ("command", "social", "core"), ("timeout", "social", "social")]
     assert t.events[0].reply_due_ms == 2000
+
+
+def test_a_queue_of_the_management_api() -> None:
+    from ops_tools.console.routes_overview import queue_out
+
+    q = queue_out({"name": "core.commands", "messages": 3, "messages_ready": 2,
+                   "messages_unacknowledged": 1, "consumers": 1,
+                   "message_stats": {"publish_details": {"rate": 1.5},
+                                     "deliver_get_details": {"rate": 0.5}}})
+    assert (q.messages, q.ready, q.unacked, q.consumers) == (3, 2, 1, 1)
+    assert (q.publish_rate, q.deliver_rate, q.ack_rate) == (1.5, 0.5, 0.0)
+    empty = queue_out({"name": "x.dlq"})
+    assert empty.messages == 0 and empty.publish_rate == 0.0

@@ -53,11 +53,11 @@ def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         yield s
 
 
-_LAYERS = {"unit": 0, "integration": 1, "e2e": 2, "faults": 3}
+_LAYERS = {"unit": 0, "integration": 1, "e2e": 2, "browser": 2, "faults": 3}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the fast layers first: unit, integration, end to end, faults."""
+    """Run the fast layers first: unit, integration, end to end (and browser), faults."""
 
     def layer(item: pytest.Item) -> int:
         parts = Path(str(item.path)).parts
