@@ -67,6 +67,21 @@ window.SagaTimeline = (function () {
         `<text x="${width - 24}" y="${y - 5}" text-anchor="end" font-size="11" fill="${COLORS.bad}">` +
         `deadline +${esc(ms(timeline.deadline_ms))}</text></g>`);
     }
+    // each command's deadline, where it passed before the saga's last entry: a short
+    // dashed line across the lanes, just above the first entry logged after it
+    const laneXs = lanes.map((lane) => laneX[lane]);
+    const minX = Math.min(...laneXs), maxX = Math.max(...laneXs);
+    events.forEach((ev) => {
+      if (ev.kind !== "command" || ev.reply_due_ms === null || ev.reply_due_ms === undefined) return;
+      const after = events.findIndex((other) => other.offset_ms > ev.reply_due_ms);
+      if (after < 0) return;
+      const y = top + after * row + 4;
+      parts.push(`<g class="tl-step-deadline" data-step="${esc(ev.step)}">` +
+        `<line x1="${minX - 30}" y1="${y}" x2="${maxX + 30}" y2="${y}" stroke="${COLORS.bad}" ` +
+        `stroke-width="1" stroke-dasharray="3 3" opacity="0.7"/>` +
+        `<text x="${maxX + 34}" y="${y + 3}" font-size="10" fill="${COLORS.bad}">` +
+        `${esc(ev.message || ev.step)} reply due +${esc(ms(ev.reply_due_ms))}</text></g>`);
+    });
     // events
     events.forEach((ev, i) => {
       const y = top + i * row + row / 2 + 6;
