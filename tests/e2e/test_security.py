@@ -224,7 +224,8 @@ def test_the_gateway_sets_security_headers(guarded: Stack) -> None:
             assert "retry-after" not in r.headers
 
 
-@pytest.mark.parametrize("path", ["/ops/sagas", "/metrics"])
+@pytest.mark.parametrize("path", ["/ops/sagas", "/metrics", "/ops/sagas/stats", "/ops/saga-types",
+                                  "/ops/outbox", "/ops/tasks"])
 def test_operator_endpoints_need_the_operator_token(guarded: Stack, path: str) -> None:
     for url in (guarded.core.url, guarded.social.url):
         assert httpx.get(url + path).status_code == 401
