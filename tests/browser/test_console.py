@@ -76,6 +76,7 @@ def test_a_create_post_saga_shows_its_steps_in_order(page: Page, console_stack: 
         ["index_hashtags", "completed", "reply", "false", "social"],
         ["publish_post", "completed", "local", "false", "core"],
     ]
+    expect(page.get_by_test_id("definition")).to_contain_text("unindex_post_hashtags")
     expect(page.locator("[data-testid=timeline] [data-lane=core]")).to_be_visible()
     expect(page.locator("[data-testid=timeline] [data-lane=social]")).to_be_visible()
 

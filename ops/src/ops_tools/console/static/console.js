@@ -170,6 +170,15 @@
       `<div><span>duration</span>${esc(ms(d.timeline.total_ms))}</div>` +
       (s.reason ? `<div><span>reason</span>${esc(s.reason)}</div>` : "") + retry;
     $("timeline").innerHTML = window.SagaTimeline.render(d.timeline, d.definition);
+    const def = d.definition;
+    $("detail-definition").innerHTML = def ? `<p class="small muted">${esc(def.description)}</p>` +
+      table(["#", "step", "runs on", "command", "compensation", "#reply timeout"], def.steps.map((st) =>
+        `<tr><td>${st.index}</td><td>${esc(st.name)}</td><td>${esc(st.service)} ` +
+        `<span class="muted small">(${esc(st.kind)})</span></td><td class="mono">${esc(st.command || "")}</td>` +
+        `<td>${st.compensation ? pill(st.compensation_command || "local", "warn") : "none"}` +
+        `${st.cancel_on_timeout ? " " + pill("pivot: cancelled on timeout", "") : ""}</td>` +
+        `<td class="num">${st.timeout_seconds === null ? "" : esc(st.timeout_seconds) + " s"}</td></tr>`), "no steps")
+      : `<div class="empty">unknown saga type</div>`;
     $("detail-steps").innerHTML = table(["#", "step", "action", "compensation", "detail", "at"],
       d.timeline.events.map((e) => `<tr><td>${e.index}</td><td>${esc(e.step)}</td><td>${pill(e.action,
         e.action === "completed" ? "ok" : (e.action === "rejected" || e.action === "failed") ? "bad" : "")}</td>` +
