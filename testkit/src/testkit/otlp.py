@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import signal
 import sys
 import threading
 from collections import defaultdict
@@ -153,6 +154,14 @@ def entry_spans(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
     return [s for s in spans if s.parent_span_id is None or s.parent_span_id not in ids]
 
 
+class _Stopped(Exception):
+    pass
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    raise _Stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -160,9 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     receiver = OtlpReceiver(args.host, args.port)
     print(receiver.endpoint, flush=True)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         receiver._server.serve_forever()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stopped):
         pass
     finally:
         receiver._server.server_close()
