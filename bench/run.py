@@ -18,6 +18,11 @@ Scenarios:
 * ``floor``: the cheapest saga asyncpg and aio-pika can run (``harness/floor.py``);
   ``saga`` measures it first and reports create_post as ratios to it.
 
+With ``BENCH_TRACING=1`` the stack's services trace every request, exporting their
+spans to a receiver process of the harness's own (``testkit.otlp``), whose CPU is
+shown (``otlp receiver``) but not counted as the system's: what tracing costs the
+services, e.g. ``BENCH_TRACING=1 uv run python bench/run.py --scenario ops``.
+
 It starts its own stack (``running_stack``: databases, vhost, services and nginx on
 free ports, on the local PostgreSQL/RabbitMQ or TEST_POSTGRES_URL / TEST_AMQP_URL)
 unless ``--url`` names a running gateway. Results:
@@ -44,6 +49,7 @@ from typing import Any
 from harness.report import render_text, write_chart, write_json
 from harness.resources import machine_busy_percent
 from harness.scenarios import SCENARIOS, RunConfig
+from harness.stacks import tracing_requested
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUIET_PERCENT = 15.0
@@ -151,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
            "wall_seconds": round(time.monotonic() - t0, 1), "machine": host,
            "parameters": parameters(cfg),
            "target": cfg.url or "a stack of its own (running_stack, LOG_LEVEL=WARNING)",
-           "logs_dir": None if cfg.url else str(cfg.log_dir), "results": results}
+           "logs_dir": None if cfg.url else str(cfg.log_dir),
+           "tracing": tracing_requested() and not cfg.url, "results": results}
     print(write_outputs(doc, out, stem))
     chart = ", .png" if (out / f"{stem}.png").exists() else ""
     print(f"written: {out / stem}.json, .txt{chart}" + ("" if cfg.url else

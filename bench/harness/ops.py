@@ -21,7 +21,7 @@ import asyncpg
 
 from . import sqlstats
 from .loadgen import Api, make_client
-from .stacks import Target
+from .stacks import OTLP_ROLE, Target
 from .stats import summarize_op
 from .workload import RECENT_POSTS, Workload, measure, setup_pool
 
@@ -82,7 +82,8 @@ async def ops_workload(target: Target, cfg: Any, sampler_for: Any) -> dict[str, 
             requests = samples.ok if samples else 0
             resources = sampler.summary()
             cpu = _per_request(resources, requests)
-            system = round(sum(v for k, v in cpu.items() if k != "loadgen" and v), 2) \
+            system = round(sum(v for k, v in cpu.items()
+                               if k not in ("loadgen", OTLP_ROLE) and v), 2) \
                 if requests else None
             sql = sqlstats.per_request(*sampler.statements, requests)
             statements = sum(s["statements"] for s in sql.values())
@@ -105,6 +106,8 @@ def ops_text(result: dict[str, Any]) -> str:
     from .report import table
 
     roles = ["core", "social", "gateway", "postgres (server)", "rabbitmq (server)", "loadgen"]
+    if any(OTLP_ROLE in r["cpu_ms_per_request"] for r in result["operations"].values()):
+        roles.append(OTLP_ROLE)  # BENCH_TRACING=1: shown, not in the system's sum
     rows = []
     for op, r in result["operations"].items():
         cpu = r["cpu_ms_per_request"]

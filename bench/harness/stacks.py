@@ -17,6 +17,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -40,6 +41,44 @@ from .resources import ProcessGroup
 
 STACK_ENV = {"LOG_LEVEL": "WARNING"}
 SERVERS_TIMEOUT_S = 300.0
+#: the role of the trace receiver a stack with tracing on exports to (its CPU is shown,
+#: never counted as the system's)
+OTLP_ROLE = "otlp receiver"
+
+
+def tracing_requested() -> bool:
+    """``BENCH_TRACING=1``: the stack's services trace, exporting to a receiver process
+    of the harness's own (``testkit.otlp``)."""
+    return os.environ.get("BENCH_TRACING", "") not in ("", "0")
+
+
+@contextmanager
+def otlp_receiver(log_dir: Path) -> Iterator[tuple[str, int]]:
+    """A trace receiver in a process of its own: its endpoint and pid."""
+    port = free_port()
+    log = (log_dir / "otlp.log").open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "testkit.otlp", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _accepts(port), 30, what="the OTLP receiver")
+        yield endpoint, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+    except OSError:
+        return False
+    return True
 
 
 @dataclass
@@ -123,9 +162,18 @@ def own_stack(infra: Infra, log_dir: Path, replicas: int = 1) -> Iterator[Target
     wait_for_servers(infra)
     names: list[str] = []
     try:
-        with running_stack(infra, log_dir, env=STACK_ENV) as stack, ExitStack() as es:
+        with ExitStack() as es:
+            env = dict(STACK_ENV)
+            receiver_pid = None
+            if tracing_requested():
+                endpoint, receiver_pid = es.enter_context(otlp_receiver(log_dir))
+                env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+                print(f"tracing on: spans exported to {endpoint}", flush=True)
+            stack = es.enter_context(running_stack(infra, log_dir, env=env))
             names.append(stack.name)
             target = _stack_target(infra, stack, log_dir)
+            if receiver_pid is not None:
+                target.pids[OTLP_ROLE] = [receiver_pid]
             if replicas > 1:
                 _add_replicas(es, stack, target, log_dir)
             yield target

@@ -23,6 +23,7 @@ from shared_lib.ops import build_ops_router
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.security import HashingBusy, TokenVerifier
 from shared_lib.settings import ServiceSettings
+from shared_lib.tracing import setup_tracing
 from shared_lib.web import install_common
 
 
@@ -49,9 +50,11 @@ def create_service_app(
     at ``/asyncapi.json`` where the docs are)."""
     settings.check_deployable()
     configure_logging(f"{settings.service_name}-service", settings.log_level)
+    tracing = setup_tracing(settings.otel_service_name or f"{settings.service_name}-service",
+                            settings.otel_exporter_otlp_endpoint)
     docs = settings.serves_docs
     common: dict[str, Any] = {"title": title, "version": "0.1.0", "description": description,
-                              "lifespan": runtime_lifespan(runtime)}
+                              "lifespan": runtime_lifespan(runtime, tracing)}
     # /docs and /redoc with their scripts and styles served by the service itself
     # (no CDN: they work offline); none of it in production unless asked for
     app = (FastAPIOffline(**common, static_url="/docs-assets") if docs
@@ -76,6 +79,12 @@ def create_service_app(
         app.include_router(router)
     if configure is not None:
         configure(app)
+    if tracing is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=tracing.provider, exclude_spans=["receive", "send"],
+            excluded_urls="/health,/ready,/metrics")
     return app
 
 

@@ -19,7 +19,9 @@ five times asyncpg's CPU per statement here, and its connection pool's checkout
 another round of bookkeeping; what these paths need from it (a schema) stays.
 
 Every statement and every round trip is counted (``sql_statements_total`` with
-``compiled="direct"``, ``db_round_trips_total`` with ``path="direct"``).
+``compiled="direct"``, ``db_round_trips_total`` with ``path="direct"``). With
+tracing on (:mod:`shared_lib.tracing`), each transaction of a ``traced`` database is
+a span.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 from prometheus_client import Counter
+
+from shared_lib.tracing import SpanKind, Tracing, active
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -186,7 +190,7 @@ class Database:
 
     def __init__(self, url: str, *, size: int = 5, statement_cache_size: int = 500,
                  acquire_timeout: float = 10.0, statements: Counter | None = None,
-                 round_trips: Counter | None = None) -> None:
+                 round_trips: Counter | None = None, traced: bool = True) -> None:
         self._dsn = asyncpg_dsn(url)
         #: how long a caller waits for a connection of a full pool (then TimeoutError,
         #: answered as the database being unavailable)
@@ -196,6 +200,9 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self._statements = statements.labels("direct") if statements is not None else None
         self._round_trips = round_trips.labels("direct") if round_trips is not None else None
+        #: each transaction a span when tracing is on (not for the background work's
+        #: polling, which would make a trace of every poll)
+        self._traced = traced
         #: given the outbox rows of a transaction that has committed (each INSERT's
         #: arrays), to publish them right away (:class:`shared_lib.outbox.OutboxDispatcher`)
         self.outbox_dispatch: Callable[[list[Sequence[Sequence[Any]]]], None] | None = None
@@ -263,9 +270,22 @@ class Database:
         async with self._acquire() as conn:
             return await conn.execute(stmt.sql, *args)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Queries]:
+    def transaction(self) -> AbstractAsyncContextManager[Queries]:
         """A transaction: committed when the block ends, rolled back when it raises."""
+        tracing = active() if self._traced else None
+        if tracing is None:
+            return self._transaction()
+        return self._traced_transaction(tracing)
+
+    @asynccontextmanager
+    async def _traced_transaction(self, tracing: Tracing) -> AsyncIterator[Queries]:
+        with tracing.span("transaction", kind=SpanKind.CLIENT,
+                          attributes={"db.system": "postgresql"}):
+            async with self._transaction() as q:
+                yield q
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Queries]:
         async with self._acquire() as conn:
             tx = conn.transaction()
             await tx.start()

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared_lib.database import Database
 from shared_lib.runtime import ServiceRuntime
 from shared_lib.security import InvalidToken, TokenClaims, TokenVerifier
+from shared_lib.tracing import Tracing, shutdown_tracing
 from shared_lib.web import bearer_scheme, bearer_token
 
 log = logging.getLogger(__name__)
@@ -98,17 +99,20 @@ ClaimsDep = Annotated[TokenClaims, Depends(token_claims)]
 OptionalClaimsDep = Annotated[TokenClaims | None, Depends(optional_claims)]
 
 
-def runtime_lifespan(runtime: ServiceRuntime
+def runtime_lifespan(runtime: ServiceRuntime, tracing: Tracing | None = None
                      ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The app's lifespan: the runtime (database, broker, relay, consumers) runs
-    while the app serves."""
+    while the app serves; ``tracing``'s last spans are exported once it has stopped."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
         try:
-            yield
+            await runtime.start()
+            try:
+                yield
+            finally:
+                await runtime.stop()
         finally:
-            await runtime.stop()
+            shutdown_tracing(tracing)
 
     return lifespan

@@ -1,7 +1,8 @@
 """Structured JSON logs with the ids that let one request be followed across
 both services with ``grep``: ``request_id`` (HTTP), ``correlation_id`` (the
 request's, carried in every message's envelope and AMQP headers), ``saga_id``
-and ``message_id``. The ids live in context variables, set by the HTTP
+and ``message_id``; with tracing on, ``trace_id`` and ``span_id`` of the span
+current when the record was made. The ids live in context variables, set by the HTTP
 middleware, the consumer and the saga code, and are added to every record.
 """
 
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+
+from shared_lib.tracing import current_ids
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
                                                                          default=None)
@@ -69,6 +72,9 @@ class JsonFormatter(logging.Formatter):
             value = var.get()
             if value is not None:
                 entry[name] = value
+        ids = current_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
             entry.update(extra)

@@ -74,6 +74,8 @@ class SagaOut(BaseModel):
     updated_at: datetime
     data: dict[str, Any]
     steps: list[StepLogOut] | None = None
+    #: the trace the saga runs in (tracing on; None otherwise)
+    trace_id: str | None = None
 
 
 class ParkedOut(BaseModel):
@@ -103,6 +105,7 @@ def _saga_out(runtime: Any, row: Any, steps: list[Any] | None = None) -> SagaOut
         id=row.id, type=row.type, status=row.status, step=step, step_index=row.step_index,
         attempts=row.attempts, reason=row.reason, deadline=row.deadline,
         created_at=row.created_at, updated_at=row.updated_at, data=row.data,
+        trace_id=row.trace_id,
         steps=[StepLogOut(step=s.step, action=s.action, detail=s.detail,
                           compensation=s.compensation, at=s.at) for s in steps]
         if steps is not None else None,

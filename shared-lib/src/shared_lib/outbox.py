@@ -51,6 +51,7 @@ from shared_lib.messaging.broker import Broker, BrokerUnavailable, OutgoingMessa
 from shared_lib.metrics import Metrics
 from shared_lib.supervisor import cancelled_by_us
 from shared_lib.tables import outbox
+from shared_lib.tracing import SpanKind, active, current_traceparent, traceparent_of
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,12 @@ class OutboxMessage:
     message_type: str
     body: str
     correlation_id: str | None
+    #: the trace context of the span that wrote the row (None with tracing off)
+    traceparent: str | None = None
 
 
 def messages_from_arrays(arrays: Sequence[Sequence[Any]]) -> list[OutboxMessage]:
-    """The messages of one INSERT's six arrays (:func:`row_arrays`)."""
+    """The messages of one INSERT's seven arrays (:func:`row_arrays`)."""
     return [OutboxMessage(*row) for row in zip(*arrays, strict=True)]
 
 
@@ -101,7 +104,8 @@ def _forget_after_rollback(session: Session) -> None:
 _ADD = insert(outbox).values(
     message_id=bindparam("message_id"), exchange=bindparam("exchange"),
     routing_key=bindparam("routing_key"), message_type=bindparam("message_type"),
-    body=bindparam("body"), correlation_id=bindparam("correlation_id"))
+    body=bindparam("body"), correlation_id=bindparam("correlation_id"),
+    traceparent=bindparam("traceparent"))
 
 
 async def add_to_outbox(
@@ -114,7 +118,8 @@ async def add_to_outbox(
     message = OutboxMessage(
         envelope.message_id, exchange, routing_key or envelope.type, envelope.type,
         envelope.model_dump_json(),
-        str(envelope.correlation_id) if envelope.correlation_id else None)
+        str(envelope.correlation_id) if envelope.correlation_id else None,
+        current_traceparent())
     await tx.execute(_ADD, _params(message))
     session_outbox(tx).append(message)
 
@@ -122,7 +127,7 @@ async def add_to_outbox(
 def _params(m: OutboxMessage) -> dict[str, Any]:
     return {"message_id": m.message_id, "exchange": m.exchange, "routing_key": m.routing_key,
             "message_type": m.message_type, "body": m.body,
-            "correlation_id": m.correlation_id}
+            "correlation_id": m.correlation_id, "traceparent": m.traceparent}
 
 
 async def publish_event(
@@ -150,13 +155,15 @@ async def publish_events(
                            causation_id=causation_id)
         return
     correlation_id = correlation_id or current_correlation_id()
+    traceparent = current_traceparent()
     messages = []
     for payload in payloads:
         env = envelope_for(payload, source=source, correlation_id=correlation_id,
                            causation_id=causation_id)
         messages.append(OutboxMessage(
             env.message_id, default_exchange(payload), env.type, env.type,
-            env.model_dump_json(), str(correlation_id) if correlation_id else None))
+            env.model_dump_json(), str(correlation_id) if correlation_id else None,
+            traceparent))
     await tx.execute(_ADD, [_params(m) for m in messages])
     session_outbox(tx).extend(messages)
 
@@ -170,22 +177,25 @@ async def publish_caused_by(tx: Transaction, payload: Payload, cause: Envelope,
 
 
 def insert_rows_sql(first: int) -> str:
-    """The INSERT of any number of outbox rows, its six arrays the parameters
-    ``$first`` to ``$first+5`` (:func:`row_arrays`): a statement of its own, or a CTE
+    """The INSERT of any number of outbox rows, its seven arrays the parameters
+    ``$first`` to ``$first+6`` (:func:`row_arrays`): a statement of its own, or a CTE
     of another statement that writes its messages with its change."""
     arrays = ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(
-        ("uuid", "text", "text", "text", "text", "text")))
+        ("uuid", "text", "text", "text", "text", "text", "text")))
     return ("INSERT INTO outbox (message_id, exchange, routing_key, message_type, body, "
-            f"correlation_id) SELECT * FROM unnest({arrays})")
+            f"correlation_id, traceparent) SELECT * FROM unnest({arrays})")
 
 
 def row_arrays(rows: Sequence[tuple[Envelope, str, str]]) -> list[list[Any]]:
-    """``(envelope, exchange, routing key)`` rows as the six arrays of
-    :func:`insert_rows_sql`."""
+    """``(envelope, exchange, routing key)`` rows as the seven arrays of
+    :func:`insert_rows_sql` (the last: the current span's trace context, the same for
+    every row, None with tracing off)."""
+    traceparent = current_traceparent()
     return [[env.message_id for env, _, _ in rows], [exchange for _, exchange, _ in rows],
             [key for _, _, key in rows], [env.type for env, _, _ in rows],
             [env.model_dump_json() for env, _, _ in rows],
-            [str(env.correlation_id) if env.correlation_id else None for env, _, _ in rows]]
+            [str(env.correlation_id) if env.correlation_id else None for env, _, _ in rows],
+            [traceparent] * len(rows)]
 
 
 #: the direct data path's way in: any number of rows in one statement
@@ -225,7 +235,7 @@ async def write_envelopes(q: Queries, rows: Sequence[tuple[Envelope, str, str]])
 _BATCH = Statement("outbox.batch", """
     WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($1) AS got)
     SELECT lock.got, o.id, o.message_id, o.exchange, o.routing_key, o.message_type, o.body,
-           o.correlation_id
+           o.correlation_id, o.traceparent
     FROM lock LEFT JOIN LATERAL (
         SELECT * FROM outbox
         WHERE sent_at IS NULL AND parked_at IS NULL
@@ -323,7 +333,7 @@ class OutboxRelay:
                        if not await self._broker.exchange_exists(ex)}
             publishable = [r for r in rows if r.exchange not in missing]
             results: list[BaseException | None] = list(await asyncio.gather(
-                *(self._broker.publish(_outgoing(r)) for r in publishable),
+                *(_publish(self._broker, r) for r in publishable),
                 return_exceptions=True,
             ))
             sent = [r.id for r, res in zip(publishable, results, strict=True)
@@ -363,7 +373,7 @@ class OutboxRelay:
         return len(rows)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Row(OutboxMessage):
     """An outbox row the relay publishes."""
 
@@ -406,7 +416,7 @@ class OutboxDispatcher:
         self._ready.set()
 
     def submit_arrays(self, inserts: list[Sequence[Sequence[Any]]]) -> None:
-        """:meth:`submit` for the direct data path's INSERTs (each one's six arrays)."""
+        """:meth:`submit` for the direct data path's INSERTs (each one's seven arrays)."""
         for arrays in inserts:
             self.submit(messages_from_arrays(arrays))
 
@@ -441,7 +451,7 @@ class OutboxDispatcher:
         batch is published. Returns how many the broker confirmed."""
         if not self._broker.is_connected:
             return 0
-        results = await asyncio.gather(*(self._broker.publish(_outgoing(m)) for m in batch),
+        results = await asyncio.gather(*(_publish(self._broker, m) for m in batch),
                                        return_exceptions=True)
         sent = [m for m, res in zip(batch, results, strict=True)
                 if not isinstance(res, BaseException)]
@@ -465,10 +475,27 @@ class OutboxDispatcher:
                             "relay sends them again", len(ids), exc)
 
 
-def _outgoing(row: OutboxMessage) -> OutgoingMessage:
+def _outgoing(row: OutboxMessage, traceparent: str | None = None) -> OutgoingMessage:
     return OutgoingMessage(exchange=row.exchange, routing_key=row.routing_key,
                            body=row.body.encode(), message_id=str(row.message_id),
-                           message_type=row.message_type, correlation_id=row.correlation_id)
+                           message_type=row.message_type, correlation_id=row.correlation_id,
+                           traceparent=traceparent)
+
+
+async def _publish(broker: Broker, row: OutboxMessage) -> None:
+    """Publish a row; one written under a trace (tracing on) is published in a producer
+    span, child of the span that wrote it, whose context the message carries."""
+    tracing = active()
+    if tracing is None or row.traceparent is None:
+        await broker.publish(_outgoing(row, row.traceparent))
+        return
+    with tracing.span(f"{row.message_type} publish", parent=row.traceparent,
+                      kind=SpanKind.PRODUCER,
+                      attributes={"messaging.system": "rabbitmq",
+                                  "messaging.destination.name": row.exchange,
+                                  "messaging.rabbitmq.destination.routing_key": row.routing_key,
+                                  "messaging.message.id": str(row.message_id)}) as span:
+        await broker.publish(_outgoing(row, traceparent_of(span)))
 
 
 _MARK_SENT = Statement("outbox.mark_sent",

@@ -118,7 +118,7 @@ class ServiceRuntime:
         # the relay, the dispatcher and the deadline scanner: one connection each
         self.background_db = Database(s.database_url, size=3,
                                       statements=self.metrics.sql_statements,
-                                      round_trips=self.metrics.db_round_trips)
+                                      round_trips=self.metrics.db_round_trips, traced=False)
         await self.background_db.open()
         self.broker = Broker(s.amqp_url, self.service, self.topology, s.message_delivery_limit,
                              heartbeat_seconds=s.amqp_heartbeat_seconds)

@@ -138,6 +138,11 @@ class ServiceSettings(BaseSettings):
     docs_enabled: bool | None = None
     log_level: str = "INFO"
     startup_retry_seconds: float = Field(default=60.0, ge=0)
+    #: tracing is on when set: spans are sent to ``<endpoint>/v1/traces`` (OTLP over
+    #: HTTP: an OpenTelemetry Collector, Jaeger's OTLP port); empty or unset, it is off
+    otel_exporter_otlp_endpoint: str | None = None
+    #: the spans' service name (default ``<service_name>-service``)
+    otel_service_name: str | None = None
 
     @model_validator(mode="after")
     def _normalise(self) -> ServiceSettings:

@@ -50,6 +50,8 @@ outbox = Table(
     # given up on after OUTBOX_MAX_ATTEMPTS deliveries that could not be made (its
     # exchange missing, returned as unroutable): left for an operator to republish
     Column("parked_at", DateTime(timezone=True), nullable=True),
+    #: the trace context of the span that wrote the row (tracing on), sent with it
+    Column("traceparent", String(55), nullable=True),
     Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
     Index("ix_outbox_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
 )
@@ -81,6 +83,10 @@ sagas = Table(
     #: how many times an operator retried it (each round re-sends its commands
     #: under new message ids)
     Column("retry_round", Integer, nullable=False, server_default=text("0")),
+    #: the trace the saga started in (tracing on), and the span that started it: its
+    #: later transitions continue that trace
+    Column("trace_id", String(32), nullable=True),
+    Column("trace_span_id", String(16), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_sagas_due", "deadline",

@@ -102,6 +102,9 @@ def test_a_database_from_before_the_shared_branch_is_upgraded(
         messaging_metadata.create_all(conn, tables=[outbox, inbox, sagas, saga_steps])
         conn.execute(text("ALTER TABLE outbox DROP COLUMN parked_at"))  # came later
         conn.execute(text("ALTER TABLE sagas DROP COLUMN retry_round"))  # came later
+        conn.execute(text("ALTER TABLE outbox DROP COLUMN traceparent"))  # came later
+        conn.execute(text("ALTER TABLE sagas DROP COLUMN trace_id, "
+                          "DROP COLUMN trace_span_id"))  # came later
         conn.execute(insert(outbox).values(
             message_id=uuid.uuid4(), exchange="x", routing_key="k", message_type="t", body="{}"))
         # an operator retry's round was kept in the saga's data then

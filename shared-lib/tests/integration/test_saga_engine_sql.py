@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from instasaga.messages import PurgeUser
 from instasaga.queues import CORE_REPLIES, SOCIAL_COMMANDS
+from shared_lib import tracing
 from shared_lib.contracts import Envelope, SagaReply
 from shared_lib.database import Database, Statement
 from shared_lib.db import make_engine
@@ -325,3 +329,39 @@ async def test_two_copies_of_one_reply_advance_the_saga_once(env: Env) -> None:
             saga_steps.c.saga_id == saga_id, saga_steps.c.step == "purge_user")
             .order_by(saga_steps.c.id))).scalars().all()
     assert list(actions) == ["started", "completed", "ignored"]
+
+
+async def test_a_saga_keeps_its_trace_and_its_deadline_handling_continues_it(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With tracing on, the saga row keeps the trace it started in; a command the
+    deadline scanner re-sends is written under a span of that trace (its outbox row
+    says so), child of the span that started the saga."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_active", tracing.Tracing(provider, "core-service"))
+    on = tracing.active()
+    assert on is not None
+    with on.span("POST /start") as request:
+        saga_id = await env.start("pivot")
+    trace_id = f"{request.get_span_context().trace_id:032x}"
+    async with env.engine.connect() as conn:
+        row = (await conn.execute(select(sagas.c.trace_id, sagas.c.trace_span_id)
+                                  .where(sagas.c.id == saga_id))).one()
+    started = next(s for s in exporter.get_finished_spans() if s.name == "transaction")
+    assert row.trace_id == trace_id
+    assert row.trace_span_id == f"{started.context.span_id:016x}"  # the start's transaction
+
+    scanner = DeadlineScanner(env.db, env.orchestrator, clock=env.clock)
+    await _time_out(env, scanner, 1)  # the command is re-sent
+    deadline = next(s for s in exporter.get_finished_spans()
+                    if s.name == "saga pivot deadline")
+    assert deadline.parent is not None
+    assert (deadline.context.trace_id, deadline.parent.span_id) == (
+        int(trace_id, 16), started.context.span_id)
+    async with env.engine.connect() as conn:
+        carried = (await conn.execute(select(outbox.c.traceparent).where(
+            outbox.c.exchange == "social.commands").order_by(outbox.c.id))).scalars().all()
+    parents = [tracing.parse_traceparent(t) for t in carried]
+    assert [p.trace_id if p else None for p in parents] == [int(trace_id, 16)] * 2
+    assert parents[1] is not None and parents[1].span_id == deadline.context.span_id

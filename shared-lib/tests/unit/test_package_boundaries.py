@@ -44,7 +44,8 @@ def test_the_generic_package_never_imports_the_system_or_its_services() -> None:
 FLOORS: dict[str, int] = {
     "contracts": 0,
     **dict.fromkeys(("tables", "db", "database", "settings", "logs", "metrics", "failpoints",
-                     "security", "errors", "supervisor", "text", "schemas", "migrations"), 1),
+                     "security", "errors", "supervisor", "text", "schemas", "migrations",
+                     "tracing"), 1),
     "messaging": 2,
     **dict.fromkeys(("outbox", "retention", "idempotency"), 3),
     "saga": 4,

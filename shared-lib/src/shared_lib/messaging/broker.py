@@ -40,6 +40,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from yarl import URL
 
 from shared_lib.supervisor import cancelled_by_us
+from shared_lib.tracing import inject
 
 from .addresses import broker_urls, redact, rotation
 from .topology import Topology, declare_topology
@@ -65,6 +66,8 @@ class OutgoingMessage:
     message_id: str
     message_type: str
     correlation_id: str | None = None
+    #: the trace context the message carries (its ``traceparent`` header)
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -351,7 +354,8 @@ class Broker:
             type=msg.message_type,
             correlation_id=msg.correlation_id,
             app_id=f"{self._service}-service",
-            headers={"x-correlation-id": msg.correlation_id} if msg.correlation_id else {},
+            headers=inject({"x-correlation-id": msg.correlation_id} if msg.correlation_id
+                           else {}, msg.traceparent),
         )
         try:
             await exchange.publish(message, routing_key=msg.routing_key, mandatory=True,

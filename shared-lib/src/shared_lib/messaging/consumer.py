@@ -35,6 +35,8 @@ publisher the runtime gives the consumer), and the saga participant's side
   one round trip for the message instead of four. For the hot event handlers
   whose effect is one statement (a counter, a notification); one whose message
   needs more this time takes ``ctx.claimed_transaction()`` instead.
+* With tracing on, each message is handled in a consumer span named after its type,
+  continuing the trace its ``traceparent`` header names (:mod:`shared_lib.tracing`).
 * With ``max_batch`` above 1, messages for direct handlers that ignore duplicates
   (the event handlers) are handled in **batches**: what has arrived while the
   queue's previous batches were in their transactions is handled together, in
@@ -74,6 +76,7 @@ from shared_lib.db import is_transient_db_error
 from shared_lib.failpoints import failpoint
 from shared_lib.logs import bound
 from shared_lib.metrics import Metrics
+from shared_lib.tracing import SpanKind, active, extract
 
 from . import inbox
 
@@ -278,7 +281,16 @@ class MessageConsumer:
             return
         saga = env.correlation_id if env.step is not None or env.type == SagaReply.TYPE else None
         with bound(message_id=env.message_id, correlation_id=env.correlation_id, saga_id=saga):
-            await self._handle(message, env, payload, handler)
+            tracing = active()
+            if tracing is None:
+                await self._handle(message, env, payload, handler)
+                return
+            # a span of the trace the message carries (one of its own without one)
+            with tracing.span(env.type, parent=extract(message.headers), kind=SpanKind.CONSUMER,
+                              attributes={"messaging.system": "rabbitmq",
+                                          "messaging.destination.name": self.queue,
+                                          "messaging.message.id": str(env.message_id)}):
+                await self._handle(message, env, payload, handler)
 
     async def _handle(self, message: AbstractIncomingMessage, env: Envelope, payload: Payload,
                       handler: Handler) -> None:

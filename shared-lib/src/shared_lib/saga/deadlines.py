@@ -24,9 +24,10 @@ from datetime import UTC, datetime
 from shared_lib.database import Database, savepoint
 from shared_lib.db import is_transient_db_error
 from shared_lib.supervisor import cancelled_by_us
+from shared_lib.tracing import active, format_traceparent
 
 from .engine import SagaOrchestrator
-from .store import SqlSagaStore
+from .store import SagaState, SqlSagaStore
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class DeadlineScanner:
                     if not due:
                         break
                     saga_id = due[0].id
-                    await self._orchestrator.handle_due(store, due[0])
+                    await self._handle_due(store, due[0])
             except Exception as exc:
                 if saga_id is None or is_transient_db_error(exc):
                     raise
@@ -77,6 +78,18 @@ class DeadlineScanner:
                 await self._park(saga_id, f"error: {exc!r}")
             handled += 1
         return handled
+
+    async def _handle_due(self, store: SqlSagaStore, st: SagaState) -> None:
+        """:meth:`SagaOrchestrator.handle_due`, with tracing on in a span of the trace the
+        saga started in (what it sends goes on in that trace)."""
+        tracing = active()
+        if tracing is None or st.trace_id is None or st.trace_span_id is None:
+            await self._orchestrator.handle_due(store, st)
+            return
+        parent = format_traceparent(int(st.trace_id, 16), int(st.trace_span_id, 16))
+        with tracing.span(f"saga {st.type} deadline", parent=parent,
+                          attributes={"saga.id": str(st.id), "saga.step_index": st.step_index}):
+            await self._orchestrator.handle_due(store, st)
 
     async def _park(self, saga_id: uuid.UUID, reason: str) -> None:
         async with self._db.transaction() as q:

@@ -35,6 +35,7 @@ from shared_lib.contracts import (
 )
 from shared_lib.contracts.routing import default_exchange, replies_exchange
 from shared_lib.database import savepoint
+from shared_lib.tracing import current_ids
 
 from .definition import (
     FINAL_STATUSES,
@@ -112,6 +113,9 @@ class SagaOrchestrator:
         st = SagaState(id=saga_id or uuid.uuid4(), type=definition.type,
                        status=SagaStatus.running, step_index=0, data={},
                        created_at=self.clock())
+        ids = current_ids()
+        if ids is not None:  # its later transitions continue this trace
+            st.trace_id, st.trace_span_id = ids
         if self.on_started is not None:
             self.on_started(st.type)
         entries: list[LogEntry] = []

@@ -31,6 +31,9 @@ class SagaState:
     created_at: datetime | None = None
     #: operator retries so far (each re-sends the compensations under new ids)
     retry_round: int = 0
+    #: the trace the saga started in and the span that started it (hex; tracing on)
+    trace_id: str | None = None
+    trace_span_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class SagaStore(Protocol):
 # The statements of a saga transition, defined once, run by asyncpg in the caller's
 # transaction (shared_lib.database).
 _COLUMNS = ("id, type, status, step_index, data, deadline, attempts, reason, version, "
-            "created_at, retry_round")
+            "created_at, retry_round, trace_id, trace_span_id")
 _LOAD = Statement("sagas.load", f"SELECT {_COLUMNS} FROM sagas WHERE id = $1")
 _LOAD_FOR_UPDATE = Statement(
     "sagas.load_for_update", f"SELECT {_COLUMNS} FROM sagas WHERE id = $1 FOR UPDATE")
@@ -77,13 +80,13 @@ _LOG_SEND_AND_NOTIFY = f"""
     sent AS ({insert_rows_sql(17)})
     SELECT pg_notify($14, $15) WHERE $16::boolean"""
 #: a transition in one round trip: the saga's row (inserted, or updated), its step log,
-#: the commands it sends (outbox rows, $17-$22) and, when it ends, the NOTIFY ($23: a
-#: new saga's type)
+#: the commands it sends (outbox rows, $17-$23) and, when it ends, the NOTIFY ($24-$26:
+#: a new saga's type and trace)
 _RECORD_NEW = Statement("sagas.record_new", """
     WITH saved AS (
         INSERT INTO sagas (id, status, step_index, data, deadline, attempts, reason,
-                           version, retry_round, type)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $23)
+                           version, retry_round, type, trace_id, trace_span_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $24, $25, $26)
     ),""" + _LOG_SEND_AND_NOTIFY)
 _RECORD = Statement("sagas.record", """
     WITH saved AS (
@@ -110,7 +113,8 @@ def _record_to_state(row: Any) -> SagaState:
         id=row["id"], type=row["type"], status=SagaStatus(row["status"]),
         step_index=row["step_index"], data=dict(row["data"]), deadline=row["deadline"],
         attempts=row["attempts"], reason=row["reason"], version=row["version"],
-        created_at=row["created_at"], retry_round=row["retry_round"])
+        created_at=row["created_at"], retry_round=row["retry_round"],
+        trace_id=row["trace_id"], trace_span_id=row["trace_span_id"])
 
 
 class SqlSagaStore:
@@ -153,7 +157,8 @@ class SqlSagaStore:
         arrays = row_arrays(self._sending)
         args += arrays
         if new:
-            await self.tx.execute(_RECORD_NEW, *args, state.type)
+            await self.tx.execute(_RECORD_NEW, *args, state.type, state.trace_id,
+                                  state.trace_span_id)
         else:
             await self.tx.execute(_RECORD, *args)
         if self._sending:
