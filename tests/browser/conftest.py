@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 
 from testkit.console import ConsoleProcess
 from testkit.infra import Infra
+from testkit.otlp import OtlpReceiver
 from testkit.stack import Stack, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,9 +26,17 @@ BROWSER_STACK_ENV = {
 
 
 @pytest.fixture(scope="module")
-def console_stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(infra, tmp_path_factory.mktemp("browser-stack"),
-                       env=BROWSER_STACK_ENV) as stack:
+def otlp() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def console_stack(infra: Infra, otlp: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[Stack]:
+    """The stack, tracing on (its spans go to ``otlp``), so sagas have a trace id."""
+    env = {**BROWSER_STACK_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint}
+    with running_stack(infra, tmp_path_factory.mktemp("browser-stack"), env=env) as stack:
         yield stack
 
 

@@ -69,6 +69,8 @@ def test_a_create_post_saga_shows_its_steps_in_order(page: Page, console_stack: 
     saga = _core_saga(console_stack, post_id=post_id)
     _open_saga(page, str(post_id), "post", saga["id"])
     expect(page.get_by_test_id("detail-status")).to_have_text("completed")
+    # the trace the gateway started for the request (its id is the request id)
+    expect(page.get_by_test_id("detail-trace")).to_have_text(r.headers["x-request-id"])
     expect(page.locator("[data-testid=timeline] svg")).to_be_visible()
     assert _events(page) == [
         ["insert_post", "completed", "local", "false", "core"],

@@ -168,6 +168,8 @@
       `<div><span>deadline</span>${esc(when(s.deadline) || "none")}</div>` +
       `<div><span>started</span>${esc(when(s.created_at))}</div>` +
       `<div><span>duration</span>${esc(ms(d.timeline.total_ms))}</div>` +
+      `<div><span>trace</span><span class="mono small" data-testid="detail-trace">` +
+      `${esc(s.trace_id || "none (tracing off)")}</span></div>` +
       (s.reason ? `<div><span>reason</span>${esc(s.reason)}</div>` : "") + retry;
     $("timeline").innerHTML = window.SagaTimeline.render(d.timeline, d.definition);
     const def = d.definition;
