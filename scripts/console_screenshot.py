@@ -20,6 +20,7 @@ from playwright.sync_api import expect, sync_playwright
 from testkit.console import ConsoleProcess
 from testkit.http import register_and_login
 from testkit.infra import provide_infra
+from testkit.otlp import OtlpReceiver
 from testkit.processes import wait_until
 from testkit.stack import running_stack
 
@@ -41,8 +42,10 @@ def main() -> int:
         print(f"{CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
         return 2
     log_dir = Path(tempfile.mkdtemp(prefix="console-screenshot-"))
-    env = {"SAGA_STEP_TIMEOUT_SECONDS": "2", "SAGA_STEP_MAX_ATTEMPTS": "1"}
-    with provide_infra() as infra, running_stack(infra, log_dir, env=env) as stack:
+    # tracing on (to a receiver of its own), so the saga shows its trace id
+    with OtlpReceiver() as otlp, provide_infra() as infra, running_stack(
+            infra, log_dir, env={"SAGA_STEP_TIMEOUT_SECONDS": "2", "SAGA_STEP_MAX_ATTEMPTS": "1",
+                                 "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint}) as stack:
         console = ConsoleProcess(stack, log_dir).start()
         try:
             with stack.client() as c:
