@@ -47,7 +47,9 @@ def _names(spans: Iterable[ReceivedSpan]) -> set[tuple[str, str]]:
 
 def wait_for_trace(otlp: OtlpReceiver, trace_id: str, expected: set[tuple[str, str]],
                    timeout: float = 20) -> list[ReceivedSpan]:
-    """The trace's spans once every ``(service, span name)`` expected is among them."""
+    """The trace's spans once every ``(service, span name)`` expected is among them and
+    every span's parent has arrived but the root's (spans are exported in batches, a
+    child's possibly before its parent's)."""
 
     @retry(stop=stop_after_delay(timeout), wait=wait_fixed(0.1), reraise=True,
            retry=retry_if_exception_type(Incomplete))
@@ -57,6 +59,9 @@ def wait_for_trace(otlp: OtlpReceiver, trace_id: str, expected: set[tuple[str, s
         if missing:
             raise Incomplete(f"trace {trace_id} lacks {sorted(missing)}; has "
                              f"{sorted(_names(found))}")
+        entries = entry_spans(found)
+        if len(entries) != 1:
+            raise Incomplete(f"trace {trace_id}: spans without their parent: {entries}")
         return found
 
     return spans()
@@ -150,6 +155,32 @@ def test_the_traced_services_log_the_trace(traced: Stack, otlp: OtlpReceiver) ->
              if trace_id in line]
     handled = [e for e in lines if e["msg"].startswith("handled index_post_hashtags")]
     assert handled and all(len(e["span_id"]) == 16 for e in handled)
+
+
+@pytest.mark.slow  # social stopped and started again
+def test_a_compensation_sent_back_to_social_is_in_the_trace(traced: Stack,
+                                                           otlp: OtlpReceiver) -> None:
+    """Rejected at its last step (the author was deactivated while social was away):
+    the compensation goes back to social, still in the request's trace, and social's
+    spans from before its restart were flushed when it stopped."""
+    with traced.client() as c:
+        victim = register_and_login(c)
+        traced.social.stop()
+        r = c.post("/api/posts", json={"content": "#doomedtrace"},
+                   headers={**victim["headers"], "Prefer": "respond-async"})
+        assert r.status_code == 202, r.text
+        scalar(traced.core_db, f"UPDATE users SET is_active = false WHERE id = {victim['id']}")
+        traced.social.start()
+    trace_id = r.headers["x-request-id"]
+    spans = wait_for_trace(otlp, trace_id, {
+        (CORE, "POST /api/posts"), (SOCIAL, "index_post_hashtags"), (CORE, "saga.reply"),
+        (CORE, "unindex_post_hashtags publish"), (SOCIAL, "unindex_post_hashtags")}, 40)
+    assert_one_chain(spans, (CORE, "POST /api/posts"))
+    # the step's reply and the undo's (and, if social came back after the step's
+    # deadline, those of the re-sent command: re-sent in the trace too)
+    assert sum(1 for s in spans if s.name == "saga.reply") >= 2
+    sagas = httpx.get(f"{traced.core.url}/ops/sagas", params={"type": "create_post"}).json()
+    assert [s["status"] for s in sagas if s["trace_id"] == trace_id] == ["compensated"]
 
 
 def test_without_an_endpoint_no_trace_context_is_stored(stack: Stack) -> None:
