@@ -36,7 +36,8 @@ def stack(docker_engine: None) -> Iterator[ComposeStack]:
         yield running
 
 
-def test_only_the_gateway_and_the_management_ui_are_published(stack: ComposeStack) -> None:
+def test_only_the_gateway_the_management_ui_and_the_console_are_published(
+        stack: ComposeStack) -> None:
     published: dict[str, set[tuple[str, str, str]]] = {}
     for container in stack.containers():
         service = container["Config"]["Labels"]["com.docker.compose.service"]
@@ -48,7 +49,24 @@ def test_only_the_gateway_and_the_management_ui_are_published(stack: ComposeStac
     assert ("0.0.0.0", stack.env["GATEWAY_HOST_PORT"]) in gateway
     assert published.pop("rabbitmq") == {("127.0.0.1", stack.env["RABBITMQ_UI_PORT"],
                                           "15672/tcp")}
+    assert published.pop("console") == {("127.0.0.1", stack.env["CONSOLE_HOST_PORT"],
+                                         "8009/tcp")}
     assert published == {}
+
+
+def test_the_console_signs_in_with_the_operator_token_and_sees_both_services(
+        stack: ComposeStack) -> None:
+    url = f"http://127.0.0.1:{stack.env['CONSOLE_HOST_PORT']}"
+    with httpx.Client(base_url=url, timeout=30) as console:
+        assert console.get("/api/overview").status_code == 401
+        r = console.post("/login", data={"operator": "compose-test",
+                                         "token": stack.env["OPS_TOKEN"]})
+        assert (r.status_code, r.headers.get("location")) == (303, "/"), r.text
+        overview = console.get("/api/overview")
+        assert overview.status_code == 200, overview.text
+    services = {s["service"]: s for s in overview.json()["services"]}
+    assert set(services) == {"core", "social"}
+    assert all(s["error"] is None for s in services.values()), services
 
 
 def test_the_api_through_the_gateway(stack: ComposeStack) -> None:

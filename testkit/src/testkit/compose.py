@@ -141,12 +141,14 @@ def compose_stack(*, rabbitmq_nodes: int = 1,
     """``make up`` (``RABBITMQ_NODES``) on a project of its own; ``make down VOLUMES=1``
     afterwards, whatever happened."""
     admin = ("admin", secrets.token_urlsafe(12))
-    gateway_port, ui_port = free_port(), free_port()
+    gateway_port, ui_port, console_port = free_port(), free_port(), free_port()
     full_env = {**os.environ,
                 "COMPOSE_PROJECT_NAME": f"instasaga-test-{uuid.uuid4().hex[:8]}",
                 "INSTASAGA_TAG": "compose-test",
                 "GATEWAY_HOST_PORT": str(gateway_port),
                 "RABBITMQ_UI_PORT": str(ui_port),
+                "CONSOLE_HOST_PORT": str(console_port),
+                "OPS_TOKEN": secrets.token_urlsafe(16),
                 "POSTGRES_PASSWORD": secrets.token_urlsafe(12),
                 "RABBITMQ_ADMIN_USER": admin[0],
                 "RABBITMQ_ADMIN_PASSWORD": admin[1],
