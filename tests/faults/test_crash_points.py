@@ -47,9 +47,18 @@ def _last_saga(db: str, saga_type: str) -> str:
                           "ORDER BY created_at DESC LIMIT 1"))
 
 
+def _outbox_drained(db: str) -> bool:
+    return scalar(db, "SELECT count(*) FROM outbox "
+                      "WHERE sent_at IS NULL AND parked_at IS NULL") == 0
+
+
 def _crash_then_finish(stack: Stack, proc: ServiceProcess, db: str, saga_type: str,
                        failpoint: str, request: Callable[[], object],
                        expected: str = "completed") -> None:
+    # the previous saga's last messages (a command the deadline scanner sent again
+    # while the process was restarting, say) go out first: the failpoint is for this
+    # saga's message, not for one of those published as the process starts
+    wait_until(lambda: _outbox_drained(db), 20, what="the outbox drained")
     _restart(proc, failpoint)
     _send_and_crash(proc, request)
     _restart(proc)
