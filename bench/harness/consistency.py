@@ -23,6 +23,22 @@ def _import_checker() -> tuple[Any, Any] | str:
     return check, wait_until_settled
 
 
+async def settle(target: Target, timeout: float = SETTLE_TIMEOUT_S) -> bool | None:
+    """Wait until both outboxes and the stack's work queues are empty (True), or
+    ``timeout`` passed (False); None when that cannot be known (``--url``, or no
+    checker)."""
+    if target.stack is None or target.infra is None:
+        return None
+    imported = _import_checker()
+    if isinstance(imported, str):
+        return None
+    _check, wait_until_settled = imported
+    stack = target.stack
+    return bool(await wait_until_settled(stack.core_db, stack.social_db,
+                                         target.infra.rabbitmq_api_url, stack.name,
+                                         timeout=timeout))
+
+
 async def run_consistency_check(target: Target) -> dict[str, object]:
     """``{"status": "ok" | "inconsistent" | "skipped" | "error", ...}``; never raises."""
     if target.stack is None or target.infra is None:

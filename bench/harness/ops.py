@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from . import sqlstats
+from .consistency import settle
 from .loadgen import Api, make_client
 from .stacks import OTLP_ROLE, Target
 from .stats import summarize_op
@@ -73,6 +74,9 @@ async def ops_workload(target: Target, cfg: Any, sampler_for: Any) -> dict[str, 
             sampler = sampler_for(target, cfg, f"ops-{op}")
             print(f"ops: {op} alone, {cfg.clients} clients, {cfg.warmup:g} s warm-up + "
                   f"{cfg.duration:g} s", flush=True)
+            # what the previous operation left queued is handled before this one is
+            # measured, so its consumers' work is not counted as this operation's
+            settled = await settle(target)
             xact_before = await _transactions(target)
             recorder = await measure(workload, users[: cfg.clients], {op: 1}, cfg.warmup,
                                      cfg.duration, sampler)
@@ -98,6 +102,7 @@ async def ops_workload(target: Target, cfg: Any, sampler_for: Any) -> dict[str, 
                 "statements_per_request": _per(statements, requests),
                 "transactions_per_request": _per(transactions, requests),
                 "round_trips_per_request": _per(round_trips, requests),
+                "settled_before": settled,
             }
     return {"operations": results}
 
