@@ -15,6 +15,10 @@ from testkit.otlp import OtlpReceiver
 from testkit.stack import Stack, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: how long an assertion on the page waits: the page refreshes every 5 s, and the
+#: management API's queue statistics lag the broker by up to about 10 s for quorum
+#: queues (the dead-letter queues are)
+EXPECT_TIMEOUT_MS = 30_000
 #: short deadlines: a participant that is away makes a saga's compensation give up
 #: within seconds
 BROWSER_STACK_ENV = {
@@ -58,6 +62,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: the browser tests use the system's Chromium "
                     "(apt-get install chromium chromium-driver); Playwright never "
