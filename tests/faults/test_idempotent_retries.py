@@ -23,7 +23,8 @@ from testkit.infra import Infra
 from testkit.sql import scalar
 from testkit.stack import running_stack
 
-pytestmark = pytest.mark.slow
+# 300 creates through thousands of cut connections take 3-5 minutes on 2 cores
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 CREATES = 300
 THREADS = 4
