@@ -119,5 +119,5 @@ def test_what_an_older_peer_still_binds_is_set_aside_then_replayed(
         wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM inbox WHERE "
                                   f"consumer = '{PROJECTIONS}' AND message_type = "
                                   "'user.registered'") >= 1, 10)
-        wait_until(lambda: _depth(stack, PROJECTIONS) == 0, 10, what="the replay consumed")
+        wait_until(lambda: _depth(stack, PROJECTIONS) == 0, 30, what="the replay consumed")
         assert _depth(stack, UNROUTED) == 0 and _dead_lettered(stack) == 0
