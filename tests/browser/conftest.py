@@ -30,12 +30,6 @@ BROWSER_STACK_ENV = {
 
 
 @pytest.fixture(scope="module")
-def otlp() -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
 def console_stack(infra: Infra, otlp: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[Stack]:
     """The stack, tracing on (its spans go to ``otlp``), so sagas have a trace id."""
@@ -54,13 +48,15 @@ def console(console_stack: Stack, tmp_path_factory: pytest.TempPathFactory
         process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
+    # package-scoped: the sync API keeps an event loop running in the main thread
+    # while it is open, which later tests calling asyncio.run must not inherit
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     if not CHROMIUM.exists():

@@ -7,7 +7,6 @@ back once a version that handles it runs."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -114,7 +113,7 @@ def test_what_an_older_peer_still_binds_is_set_aside_then_replayed(
 
         # the older peer is gone (its binding with it): the replay puts the copy back
         _bind(stack, NOTIFICATIONS, "user.registered", bind=False)
-        report = asyncio.run(replay_dlq(stack.amqp_url, UNROUTED))
+        report = run_sync(replay_dlq(stack.amqp_url, UNROUTED))
         assert report.ok and len(report.moved) == 1, report.to_text()
         wait_until(lambda: scalar(stack.social_db, "SELECT count(*) FROM inbox WHERE "
                                   f"consumer = '{PROJECTIONS}' AND message_type = "
