@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from .infra import Infra, provide_infra
+from .otlp import OtlpReceiver
 from .stack import Stack, running_stack
 
 
@@ -51,6 +52,13 @@ def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     log_dir: Path = tmp_path_factory.mktemp("stack")
     with running_stack(infra, log_dir, env={"BANNED_HASHTAGS": "forbidden,spam"}) as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def otlp() -> Iterator[OtlpReceiver]:
+    """An OTLP/HTTP receiver the services of one module export their spans to."""
+    with OtlpReceiver() as receiver:
+        yield receiver
 
 
 _LAYERS = {"unit": 0, "integration": 1, "e2e": 2, "browser": 2, "faults": 3}
