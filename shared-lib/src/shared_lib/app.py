@@ -10,13 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from shared_lib.deps import (
-    get_database,
-    get_session,
-    optional_claims,
-    runtime_lifespan,
-    token_claims,
-)
+from shared_lib.deps import get_database, get_session, runtime_lifespan
 from shared_lib.logs import configure_logging
 from shared_lib.openapi import Responses, document_routers
 from shared_lib.ops import build_ops_router
@@ -24,7 +18,7 @@ from shared_lib.runtime import ServiceRuntime
 from shared_lib.security import HashingBusy, TokenVerifier
 from shared_lib.settings import ServiceSettings
 from shared_lib.tracing import setup_tracing
-from shared_lib.web import install_common
+from shared_lib.web import bearer_scheme, install_common
 
 
 def create_service_app(
@@ -69,7 +63,8 @@ def create_service_app(
     install_common(app, settings.max_body_bytes, runtime.metrics)
     app.add_exception_handler(HashingBusy, _hashing_busy)
     ops_router = build_ops_router(settings)
-    document_routers([ops_router, *routers], authenticates=(optional_claims, token_claims),
+    # every dependency that reads a bearer token reads it through ``bearer_scheme``
+    document_routers([ops_router, *routers], authenticates=(bearer_scheme,),
                      database=(get_session, get_database), throttled=throttled, extra=responses)
     app.include_router(ops_router)
     if docs and asyncapi is not None:

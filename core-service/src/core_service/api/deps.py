@@ -10,8 +10,14 @@ from fastapi import Depends, Request
 from core_service.models import User
 from core_service.services import users
 from core_service.services.users import AccessToken
-from shared_lib.deps import UNAUTHORIZED, ClaimsDep, OptionalClaimsDep, SessionDep
-from shared_lib.security import PasswordHasher, TokenIssuer
+from shared_lib.deps import (
+    UNAUTHORIZED,
+    Credentials,
+    OptionalClaimsDep,
+    SessionDep,
+    required_claims,
+)
+from shared_lib.security import PasswordHasher, TokenClaims, TokenIssuer
 
 
 async def get_issuer(request: Request) -> TokenIssuer:
@@ -26,10 +32,14 @@ IssuerDep = Annotated[TokenIssuer, Depends(get_issuer)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 
 
-async def access_token(claims: ClaimsDep) -> AccessToken:
+async def access_token(request: Request, creds: Credentials) -> AccessToken:
     """The bearer token's verified claims, not yet checked against the database: a
     route that takes it checks it in its own statement (``users.TOKEN_HOLDER_CTE``)
     and answers 401 when the token is no longer good."""
+    return _access_token(required_claims(request, creds))
+
+
+def _access_token(claims: TokenClaims) -> AccessToken:
     try:
         session_id = uuid.UUID(hex=claims.session_id or "")
     except ValueError:
@@ -56,7 +66,7 @@ async def optional_user(claims: OptionalClaimsDep, session: SessionDep) -> User 
     when a token is sent but is not good."""
     if claims is None:
         return None
-    return await current_user(await access_token(claims), session)
+    return await current_user(_access_token(claims), session)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

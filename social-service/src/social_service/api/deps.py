@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from shared_lib.database import Database
-from shared_lib.deps import UNAUTHORIZED, ClaimsDep, DatabaseDep
+from shared_lib.deps import UNAUTHORIZED, Credentials, DatabaseDep, required_claims
 from social_service.projections import users
 from social_service.projections.users import TokenCheck
 
@@ -34,7 +34,8 @@ class ViewerToken:
     username: str | None
 
 
-async def viewer_token(claims: ClaimsDep) -> ViewerToken:
+async def viewer_token(request: Request, creds: Credentials) -> ViewerToken:
+    claims = required_claims(request, creds)
     try:
         session_id = uuid.UUID(hex=claims.session_id or "")
     except ValueError:
