@@ -56,6 +56,24 @@ class Workload:
     probes: set[asyncio.Task[None]] = field(default_factory=set)
     _posts: itertools.count[int] = field(default_factory=itertools.count)
     _names: itertools.count[int] = field(default_factory=itertools.count)
+    #: users only followed, each once by each client (``follow_target``): every
+    #: follow is then a new one, not the no-op of following someone again
+    follow_targets: list[User] | None = None
+    _followed: dict[int, int] = field(default_factory=dict)
+
+    def follow_target(self, me: User) -> User:
+        """The next of ``follow_targets`` for ``me`` (around again once all are
+        followed), or any other user without them."""
+        if not self.follow_targets:
+            return self.other_user(me)
+        n = self._followed.get(me.id, 0)
+        self._followed[me.id] = n + 1
+        return self.follow_targets[n % len(self.follow_targets)]
+
+    @property
+    def follows_sent(self) -> int:
+        """The follows sent to ``follow_targets`` (warm-up included)."""
+        return sum(self._followed.values())
 
     def other_user(self, me: User) -> User:
         while True:
@@ -124,7 +142,7 @@ async def op_comment(w: Workload, me: User) -> None:
 
 
 async def op_follow(w: Workload, me: User) -> None:
-    await w.api.call("follow", "POST", f"/api/follow/{w.other_user(me).id}", me)
+    await w.api.call("follow", "POST", f"/api/follow/{w.follow_target(me).id}", me)
 
 
 async def op_feed(w: Workload, me: User) -> None:
@@ -205,6 +223,15 @@ async def setup_pool(api: Api, run_id: str, users: int, follows_per_user: int,
         for n, u in enumerate(pool * posts_per_user)])
     await wait_for_user_projections(api, pool)
     return pool, [int(p["id"]) for p in posts]
+
+
+async def setup_follow_targets(api: Api, run_id: str, users: int, parallel: int
+                               ) -> list[User]:
+    """``users`` more users, for the follow operation alone to follow."""
+    targets = await bounded_gather(parallel, [
+        partial(register, api, f"{run_id}f{i}") for i in range(users)])
+    await wait_for_user_projections(api, targets)
+    return targets
 
 
 def _others(pool: list[User], me: User) -> list[User]:
