@@ -7,6 +7,7 @@ plain ``def`` dependency in its threadpool, a thread hop on every request.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated
@@ -103,17 +104,19 @@ def required_claims(request: Request, creds: HTTPAuthorizationCredentials | None
     return claims
 
 
+def login_session_id(claims: TokenClaims) -> uuid.UUID:
+    """The login session the token belongs to (401 for a token without one)."""
+    try:
+        return uuid.UUID(hex=claims.session_id or "")
+    except ValueError:
+        raise UNAUTHORIZED from None
+
+
 async def optional_claims(request: Request, creds: Credentials) -> TokenClaims | None:
     """The verified claims of the bearer token; None without one; 401 if it is bad."""
     return claims_or_none(request, creds)
 
 
-async def token_claims(request: Request, creds: Credentials) -> TokenClaims:
-    """The verified claims of the bearer token (401 without one)."""
-    return required_claims(request, creds)
-
-
-ClaimsDep = Annotated[TokenClaims, Depends(token_claims)]
 OptionalClaimsDep = Annotated[TokenClaims | None, Depends(optional_claims)]
 
 

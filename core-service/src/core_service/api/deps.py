@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,6 +14,7 @@ from shared_lib.deps import (
     Credentials,
     OptionalClaimsDep,
     SessionDep,
+    login_session_id,
     required_claims,
 )
 from shared_lib.security import PasswordHasher, TokenClaims, TokenIssuer
@@ -40,11 +40,7 @@ async def access_token(request: Request, creds: Credentials) -> AccessToken:
 
 
 def _access_token(claims: TokenClaims) -> AccessToken:
-    try:
-        session_id = uuid.UUID(hex=claims.session_id or "")
-    except ValueError:
-        raise UNAUTHORIZED from None
-    return AccessToken(claims.user_id, claims.token_version, session_id)
+    return AccessToken(claims.user_id, claims.token_version, login_session_id(claims))
 
 
 TokenDep = Annotated[AccessToken, Depends(access_token)]

@@ -10,7 +10,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shared_lib.database import Database
-from shared_lib.deps import UNAUTHORIZED, Credentials, DatabaseDep, required_claims
+from shared_lib.deps import (
+    UNAUTHORIZED,
+    Credentials,
+    DatabaseDep,
+    login_session_id,
+    required_claims,
+)
 from social_service.projections import users
 from social_service.projections.users import TokenCheck
 
@@ -36,11 +42,8 @@ class ViewerToken:
 
 async def viewer_token(request: Request, creds: Credentials) -> ViewerToken:
     claims = required_claims(request, creds)
-    try:
-        session_id = uuid.UUID(hex=claims.session_id or "")
-    except ValueError:
-        raise UNAUTHORIZED from None
-    return ViewerToken(claims.user_id, claims.token_version, session_id, claims.username)
+    return ViewerToken(claims.user_id, claims.token_version, login_session_id(claims),
+                       claims.username)
 
 
 ViewerTokenDep = Annotated[ViewerToken, Depends(viewer_token)]
