@@ -7,5 +7,5 @@ from shared_lib.messaging.subscriptions import write_manifest
 from social_service.handlers import SUBSCRIPTIONS as SOCIAL_SUBSCRIPTIONS
 
 if __name__ == "__main__":
-    write_manifest([CORE_SUBSCRIPTIONS, SOCIAL_SUBSCRIPTIONS])
+    write_manifest([CORE_SUBSCRIPTIONS, SOCIAL_SUBSCRIPTIONS], MANIFEST)
     print(f"written: {MANIFEST}")

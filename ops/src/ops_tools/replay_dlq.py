@@ -19,7 +19,7 @@ fresh delivery limit and a later dead-lettering starts a new history. It adds
 ``x-replayed-from: <dlq>`` and ``x-replayed-at: <ISO 8601 UTC>``.
 
 Publishing goes to the exchange, so every queue bound to that routing key
-gets the message again, not only the one it died in (``post.published`` for
+gets the message again, not only the one it died in (``user.deleted`` for
 instance reaches both ``social.events.projections`` and
 ``social.events.notifications``); the other consumers find it in their inbox
 and skip it.

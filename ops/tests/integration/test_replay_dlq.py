@@ -172,7 +172,7 @@ def _assert_dead_lettered(message: AbstractIncomingMessage, sent: Sent, queue: s
 # ------------------------------------------------------------------ moving
 async def test_a_message_dead_lettered_by_the_delivery_limit_goes_back(mq: Mq) -> None:
     sent = await _dead_letter_by_delivery_limit(
-        mq, CORE_EVENTS, "comment.added", "comment.added", PROJECTIONS)
+        mq, CORE_EVENTS, "user.deleted", "user.deleted", PROJECTIONS)
     lines: list[str] = []
     before = datetime.now(UTC)
 
@@ -183,9 +183,9 @@ async def test_a_message_dead_lettered_by_the_delivery_limit_goes_back(mq: Mq) -
     death = report.outcomes[0].death
     assert death is not None
     assert (death.exchange, death.routing_key, death.queue, death.reason, death.count) == (
-        CORE_EVENTS, "comment.added", PROJECTIONS, "delivery_limit", 1)
+        CORE_EVENTS, "user.deleted", PROJECTIONS, "delivery_limit", 1)
     assert len(lines) == 1
-    for part in (MOVED, sent.message_id, "comment.added", "core.events/comment.added",
+    for part in (MOVED, sent.message_id, "user.deleted", "core.events/user.deleted",
                  "delivery_limit x1"):
         assert part in lines[0], lines
     assert report.total() == f"{PROJECTIONS_DLQ}: 1 moved, 0 kept"

@@ -21,6 +21,9 @@ MANIFEST = Path(__file__).with_name("subscriptions.json")
 RETIRED_BINDINGS: tuple[tuple[str, Binding], ...] = (
     # post.published has one consumer: the projection, which also notifies mentions
     ("social.events.notifications", Binding(events_exchange(CORE), "post.published")),
+    # likes, comments and follows too: the projection notifies in the same statement
+    *(("social.events.notifications", Binding(events_exchange(CORE), key))
+      for key in ("post.liked", "post.unliked", "comment.added", "user.followed")),
 )
 
 

@@ -441,12 +441,12 @@ async def test_each_fact_notifies_exactly_once(social: Social) -> None:
     await social.deliver(envelopes)  # redelivered: same message ids
     await social.deliver(resent(envelopes))  # re-published: new message ids
 
-    # each inbox recognised the redelivered copies: every fact reaches the projections;
-    # all but post.published reach the notifications queue (the projection of
-    # post.published notifies the users the post mentions), where the self-like,
-    # which changes nothing there, is not even claimed
+    # each inbox recognised the redelivered copies: every fact reaches the projections
+    # queue only, whose consumer notifies in the statement that keeps the projection
+    # (the self-like too: it changes the post's like count, and notifies nobody)
+    assert TOPOLOGY.routes(events_exchange(CORE), "post.liked") == [PROJECTIONS]
     assert social.duplicates(PROJECTIONS) == 5
-    assert social.duplicates(NOTIFICATIONS) == 3
+    assert social.duplicates(NOTIFICATIONS) == 0
     notifications = await social.notifications()
     assert summary(notifications) == sorted([
         (A, B, "like", POST),
@@ -457,6 +457,10 @@ async def test_each_fact_notifies_exactly_once(social: Social) -> None:
     ])
     assert not any(n.hidden for n in notifications)
     assert len({n.dedupe_key for n in notifications}) == len(notifications)
+    # the counters were kept by the same statements (the mentioning comment's in its
+    # transaction)
+    post = await social.post(POST)
+    assert post is not None and (post.like_count, post.comment_count) == (2, 1)
 
 
 async def test_a_like_notification_shows_the_newest_of_like_and_unlike(social: Social) -> None:
@@ -807,7 +811,7 @@ async def _held_purge(social: Social, purge_cmd: PurgeUser | PurgePost, queue: s
 
 
 @pytest.mark.parametrize(("queue", "late"), [
-    (NOTIFICATIONS, liked(3, 1, user_id=X, username="bob")),
+    (PROJECTIONS, liked(3, 1, user_id=X, username="bob")),
     (PROJECTIONS, followed(11, X, A)),
 ], ids=["like notification", "follow edge"])
 async def test_an_event_handled_during_purge_user_waits_for_it(social: Social, queue: str,
@@ -819,7 +823,7 @@ async def test_an_event_handled_during_purge_user_waits_for_it(social: Social, q
 
 async def test_an_event_handled_during_purge_post_waits_for_it(social: Social) -> None:
     await published_post_of_alice(social)
-    await _held_purge(social, PurgePost(post_id=POST, seq=3), NOTIFICATIONS,
+    await _held_purge(social, PurgePost(post_id=POST, seq=3), PROJECTIONS,
                       liked(2, 1, user_id=B, username="bob"))
     assert await social.visible() == []
 
@@ -914,4 +918,5 @@ async def test_a_comment_without_mentions_notifies_the_author_once(social: Socia
         rows = (await session.execute(select(Notification))).scalars().all()
     assert [(n.user_id, n.actor_id, n.type, n.hidden) for n in rows] == [
         (A, B, "comment", False)]
-    assert social.duplicates(NOTIFICATIONS) == 1  # the copy of bob's comment
+    # the copies of both comments (alice's own keeps the post's comment count)
+    assert social.duplicates(PROJECTIONS) == 2

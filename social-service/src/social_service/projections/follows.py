@@ -7,9 +7,11 @@ from __future__ import annotations
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from instasaga.messages import UserFollowed, UserUnfollowed
 from shared_lib.messaging.consumer import MessageContext
 from shared_lib.messaging.inbox import claimed
 from social_service.models import FollowEdge
+from social_service.services import notifications
 
 #: a follow ($3) or an unfollow at ``seq`` ($4), unless the edge holds a newer one, with
 #: the claim of the message, in one statement; a follow of or by a deleted user
@@ -28,11 +30,28 @@ _APPLY_CLAIMED = claimed("follows.apply_claimed", before="""
     WHERE follows.version < excluded.version""")
 
 
-async def apply_claimed(ctx: MessageContext, *, follower_id: int, followee_id: int,
-                        follows: bool, seq: int) -> None:
-    """Record a follow or an unfollow (see ``_APPLY_CLAIMED``) and claim the message
-    being handled, in one statement."""
-    await ctx.claimed(_APPLY_CLAIMED, follower_id, followee_id, follows, seq)
+async def unfollow_claimed(ctx: MessageContext, event: UserUnfollowed) -> None:
+    """Record an unfollow (see ``_APPLY_CLAIMED``) and claim the message being
+    handled, in one statement."""
+    await ctx.claimed(_APPLY_CLAIMED, event.follower_id, event.followee_id, False, event.seq)
+
+
+#: a follow: the edge as ``_APPLY_CLAIMED`` records it ($3 follower, $2 followee, $7
+#: seq) and the follow's notification (:func:`notifications.follow_notice`), with the
+#: claim, in one statement; the users read FOR SHARE in id order first
+_FOLLOW_CLAIMED = notifications.claimed_notification("follows.follow_claimed", effects="""
+    edge AS (
+        INSERT INTO follows (follower_id, followee_id, active, version)
+        SELECT $3, $2, true, $7 FROM claim WHERE NOT (SELECT deleted FROM gone)
+        ON CONFLICT (follower_id, followee_id) DO UPDATE
+        SET active = excluded.active, version = excluded.version
+        WHERE follows.version < excluded.version)""")
+
+
+async def follow_claimed(ctx: MessageContext, event: UserFollowed) -> None:
+    """Record a follow and notify the user followed, and claim the message being
+    handled, in one statement."""
+    await ctx.claimed(_FOLLOW_CLAIMED, *notifications.follow_notice(event).args())
 
 
 def followees_of(user_id: int) -> Select[tuple[int]]:

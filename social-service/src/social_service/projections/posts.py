@@ -28,7 +28,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from instasaga.messages import IndexPostHashtags, PostPublished
+from instasaga.messages import (
+    CommentAdded,
+    IndexPostHashtags,
+    PostLiked,
+    PostPublished,
+    PostUnliked,
+)
 from shared_lib.database import Queries, Statement, Transaction
 from shared_lib.errors import BadRequest
 from shared_lib.messaging.consumer import MessageContext
@@ -172,25 +178,56 @@ async def unindex_pending(q: Queries, post_id: int) -> None:
     await q.execute(_UNINDEX_PENDING_DIRECT, post_id)
 
 
-#: every like and comment event runs one of them, with its inbox claim, as one
-#: statement ($1 post, $2 seq, $3 count)
-_SET_LIKE_COUNT = claimed("posts.set_like_count", """
-    UPDATE posts SET like_count = $3, likes_version = $2
-    WHERE id = $1 AND likes_version < $2 AND EXISTS (SELECT 1 FROM claim)""")
+def _counted(name: str, counter: str) -> Statement:
+    """A like or comment event's whole effect, with its claim, as one statement: the
+    post's ``counter`` set to $13 at ``seq`` $14 (unless a newer event set it) and the
+    event's notification ($1..$12, see :func:`notifications.claimed_notification`).
+    The counter's UPDATE is the notification's read of the post, after the users'."""
+    watermark = {"like_count": "likes_version", "comment_count": "comments_version"}[counter]
+    return notifications.claimed_notification(name, post=f"""
+        UPDATE posts
+        SET {counter} = CASE WHEN {watermark} < $14 THEN $13 ELSE {counter} END,
+            {watermark} = greatest({watermark}, $14)
+        WHERE id = $10 AND EXISTS (SELECT 1 FROM claim) AND EXISTS (SELECT 1 FROM gone)
+        RETURNING published, version, deleted""")
+
+
+#: each like and unlike, and each comment that mentions nobody: one statement
+_COUNT_LIKE = _counted("posts.count_like", "like_count")
+_COUNT_COMMENT = _counted("posts.count_comment", "comment_count")
+#: a deleted comment ($1 post, $2 seq, $3 count)
 _SET_COMMENT_COUNT = claimed("posts.set_comment_count", """
     UPDATE posts SET comment_count = $3, comments_version = $2
     WHERE id = $1 AND comments_version < $2 AND EXISTS (SELECT 1 FROM claim)""")
+_SET_COMMENT_COUNT_DIRECT = Statement("posts.set_comment_count", """
+    UPDATE posts SET comment_count = $3, comments_version = $2
+    WHERE id = $1 AND comments_version < $2""")
 
 
-async def set_like_count(ctx: MessageContext, post_id: int, seq: int, count: int) -> None:
+async def count_like(ctx: MessageContext, event: PostLiked | PostUnliked) -> None:
     """The post's like count, unless a newer event set it (an older ``seq`` changes
-    nothing); claims the message being handled."""
-    await ctx.claimed(_SET_LIKE_COUNT, post_id, seq, count)
+    nothing), and the like's notification (:func:`notifications.like_notice`), with the
+    claim of the message being handled, in one statement (``_COUNT_LIKE``)."""
+    await ctx.claimed(_COUNT_LIKE, *notifications.like_notice(event).args(),
+                      event.like_count, event.seq)
+
+
+async def count_comment(ctx: MessageContext, event: CommentAdded) -> None:
+    """:func:`count_like` for a comment that mentions nobody."""
+    await ctx.claimed(_COUNT_COMMENT, *notifications.comment_notice(event).args(),
+                      event.comment_count, event.seq)
 
 
 async def set_comment_count(ctx: MessageContext, post_id: int, seq: int, count: int) -> None:
-    """:func:`set_like_count` for the comment count."""
+    """The post's comment count, unless a newer event set it (for a deleted
+    comment, which notifies nobody); claims the message being handled."""
     await ctx.claimed(_SET_COMMENT_COUNT, post_id, seq, count)
+
+
+async def set_comment_count_in(q: Queries, post_id: int, seq: int, count: int) -> None:
+    """:func:`set_comment_count` in the caller's transaction, which has claimed the
+    message (and read the users it involves: the post is locked after them)."""
+    await q.execute(_SET_COMMENT_COUNT_DIRECT, post_id, seq, count)
 
 
 async def publish(q: Queries, post: PostPublished) -> None:

@@ -12,13 +12,22 @@ restored.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from instasaga.messages import PostPublished
+from instasaga.messages import (
+    CommentAdded,
+    FollowAccepted,
+    FollowRequested,
+    PostLiked,
+    PostPublished,
+    PostUnliked,
+    UserFollowed,
+)
 from shared_lib.database import Queries, Statement, Transaction
 from shared_lib.errors import NotFound
 from shared_lib.messaging.consumer import MessageContext
@@ -95,49 +104,136 @@ async def notify(tx: Transaction, *, user_id: int, actor_id: int, type_: Notific
         "hidden": hidden or withdrawn, "withdrawn": withdrawn})
 
 
-#: the whole of an event that notifies one user about one fact, with its inbox claim,
-#: as one statement: nothing when the message is a duplicate or one of the involved
-#: users ($9) is deleted, or the post it is about ($10, none for NULL) is deleted; a
-#: post being deleted makes it withdrawn when $11 says so. Locks as the transaction
-#: of :func:`involved`, :func:`live_post` and :func:`notify` would: the claim, the
-#: users FOR SHARE in id order, then the post ($1..$8 as in ``_NOTIFY_DIRECT``).
-_NOTIFY_CLAIMED = claimed("notifications.notify_claimed", before="""
+def claimed_notification(name: str, *, post: str = "", effects: str = "") -> Statement:
+    """The whole of an event that notifies one user about one fact, with its inbox
+    claim, as one statement: nothing when the message is a duplicate, one of the
+    involved users ($9) is deleted, or the post it is about ($10, none for NULL) is
+    deleted, or $12 is false (a like of one's own post); a post being deleted makes
+    it withdrawn when $11 says so. Locks as the transaction of :func:`involved`,
+    :func:`live_post` and :func:`notify` would: the claim, the users FOR SHARE in id
+    order, then the post ($1..$8 as in ``_NOTIFY_DIRECT``).
+
+    An event that also keeps a projection does that in the same statement, so that
+    it has one consumer (one delivery, one claim): ``post`` replaces the read of the
+    post (an UPDATE of one of its counters, after the users, returning ``published,
+    version, deleted``), ``effects`` adds data-modifying CTEs (the follow edge).
+    Their own parameters come after $12."""
+    post = post.strip() or """
+        SELECT published, version, deleted FROM posts
+        WHERE id = $10 AND NOT (SELECT deleted FROM gone) FOR SHARE"""
+    extra = f",\n    {effects.strip()}" if effects.strip() else ""
+    return claimed(name, before=f"""
     gone AS MATERIALIZED (
         SELECT coalesce(bool_or(u.deleted), false) AS deleted FROM (
             SELECT deleted FROM users
             WHERE id = ANY($9::bigint[]) AND EXISTS (SELECT 1 FROM claim)
             ORDER BY id FOR SHARE) u),
-    post AS MATERIALIZED (
-        SELECT published, version, deleted FROM posts
-        WHERE id = $10 AND NOT (SELECT deleted FROM gone) FOR SHARE),
+    post AS MATERIALIZED ({post}),
     state AS (
         SELECT EXISTS (SELECT 1 FROM post WHERE NOT published AND version <> 0
                        AND deleted) AS deleted,
                $11::boolean AND EXISTS (SELECT 1 FROM post WHERE NOT published
-                                        AND version <> 0 AND NOT deleted) AS withdrawn)""",
+                                        AND version <> 0 AND NOT deleted) AS withdrawn){extra}""",
     effect="""
     INSERT INTO notifications (dedupe_key, user_id, actor_id, type, reference_id, message,
                                seq, hidden, withdrawn)
     SELECT $1, $2, $3, $4, $5, $6, $7, $8 OR state.withdrawn, state.withdrawn
     FROM claim, gone, state
-    WHERE NOT gone.deleted AND NOT state.deleted
+    WHERE $12::boolean AND NOT gone.deleted AND NOT state.deleted
     ON CONFLICT (dedupe_key) DO UPDATE
     SET hidden = excluded.hidden, withdrawn = excluded.withdrawn, seq = excluded.seq,
         message = excluded.message
     WHERE notifications.seq < excluded.seq""")
 
 
-async def notify_claimed(ctx: MessageContext, *, involved: Sequence[int], post_id: int | None,
-                         user_id: int, actor_id: int, type_: NotificationType,
-                         reference_id: int | None, message: str, dedupe_key: str,
-                         seq: int = 0, hidden: bool = False, may_withdraw: bool = True) -> None:
+_NOTIFY_CLAIMED = claimed_notification("notifications.notify_claimed")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One fact that notifies one user (the parameters of :func:`notify_claimed`)."""
+
+    involved: Sequence[int]
+    post_id: int | None
+    user_id: int
+    actor_id: int
+    type: NotificationType
+    reference_id: int | None
+    message: str
+    dedupe_key: str
+    seq: int = 0
+    hidden: bool = False
+    may_withdraw: bool = True
+    #: False: the fact notifies nobody (its statement may still keep a projection)
+    notifies: bool = True
+
+    def args(self) -> tuple[Any, ...]:
+        """$1..$12 of a :func:`claimed_notification` statement."""
+        return (self.dedupe_key, self.user_id, self.actor_id, self.type.value,
+                self.reference_id, self.message, self.seq, self.hidden,
+                sorted(set(self.involved)), self.post_id, self.may_withdraw, self.notifies)
+
+
+def like_notice(event: PostLiked | PostUnliked) -> Notice:
+    """A like notifies the post's author, but not of a like of their own post. An
+    unlike hides it, recorded (hidden) even if the like was not seen yet, so that a
+    late like stays hidden: ``seq`` decides which is newer."""
+    unliked = isinstance(event, PostUnliked)
+    return Notice(involved=[event.user_id, event.post_author_id], post_id=event.post_id,
+                  user_id=event.post_author_id, actor_id=event.user_id,
+                  type=NotificationType.like, reference_id=event.post_id,
+                  message=f"{event.username} liked your post",
+                  dedupe_key=f"like:{event.post_id}:{event.user_id}", seq=event.seq,
+                  hidden=unliked, may_withdraw=not unliked,
+                  notifies=event.user_id != event.post_author_id)
+
+
+def comment_notice(event: CommentAdded) -> Notice:
+    """A comment notifies the post's author, but not of a comment of their own."""
+    return Notice(involved=[event.author_id, event.post_author_id], post_id=event.post_id,
+                  user_id=event.post_author_id, actor_id=event.author_id,
+                  type=NotificationType.comment, reference_id=event.post_id,
+                  message=(f"{event.author_username} commented on your post: "
+                           f"{event.content[:100]}"),
+                  dedupe_key=f"comment:{event.comment_id}",
+                  notifies=event.author_id != event.post_author_id)
+
+
+def follow_notice(event: UserFollowed) -> Notice:
+    """A follow notifies the user followed, once per pair: following again after an
+    unfollow notifies nobody."""
+    return Notice(involved=[event.follower_id, event.followee_id], post_id=None,
+                  user_id=event.followee_id, actor_id=event.follower_id,
+                  type=NotificationType.follow, reference_id=event.follower_id,
+                  message=f"{event.follower_username} started following you",
+                  dedupe_key=f"follow:{event.follower_id}:{event.followee_id}",
+                  seq=event.seq)
+
+
+def follow_request_notice(event: FollowRequested) -> Notice:
+    return Notice(involved=[event.requester_id, event.target_id], post_id=None,
+                  user_id=event.target_id, actor_id=event.requester_id,
+                  type=NotificationType.follow_request, reference_id=event.requester_id,
+                  message=f"{event.requester_username} asked to follow you",
+                  dedupe_key=f"follow_request:{event.requester_id}:{event.target_id}",
+                  seq=event.seq)
+
+
+def follow_accepted_notice(event: FollowAccepted) -> Notice:
+    return Notice(involved=[event.requester_id, event.target_id], post_id=None,
+                  user_id=event.requester_id, actor_id=event.target_id,
+                  type=NotificationType.follow_accepted, reference_id=event.target_id,
+                  message=f"{event.target_username} accepted your follow request",
+                  dedupe_key=f"follow_accepted:{event.requester_id}:{event.target_id}",
+                  seq=event.seq)
+
+
+async def notify_claimed(ctx: MessageContext, notice: Notice) -> None:
     """:func:`involved`, :func:`live_post` and :func:`notify` for an event without
     mentions, and the claim of the message being handled, in one statement (see
-    ``_NOTIFY_CLAIMED``): nothing if one of ``involved`` or the post is deleted;
-    withdrawn (if ``may_withdraw``) when the post is being deleted."""
-    await ctx.claimed(_NOTIFY_CLAIMED, dedupe_key, user_id, actor_id, type_.value,
-                      reference_id, message, seq, hidden, sorted(set(involved)), post_id,
-                      may_withdraw)
+    :func:`claimed_notification`): nothing if one of the involved users or the post
+    is deleted; withdrawn (if ``may_withdraw``) when the post is being deleted."""
+    await ctx.claimed(_NOTIFY_CLAIMED, *notice.args())
 
 
 async def involved(tx: Transaction, user_ids: Iterable[int],
