@@ -89,12 +89,13 @@ def unindex_command(d: CreatePostData) -> UnindexPostHashtags:
 
 async def publish_post(ctx: Context) -> None:
     d = ctx.data
-    pending = await post_lifecycle.lock_pending(ctx.q, d.post)
-    if pending is None or pending.status != PostStatus.pending:
+    found = await post_lifecycle.publish_pending(ctx.q, d.post)
+    if found is None or found.pending.status != PostStatus.pending:
         raise StepRejected(CreatePostRejection.post_deleted)
+    pending, post = found.pending, found.published
     if not pending.author_active:
         raise StepRejected(CreatePostRejection.author_deactivated)
-    post = await post_lifecycle.publish_locked(ctx.q, d.post)
+    assert post is not None  # pending, its author active: published
     await ctx.publish(PostPublished(
         seq=post.version, post_id=d.post, author_id=d.author_id,
         author_username=pending.author_username, content=d.content,

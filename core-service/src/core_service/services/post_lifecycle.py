@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_service.domain.posts import (
     Deletion,
-    InvalidTransition,
     PostAction,
     PostStatus,
     deletion_of,
@@ -68,23 +67,28 @@ _REJECT_PENDING = Statement("posts.reject_pending", f"""
     UPDATE posts SET status = '{REJECT.target}', rejection_reason = $2,
                      version = version + 1
     WHERE id = $1 AND status = '{REJECT.source}'""")
-_LOCK_PENDING = Statement("posts.lock_pending", """
-    SELECT p.status, u.is_active AS author_active, u.username AS author_username
-    FROM posts p JOIN users u ON u.id = p.author_id
-    WHERE p.id = $1
-    FOR UPDATE OF p""")
-#: the post published and its author's post count, in one round trip (the post's row
-#: first, then the author's: the author's UPDATE reads the post's)
-_PUBLISH = Statement("posts.publish", f"""
-    WITH post AS (
+#: the post locked (FOR UPDATE) with what says whether it may still publish, and, when
+#: it may (pending, its author active), published with its author's post count + 1:
+#: one round trip. A post that may not publish is only read and locked, so that the
+#: step rejects before writing. The post's row is locked first, then the author's
+#: (the author's UPDATE reads the post's). ($1 post)
+_PUBLISH_PENDING = Statement("posts.publish_pending", f"""
+    WITH locked AS MATERIALIZED (
+        SELECT p.status, u.is_active AS author_active, u.username AS author_username
+        FROM posts p JOIN users u ON u.id = p.author_id
+        WHERE p.id = $1
+        FOR UPDATE OF p
+    ), post AS (
         UPDATE posts SET status = '{PUBLISH.target}', published_at = created_at,
                          version = version + 1
         WHERE id = $1 AND status = '{PUBLISH.source}'
+          AND (SELECT author_active FROM locked)
         RETURNING author_id, version, created_at, like_count, comment_count
     ), author AS (
         UPDATE users SET post_count = post_count + 1 WHERE id = (SELECT author_id FROM post)
     )
-    SELECT version, created_at, like_count, comment_count FROM post""")
+    SELECT locked.*, post.version, post.created_at, post.like_count, post.comment_count
+    FROM locked LEFT JOIN post ON true""")
 
 
 @dataclass(frozen=True)
@@ -115,24 +119,27 @@ async def reject_pending(q: Queries, post_id: int, reason: str | None) -> None:
     await q.execute(_REJECT_PENDING, post_id, reason)
 
 
-async def lock_pending(q: Queries, post_id: int) -> PendingPost | None:
-    """Lock a post (gone: None) and say whether it and its author may still publish."""
-    row = await q.fetchrow(_LOCK_PENDING, post_id)
+@dataclass(frozen=True)
+class Publication:
+    """What :func:`publish_pending` found (the post locked) and did."""
+
+    pending: PendingPost
+    #: None: not published (not pending, or its author deactivated), nothing written
+    published: PublishedPost | None
+
+
+async def publish_pending(q: Queries, post_id: int) -> Publication | None:
+    """Lock the post (gone: None) and publish it if it is pending and its author
+    active, with its author's post count + 1 (one statement); otherwise nothing is
+    written, and what was found says why."""
+    row = await q.fetchrow(_PUBLISH_PENDING, post_id)
     if row is None:
         return None
-    return PendingPost(PostStatus(row["status"]), row["author_active"],
-                       row["author_username"])
-
-
-async def publish_locked(q: Queries, post_id: int) -> PublishedPost:
-    """Publish a post locked by :func:`lock_pending`; its author's post count + 1.
-    A post that is not pending (anymore) changes nothing: InvalidTransition."""
-    row = await q.fetchrow(_PUBLISH, post_id)
-    if row is None:
-        raise InvalidTransition(f"post {post_id} is not {PUBLISH.source}: "
-                                f"it cannot {PUBLISH.action}")
-    return PublishedPost(row["version"], row["created_at"], row["like_count"],
-                         row["comment_count"])
+    pending = PendingPost(PostStatus(row["status"]), row["author_active"],
+                          row["author_username"])
+    published = None if row["version"] is None else PublishedPost(
+        row["version"], row["created_at"], row["like_count"], row["comment_count"])
+    return Publication(pending, published)
 
 
 # ------------------------------------------------------------- delete_post

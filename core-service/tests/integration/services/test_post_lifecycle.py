@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core_service.domain.posts import InvalidTransition, PostStatus
+from core_service.domain.posts import PostStatus
 from core_service.models import Comment, Like, Post, User
 from core_service.services import post_lifecycle
 from shared_lib.database import Database
@@ -32,28 +32,30 @@ async def test_a_pending_post_is_locked_published_once_and_counted_then(
     assert (await seed.get(User, alice.id)).post_count == 0  # not counted while pending
 
     async with database.transaction() as q:
-        pending = await post_lifecycle.lock_pending(q, post_id)
-        assert pending == post_lifecycle.PendingPost(PostStatus.pending, True, "alice")
-        published = await post_lifecycle.publish_locked(q, post_id)
-    assert published == post_lifecycle.PublishedPost(2, created_at, 0, 0)
+        found = await post_lifecycle.publish_pending(q, post_id)
+    assert found == post_lifecycle.Publication(
+        post_lifecycle.PendingPost(PostStatus.pending, True, "alice"),
+        post_lifecycle.PublishedPost(2, created_at, 0, 0))
     post = await seed.get(Post, post_id)
     assert (post.status, post.version, post.published_at) == ("published", 2, created_at)
     assert (await seed.get(User, alice.id)).post_count == 1
 
     async with database.transaction() as q:  # a second publish finds no pending post
-        assert (await post_lifecycle.lock_pending(q, post_id)).status == PostStatus.published
-        assert await post_lifecycle.lock_pending(q, post_id + 1000) is None
-    async with database.transaction() as q:
-        with pytest.raises(InvalidTransition):  # and publishing it anyway changes nothing
-            await post_lifecycle.publish_locked(q, post_id)
-    assert (await seed.get(Post, post_id)).version == 2
+        again = await post_lifecycle.publish_pending(q, post_id)
+        assert again is not None and again.pending.status == PostStatus.published
+        assert again.published is None
+        assert await post_lifecycle.publish_pending(q, post_id + 1000) is None
+    assert (await seed.get(Post, post_id)).version == 2  # and it changed nothing
     assert (await seed.get(User, alice.id)).post_count == 1
 
     bob = await seed.user("bob", active=False)  # deactivated while the saga ran
     bobs = await seed.post(bob, status=PostStatus.pending)
     async with database.transaction() as q:
-        assert await post_lifecycle.lock_pending(q, bobs) == post_lifecycle.PendingPost(
-            PostStatus.pending, False, "bob")
+        assert await post_lifecycle.publish_pending(q, bobs) == post_lifecycle.Publication(
+            post_lifecycle.PendingPost(PostStatus.pending, False, "bob"), None)
+    bobs_post = await seed.get(Post, bobs)
+    assert (bobs_post.status, bobs_post.published_at) == ("pending", None)  # unwritten
+    assert (await seed.get(User, bob.id)).post_count == 0
 
 
 async def test_reject_pending_rejects_only_a_pending_post(

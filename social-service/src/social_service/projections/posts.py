@@ -102,10 +102,15 @@ _LINK_HASHTAGS_DIRECT = Statement("hashtags.link", """
     ON CONFLICT DO NOTHING""")
 _UNLINK_HASHTAGS_DIRECT = Statement("hashtags.unlink",
                                     "DELETE FROM post_hashtags WHERE post_id = $1")
+#: the post indexed unpublished and its hashtags created (the ones not seen yet), in
+#: one round trip; the links need the hashtags' ids, which another transaction may be
+#: committing now, so they are a statement of their own (``_LINK_HASHTAGS_DIRECT``)
 _INDEX_PENDING_DIRECT = Statement("posts.index_pending", """
-    INSERT INTO posts (id, published, version, author_id, author_username, content,
-                       image_url, hashtags, created_at)
-    VALUES ($1, false, 0, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""")
+    WITH indexed AS (
+        INSERT INTO posts (id, published, version, author_id, author_username, content,
+                           image_url, hashtags, created_at)
+        VALUES ($1, false, 0, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING)
+    INSERT INTO hashtags (name) SELECT unnest($6::text[]) ON CONFLICT (name) DO NOTHING""")
 #: the links go, and the row unless it was published
 _UNINDEX_PENDING_DIRECT = Statement("posts.unindex_pending", """
     WITH unlinked AS (DELETE FROM post_hashtags WHERE post_id = $1)
@@ -169,7 +174,8 @@ async def index_pending(q: Queries, settings: SocialSettings, post: IndexPostHas
         raise BadRequest(reason)
     await q.execute(_INDEX_PENDING_DIRECT, post.post_id, post.author_id, post.author_username,
                     post.content, post.image_url, tags, post.created_at)
-    await link_hashtags(q, post.post_id, tags)
+    if tags:
+        await q.execute(_LINK_HASHTAGS_DIRECT, post.post_id, tags)
     return tags
 
 
