@@ -33,6 +33,7 @@ from shared_lib.saga.participant import saga_message_id
 class FakeStore:
     def __init__(self) -> None:
         self.tx = None
+        self.outgoing: list[tuple[Envelope, str, str]] = []
         self.sagas: dict[uuid.UUID, SagaState] = {}
         self.log: list[tuple[str, StepAction, bool]] = []
         self.sent: list[Envelope] = []

@@ -24,7 +24,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared_lib.contracts import Command, Envelope, Payload, SagaReply
+from shared_lib.contracts import Command, Envelope, Payload, SagaReply, envelope_for
+from shared_lib.contracts.routing import default_exchange
 from shared_lib.database import Queries, Transaction
 from shared_lib.outbox import publish_event, publish_events
 
@@ -94,6 +95,9 @@ class SagaContext(Generic[D]):
     #: why the saga is compensating (set before compensations run)
     reason: str | None = None
     causation_id: uuid.UUID | None = None
+    #: where the events the step publishes go to be written with the saga's transition,
+    #: in its statement (the store's ``outgoing``); None: written at once
+    outgoing: list[tuple[Envelope, str, str]] | None = None
 
     @property
     def q(self) -> Queries:
@@ -110,15 +114,27 @@ class SagaContext(Generic[D]):
         return self.tx
 
     async def publish(self, payload: Payload) -> Envelope:
-        """Write an event to the outbox, correlated with this saga."""
-        return await publish_event(self.tx, payload, source=self.service,
-                                   correlation_id=self.saga_id,
-                                   causation_id=self.causation_id)
+        """Write an event to the outbox, correlated with this saga: with the saga's
+        transition, in the statement that records it (no round trip of its own)."""
+        if self.outgoing is None:
+            return await publish_event(self.tx, payload, source=self.service,
+                                       correlation_id=self.saga_id,
+                                       causation_id=self.causation_id)
+        env = envelope_for(payload, source=self.service, correlation_id=self.saga_id,
+                           causation_id=self.causation_id)
+        self.outgoing.append((env, default_exchange(payload), env.type))
+        return env
 
     async def publish_all(self, payloads: Sequence[Payload]) -> None:
-        """Write many events to the outbox in one round trip, correlated with this saga."""
-        await publish_events(self.tx, payloads, source=self.service,
-                             correlation_id=self.saga_id, causation_id=self.causation_id)
+        """Write many events to the outbox, correlated with this saga (with the saga's
+        transition, as :meth:`publish`)."""
+        if self.outgoing is None:
+            await publish_events(self.tx, payloads, source=self.service,
+                                 correlation_id=self.saga_id,
+                                 causation_id=self.causation_id)
+            return
+        for payload in payloads:
+            await self.publish(payload)
 
 
 LocalAction = Callable[[SagaContext[Any]], Awaitable[None]]

@@ -322,7 +322,7 @@ class SagaOrchestrator:
              causation: uuid.UUID | None) -> SagaContext[Any]:
         return SagaContext(tx=store.tx, saga_id=st.id, saga_type=st.type,
                            data=data, service=self.service, reason=st.reason,
-                           causation_id=causation)
+                           causation_id=causation, outgoing=store.outgoing)
 
     def _backoff(self, attempt: int, compensating: bool) -> timedelta:
         """Time to wait for a reply: the step timeout, doubling for each re-sent
@@ -360,6 +360,7 @@ class SagaOrchestrator:
             step = steps[i]
             st.step_index = i
             if isinstance(step, LocalStep):
+                published = len(store.outgoing)
                 try:
                     if step.needs_savepoint:
                         async with _savepoint(store):
@@ -367,6 +368,7 @@ class SagaOrchestrator:
                     else:
                         await step.action(self._ctx(store, st, data, causation))
                 except StepRejected as rej:
+                    del store.outgoing[published:]  # a refused step publishes nothing
                     st.reason = rej.reason
                     entries.append(LogEntry(st.id, step.name, StepAction.rejected, rej.reason))
                     await self._compensate(store, st, data, i - 1, entries, causation)

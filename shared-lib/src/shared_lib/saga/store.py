@@ -48,6 +48,10 @@ class LogEntry:
 class SagaStore(Protocol):
     #: the transaction a saga's transition runs in (its local steps' too)
     tx: Any
+    #: the messages written with the transition by :meth:`record`: the commands
+    #: :meth:`send` was given and the events its local steps published
+    #: (``(envelope, exchange, routing key)``)
+    outgoing: list[tuple[Envelope, str, str]]
 
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None: ...
     async def claim_due(self, now: datetime, limit: int) -> list[SagaState]: ...
@@ -123,8 +127,9 @@ class SqlSagaStore:
 
     def __init__(self, q: Queries) -> None:
         self.tx: Queries = q
-        #: commands sent during this transition, written with it by :meth:`record`
-        self._sending: list[tuple[Envelope, str, str]] = []
+        #: commands sent and events published during this transition, written with it
+        #: by :meth:`record`, in its statement
+        self.outgoing: list[tuple[Envelope, str, str]] = []
 
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None:
         row = await self.tx.fetchrow(_LOAD_FOR_UPDATE, saga_id)
@@ -141,8 +146,8 @@ class SqlSagaStore:
     async def record(self, state: SagaState, entries: list[LogEntry], *, new: bool) -> None:
         """Write a transition in one round trip: the saga's row (``new``: inserted,
         else updated with the next version), its log entries, the commands
-        :meth:`send` was given and, once the saga has ended, the NOTIFY that wakes
-        whoever waits for it."""
+        :meth:`send` was given and the events its steps published (``outgoing``)
+        and, once the saga has ended, the NOTIFY that wakes whoever waits for it."""
         if not new:
             state.version += 1
         if any(e.saga_id != state.id for e in entries):
@@ -154,15 +159,15 @@ class SqlSagaStore:
             [e.detail for e in entries], [e.compensation for e in entries],
             SAGA_FINISHED_CHANNEL, f"{state.id}:{state.status.value}",
             state.status in FINAL_STATUSES]
-        arrays = row_arrays(self._sending)
+        arrays = row_arrays(self.outgoing)
         args += arrays
         if new:
             await self.tx.execute(_RECORD_NEW, *args, state.type, state.trace_id,
                                   state.trace_span_id)
         else:
             await self.tx.execute(_RECORD, *args)
-        if self._sending:
-            self._sending.clear()
+        if self.outgoing:
+            self.outgoing.clear()
             self.tx.wrote_outbox(arrays)
 
     async def add_log(self, entries: list[LogEntry]) -> None:
@@ -175,7 +180,7 @@ class SqlSagaStore:
     async def send(self, envelope: Envelope, exchange: str) -> None:
         """A command of this transition: written to the outbox by :meth:`record`, in
         the transition's own statement (every transition that sends one records)."""
-        self._sending.append((envelope, exchange, envelope.type))
+        self.outgoing.append((envelope, exchange, envelope.type))
 
     async def park(self, saga_id: uuid.UUID, reason: str) -> None:
         """Fail a saga without its definition: the last resort for one whose
