@@ -331,6 +331,38 @@ async def test_two_copies_of_one_reply_advance_the_saga_once(env: Env) -> None:
     assert list(actions) == ["started", "completed", "ignored"]
 
 
+async def test_a_reply_claimed_with_its_saga_advances_it_once(env: Env) -> None:
+    """The replies consumer's path: the reply is claimed in its inbox by the statement
+    that loads and locks the saga. A second copy (redelivered, or the relay's) finds
+    the claim and changes nothing, not even the saga's log."""
+    saga_id = await env.start("pivot")
+    await _participant_handles(env, (await env.sent(SOCIAL_COMMANDS))[0])
+    reply = (await env.sent(CORE_REPLIES))[0]
+    payload = SagaReply.model_validate(reply.payload)
+    outcomes = []
+    for _ in range(2):
+        async with env.db.transaction() as q:
+            outcomes.append(await env.orchestrator.handle_reply(
+                SqlSagaStore(q), reply, payload, claim_for=CORE_REPLIES))
+    assert outcomes == [True, False]
+    assert (await env.saga(saga_id))[0] == SagaStatus.completed
+    async with env.engine.connect() as conn:
+        actions = (await conn.execute(select(saga_steps.c.action).where(
+            saga_steps.c.saga_id == saga_id, saga_steps.c.step == "purge_user")
+            .order_by(saga_steps.c.id))).scalars().all()
+        claims = await conn.scalar(text(
+            "SELECT count(*) FROM inbox WHERE consumer = :c AND message_id = :m"),
+            {"c": CORE_REPLIES, "m": reply.message_id})
+    assert list(actions) == ["started", "completed"] and claims == 1
+
+    # a reply for a saga this service does not have is claimed too, and ignored
+    async with env.db.transaction() as q:
+        stray = reply.model_copy(update={"message_id": uuid.uuid4(),
+                                         "correlation_id": uuid.uuid4()})
+        assert await env.orchestrator.handle_reply(SqlSagaStore(q), stray, payload,
+                                                   claim_for=CORE_REPLIES)
+
+
 async def test_a_saga_keeps_its_trace_and_its_deadline_handling_continues_it(
         env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """With tracing on, the saga row keeps the trace it started in; a command the

@@ -126,16 +126,28 @@ class SagaOrchestrator:
             self._ended(st)
         return st
 
-    async def handle_reply(self, store: SagaStore, envelope: Envelope, reply: SagaReply) -> None:
-        """Apply a participant's reply (called by the replies consumer)."""
+    async def handle_reply(self, store: SagaStore, envelope: Envelope, reply: SagaReply, *,
+                           claim_for: str | None = None) -> bool:
+        """Apply a participant's reply (called by the replies consumer). With
+        ``claim_for`` (a consumer's name), the reply is claimed for it in its inbox in
+        the statement that loads the saga; a reply it has seen changes nothing.
+        Whether the reply was new (True when not claimed here)."""
         saga_id = envelope.correlation_id
         if saga_id is None:
+            if claim_for is not None:
+                return await store.claim(claim_for, envelope.message_id, envelope.type)
             log.warning("reply %s without correlation id ignored", envelope.message_id)
-            return
-        st = await store.load_for_update(saga_id)
+            return True
+        if claim_for is None:
+            st = await store.load_for_update(saga_id)
+        else:
+            new, st = await store.claim_and_load_for_update(
+                saga_id, claim_for, envelope.message_id, envelope.type)
+            if not new:
+                return False
         if st is None:
             log.warning("reply %s for unknown saga %s ignored", envelope.message_id, saga_id)
-            return
+            return True
         entries: list[LogEntry] = []
         definition = self._definition(st.type)
         step_name = envelope.step or "?"
@@ -144,7 +156,7 @@ class SagaOrchestrator:
                                     f"late {reply.outcome} reply: saga already {st.status}",
                                     envelope.compensation))
             await store.add_log(entries)
-            return
+            return True
         compensating = st.status == SagaStatus.compensating
         step = definition.steps[st.step_index]
         expected = self._command_id(st, step.name, compensating)
@@ -153,7 +165,7 @@ class SagaOrchestrator:
                                     f"stale {reply.outcome} reply (saga at {step.name}, "
                                     f"{st.status})", envelope.compensation))
             await store.add_log(entries)
-            return
+            return True
         if not isinstance(step, RemoteStep):
             raise RuntimeError(f"saga {st.id} waits at local step {step.name}")
         data = self.data_of(st)
@@ -188,6 +200,7 @@ class SagaOrchestrator:
             entries.append(LogEntry(st.id, step.name, StepAction.failed,
                                     f"compensation rejected: {reply.reason}", True))
         await self._persist(store, st, entries, data)
+        return True
 
     async def handle_due(self, store: SagaStore, st: SagaState) -> None:
         """A remote step passed its deadline: re-send, give up or fail."""
