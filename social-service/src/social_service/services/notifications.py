@@ -199,33 +199,34 @@ def comment_notice(event: CommentAdded) -> Notice:
                   notifies=event.author_id != event.post_author_id)
 
 
+def _from_user(type_: NotificationType, *, to: int, by: int, message: str, key: str,
+               seq: int) -> Notice:
+    """A fact between two users that notifies ``to`` about ``by`` (no post)."""
+    return Notice(involved=[to, by], post_id=None, user_id=to, actor_id=by, type=type_,
+                  reference_id=by, message=message, dedupe_key=f"{type_.value}:{key}",
+                  seq=seq)
+
+
 def follow_notice(event: UserFollowed) -> Notice:
     """A follow notifies the user followed, once per pair: following again after an
     unfollow notifies nobody."""
-    return Notice(involved=[event.follower_id, event.followee_id], post_id=None,
-                  user_id=event.followee_id, actor_id=event.follower_id,
-                  type=NotificationType.follow, reference_id=event.follower_id,
-                  message=f"{event.follower_username} started following you",
-                  dedupe_key=f"follow:{event.follower_id}:{event.followee_id}",
-                  seq=event.seq)
+    return _from_user(NotificationType.follow, to=event.followee_id, by=event.follower_id,
+                      message=f"{event.follower_username} started following you",
+                      key=f"{event.follower_id}:{event.followee_id}", seq=event.seq)
 
 
 def follow_request_notice(event: FollowRequested) -> Notice:
-    return Notice(involved=[event.requester_id, event.target_id], post_id=None,
-                  user_id=event.target_id, actor_id=event.requester_id,
-                  type=NotificationType.follow_request, reference_id=event.requester_id,
-                  message=f"{event.requester_username} asked to follow you",
-                  dedupe_key=f"follow_request:{event.requester_id}:{event.target_id}",
-                  seq=event.seq)
+    return _from_user(NotificationType.follow_request, to=event.target_id,
+                      by=event.requester_id,
+                      message=f"{event.requester_username} asked to follow you",
+                      key=f"{event.requester_id}:{event.target_id}", seq=event.seq)
 
 
 def follow_accepted_notice(event: FollowAccepted) -> Notice:
-    return Notice(involved=[event.requester_id, event.target_id], post_id=None,
-                  user_id=event.requester_id, actor_id=event.target_id,
-                  type=NotificationType.follow_accepted, reference_id=event.target_id,
-                  message=f"{event.target_username} accepted your follow request",
-                  dedupe_key=f"follow_accepted:{event.requester_id}:{event.target_id}",
-                  seq=event.seq)
+    return _from_user(NotificationType.follow_accepted, to=event.requester_id,
+                      by=event.target_id,
+                      message=f"{event.target_username} accepted your follow request",
+                      key=f"{event.requester_id}:{event.target_id}", seq=event.seq)
 
 
 async def notify_claimed(ctx: MessageContext, notice: Notice) -> None:
