@@ -188,8 +188,9 @@ def direct(handler: H) -> H:
 
 
 def one_statement(handler: H) -> H:
-    """Run ``handler`` with no transaction: it claims the message and makes its
-    effect in one statement, through ``ctx.claimed`` (see the module's docstring)."""
+    """Run ``handler`` with no transaction: it claims the message itself, with its
+    effect in one statement through ``ctx.claimed`` (see the module's docstring), or
+    in the first statement of a transaction of its own (the saga replies consumer)."""
     handler.one_statement = True  # type: ignore[attr-defined]
     return handler
 

@@ -133,18 +133,16 @@ class SagaOrchestrator:
         the statement that loads the saga; a reply it has seen changes nothing.
         Whether the reply was new (True when not claimed here)."""
         saga_id = envelope.correlation_id
-        if saga_id is None:
-            if claim_for is not None:
-                return await store.claim(claim_for, envelope.message_id, envelope.type)
-            log.warning("reply %s without correlation id ignored", envelope.message_id)
-            return True
         if claim_for is None:
-            st = await store.load_for_update(saga_id)
+            st = await store.load_for_update(saga_id) if saga_id is not None else None
         else:
             new, st = await store.claim_and_load_for_update(
                 saga_id, claim_for, envelope.message_id, envelope.type)
             if not new:
                 return False
+        if saga_id is None:
+            log.warning("reply %s without correlation id ignored", envelope.message_id)
+            return True
         if st is None:
             log.warning("reply %s for unknown saga %s ignored", envelope.message_id, saga_id)
             return True

@@ -54,11 +54,9 @@ class SagaStore(Protocol):
     outgoing: list[tuple[Envelope, str, str]]
 
     async def load_for_update(self, saga_id: uuid.UUID) -> SagaState | None: ...
-    async def claim_and_load_for_update(self, saga_id: uuid.UUID, consumer: str,
+    async def claim_and_load_for_update(self, saga_id: uuid.UUID | None, consumer: str,
                                         message_id: uuid.UUID, message_type: str
                                         ) -> tuple[bool, SagaState | None]: ...
-    async def claim(self, consumer: str, message_id: uuid.UUID, message_type: str
-                    ) -> bool: ...
     async def claim_due(self, now: datetime, limit: int) -> list[SagaState]: ...
     async def record(self, state: SagaState, entries: list[LogEntry], *, new: bool
                      ) -> None: ...
@@ -85,9 +83,6 @@ _CLAIM_AND_LOAD_FOR_UPDATE = Statement("sagas.claim_and_load_for_update", f"""
     FROM (SELECT 1) AS one LEFT JOIN LATERAL (
         SELECT {_COLUMNS} FROM sagas WHERE id = $1 AND EXISTS (SELECT 1 FROM claim)
         FOR UPDATE) AS s ON true""")
-_CLAIM = Statement("sagas.claim_reply", """
-    INSERT INTO inbox (consumer, message_id, message_type) VALUES ($1, $2, $3)
-    ON CONFLICT DO NOTHING RETURNING 1""")
 _CLAIM_DUE = Statement("sagas.claim_due", f"""
     SELECT {_COLUMNS} FROM sagas
     WHERE status IN ('{SagaStatus.running.value}', '{SagaStatus.compensating.value}')
@@ -154,21 +149,18 @@ class SqlSagaStore:
         row = await self.tx.fetchrow(_LOAD_FOR_UPDATE, saga_id)
         return _record_to_state(row) if row else None
 
-    async def claim_and_load_for_update(self, saga_id: uuid.UUID, consumer: str,
+    async def claim_and_load_for_update(self, saga_id: uuid.UUID | None, consumer: str,
                                         message_id: uuid.UUID, message_type: str
                                         ) -> tuple[bool, SagaState | None]:
         """Claim a reply in ``consumer``'s inbox and, when it is new there, load and
-        lock its saga, in one statement: whether it was new, and the saga."""
+        lock its saga (none without ``saga_id``), in one statement: whether it was
+        new, and the saga."""
         row = await self.tx.fetchrow(_CLAIM_AND_LOAD_FOR_UPDATE, saga_id, consumer,
                                      message_id, message_type)
         assert row is not None  # one row always
         if not row["new"]:
             return False, None
         return True, _record_to_state(row) if row["id"] is not None else None
-
-    async def claim(self, consumer: str, message_id: uuid.UUID, message_type: str) -> bool:
-        """Claim a message in ``consumer``'s inbox: whether it was new there."""
-        return await self.tx.fetchval(_CLAIM, consumer, message_id, message_type) is not None
 
     async def load(self, saga_id: uuid.UUID) -> SagaState | None:
         """The saga as it stands, without locking it (to answer a client)."""

@@ -13,32 +13,25 @@ from shared_lib.messaging.inbox import claimed
 from social_service.models import FollowEdge
 from social_service.services import notifications
 
-#: a follow ($3) or an unfollow at ``seq`` ($4), unless the edge holds a newer one, with
-#: the claim of the message, in one statement; a follow of or by a deleted user
-#: (queued when purge_user ran) changes nothing, the users read FOR SHARE in id order
-#: first (core's unfollow for that pair follows anyway)
-_APPLY_CLAIMED = claimed("follows.apply_claimed", before="""
-    gone AS MATERIALIZED (
-        SELECT coalesce(bool_or(u.deleted), false) AS deleted FROM (
-            SELECT deleted FROM users
-            WHERE $3 AND id IN ($1, $2) AND EXISTS (SELECT 1 FROM claim)
-            ORDER BY id FOR SHARE) u)""", effect="""
+#: an unfollow at ``seq`` ($3), unless the edge holds a newer follow or unfollow, with
+#: the claim of the message, in one statement ($1 follower, $2 followee)
+_UNFOLLOW_CLAIMED = claimed("follows.unfollow_claimed", """
     INSERT INTO follows (follower_id, followee_id, active, version)
-    SELECT $1, $2, $3, $4 FROM claim WHERE NOT (SELECT deleted FROM gone)
+    SELECT $1, $2, false, $3 FROM claim
     ON CONFLICT (follower_id, followee_id) DO UPDATE
     SET active = excluded.active, version = excluded.version
     WHERE follows.version < excluded.version""")
 
 
 async def unfollow_claimed(ctx: MessageContext, event: UserUnfollowed) -> None:
-    """Record an unfollow (see ``_APPLY_CLAIMED``) and claim the message being
-    handled, in one statement."""
-    await ctx.claimed(_APPLY_CLAIMED, event.follower_id, event.followee_id, False, event.seq)
+    """Record an unfollow and claim the message being handled, in one statement."""
+    await ctx.claimed(_UNFOLLOW_CLAIMED, event.follower_id, event.followee_id, event.seq)
 
 
-#: a follow: the edge as ``_APPLY_CLAIMED`` records it ($3 follower, $2 followee, $7
-#: seq) and the follow's notification (:func:`notifications.follow_notice`), with the
-#: claim, in one statement; the users read FOR SHARE in id order first
+#: a follow ($3 follower, $2 followee, at ``seq`` $7) unless the edge holds a newer one,
+#: and the follow's notification (:func:`notifications.follow_notice`), with the claim,
+#: in one statement; the users read FOR SHARE in id order first, and a follow of or by
+#: a deleted user (queued when purge_user ran) changes nothing
 _FOLLOW_CLAIMED = notifications.claimed_notification("follows.follow_claimed", effects="""
     edge AS (
         INSERT INTO follows (follower_id, followee_id, active, version)

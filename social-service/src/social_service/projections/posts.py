@@ -201,13 +201,13 @@ def _counted(name: str, counter: str) -> Statement:
 #: each like and unlike, and each comment that mentions nobody: one statement
 _COUNT_LIKE = _counted("posts.count_like", "like_count")
 _COUNT_COMMENT = _counted("posts.count_comment", "comment_count")
-#: a deleted comment ($1 post, $2 seq, $3 count)
-_SET_COMMENT_COUNT = claimed("posts.set_comment_count", """
-    UPDATE posts SET comment_count = $3, comments_version = $2
-    WHERE id = $1 AND comments_version < $2 AND EXISTS (SELECT 1 FROM claim)""")
+#: the comment count in a transaction that has claimed the message ($1 post, $2 seq,
+#: $3 count); with its claim, for a deleted comment
 _SET_COMMENT_COUNT_DIRECT = Statement("posts.set_comment_count", """
     UPDATE posts SET comment_count = $3, comments_version = $2
     WHERE id = $1 AND comments_version < $2""")
+_SET_COMMENT_COUNT = claimed("posts.set_comment_count_claimed", f"""
+    {_SET_COMMENT_COUNT_DIRECT.sql.strip()} AND EXISTS (SELECT 1 FROM claim)""")
 
 
 async def count_like(ctx: MessageContext, event: PostLiked | PostUnliked) -> None:
